@@ -1,0 +1,87 @@
+#pragma once
+
+// The libuv wrappers: one Dispatcher per thread (a worker or the main thread) owns a uv_loop_t.
+// Everything here is single-threaded except Dispatcher::post, which any thread may call.
+// Objects owning a libuv handle are freed only after the handle's close callback.
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace sluice::event {
+
+class Dispatcher;
+
+// A one-shot or repeating timer. Owned by its user through TimerPtr; destroying the pointer
+// stops the timer and frees the handle after libuv's close callback.
+class Timer {
+public:
+  using Callback = std::function<void()>;
+  void enable(uint64_t ms);
+  void disable();
+  bool enabled() const { return uv_is_active(reinterpret_cast<const uv_handle_t*>(&handle_)); }
+
+private:
+  friend class Dispatcher;
+  friend struct TimerDeleter;
+  Timer(Dispatcher& d, Callback cb);
+  static void onTimer(uv_timer_t* t);
+  void close();
+
+  uv_timer_t handle_;
+  Callback cb_;
+};
+
+struct TimerDeleter {
+  void operator()(Timer* t) const { t->close(); }
+};
+using TimerPtr = std::unique_ptr<Timer, TimerDeleter>;
+
+// Base for objects destroyed through the deferred-delete list (after the current callback
+// unwinds, so `this` stays valid for the rest of the call stack).
+class DeferredDeletable {
+public:
+  virtual ~DeferredDeletable() = default;
+};
+
+class Dispatcher {
+public:
+  Dispatcher();
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  uv_loop_t* loop() { return &loop_; }
+  TimerPtr createTimer(Timer::Callback cb);
+  // Thread-safe: run cb on this dispatcher's thread on its next iteration.
+  void post(std::function<void()> cb);
+  void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
+  void run();  // until stop() or nothing is left
+  void stop(); // thread-safe
+  // Monotonic loop time in ms (cached per iteration, no syscall).
+  uint64_t nowMs() const { return uv_now(const_cast<uv_loop_t*>(&loop_)); }
+  // Closes every handle still open (used at shutdown) and drains the loop.
+  void closeAll();
+
+private:
+  static void onPost(uv_async_t* a);
+  static void onIdle(uv_prepare_t* p);
+  void runPosted();
+  void clearDeferred();
+
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_check_t check_;
+  std::mutex post_mutex_;
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::function<void()>> running_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deleting_;
+  bool stop_requested_{false};
+};
+
+} // namespace sluice::event

@@ -1,0 +1,357 @@
+// The host side of the C ABI: every sluice_host_* function. Trampolines are noexcept and
+// validate what a module hands them; nothing here throws into C.
+
+#include <cstring>
+#include <string>
+
+#include "core/common/logger.h"
+#include "core/filter/config_context.h"
+#include "core/filter/http_call.h"
+#include "core/filter/registry.h"
+#include "core/filter/stream.h"
+#include "core/stats/registry.h"
+
+namespace sluice::filter {
+
+namespace {
+
+std::string_view sv(sluice_str_t s) {
+  return s.ptr == nullptr ? std::string_view() : std::string_view(s.ptr, s.len);
+}
+sluice_str_t st(std::string_view v) { return sluice_str_t{v.data(), v.size()}; }
+ConfigContext* ctx(sluice_config_ctx_t* c) { return reinterpret_cast<ConfigContext*>(c); }
+Stream* strm(sluice_stream_t* s) { return Stream::from(s); }
+WorkerContext* wk(sluice_worker_t* w) { return reinterpret_cast<WorkerContext*>(w); }
+
+void hostLog(sluice_config_ctx_t* cfg, sluice_stream_t* s, sluice_log_level_t level,
+             sluice_str_t message) noexcept {
+  LogLevel l = static_cast<LogLevel>(level <= SLUICE_LOG_ERROR ? level : SLUICE_LOG_ERROR);
+  if (!Logger::enabled(l)) {
+    return;
+  }
+  std::string component = "filter";
+  if (cfg != nullptr) {
+    component = "filter " + ctx(cfg)->name;
+  }
+  if (s != nullptr) {
+    sluice_stream_info_t info{};
+    info.size = sizeof(info);
+    strm(s)->fillInfo(&info);
+    Logger::write(l, component, fmt::format("[{}] {}", sv(info.request_id), sv(message)));
+    return;
+  }
+  Logger::write(l, component, sv(message));
+}
+
+void configError(sluice_config_ctx_t* cfg, sluice_str_t pointer, sluice_str_t message) noexcept {
+  if (cfg == nullptr) {
+    return;
+  }
+  ConfigContext* c = ctx(cfg);
+  c->errors.push_back({c->pointer + std::string(sv(pointer)), std::string(sv(message))});
+}
+
+bool configClusterExists(sluice_config_ctx_t* cfg, sluice_str_t name) noexcept {
+  return cfg != nullptr && ctx(cfg)->config->findCluster(sv(name)) != nullptr;
+}
+
+sluice_str_t configName(sluice_config_ctx_t* cfg) noexcept {
+  if (cfg == nullptr) {
+    return {nullptr, 0};
+  }
+  return st(ctx(cfg)->name);
+}
+
+size_t configResolvePath(sluice_config_ctx_t* cfg, sluice_str_t path, char* out,
+                         size_t out_len) noexcept {
+  if (cfg == nullptr || out == nullptr) {
+    return 0;
+  }
+  std::string p(sv(path));
+  if (!p.empty() && p[0] != '/') {
+    p = ctx(cfg)->config->base_dir + "/" + p;
+  }
+  if (p.size() + 1 > out_len) {
+    return 0;
+  }
+  std::memcpy(out, p.c_str(), p.size() + 1);
+  return p.size();
+}
+
+sluice_metric_id_t configDefineMetric(sluice_config_ctx_t* cfg, sluice_metric_type_t type,
+                                      sluice_str_t name, sluice_str_t help,
+                                      const sluice_header_t* labels, size_t label_count,
+                                      const double* bounds, size_t bound_count) noexcept {
+  std::vector<std::pair<std::string, std::string>> lv;
+  for (size_t i = 0; i < label_count; i++) {
+    lv.emplace_back(std::string(sv(labels[i].name)), std::string(sv(labels[i].value)));
+  }
+  std::string error;
+  uint32_t id = stats::kInvalidId;
+  stats::Registry& r = stats::Registry::global();
+  switch (type) {
+  case SLUICE_METRIC_COUNTER:
+    id = r.defineCounter(std::string(sv(name)), std::string(sv(help)), lv, &error);
+    break;
+  case SLUICE_METRIC_GAUGE:
+    id = r.defineGauge(std::string(sv(name)), std::string(sv(help)), lv, &error);
+    break;
+  case SLUICE_METRIC_HISTOGRAM: {
+    std::vector<double> b;
+    if (bounds != nullptr) {
+      b.assign(bounds, bounds + bound_count);
+    }
+    id = r.defineHistogram(std::string(sv(name)), std::string(sv(help)), lv, b, &error);
+    break;
+  }
+  }
+  if (id == stats::kInvalidId) {
+    if (cfg != nullptr) {
+      ctx(cfg)->errors.push_back(
+          {ctx(cfg)->pointer, fmt::format("metric \"{}\": {}", sv(name), error)});
+    }
+    return SLUICE_METRIC_INVALID;
+  }
+  return id;
+}
+
+void metricAdd(sluice_metric_id_t id, double delta) noexcept {
+  if (id != SLUICE_METRIC_INVALID) {
+    stats::Registry::global().add(id, delta);
+  }
+}
+void metricSet(sluice_metric_id_t id, double value) noexcept {
+  if (id != SLUICE_METRIC_INVALID) {
+    stats::Registry::global().set(id, value);
+  }
+}
+void metricObserve(sluice_metric_id_t id, double value) noexcept {
+  if (id != SLUICE_METRIC_INVALID) {
+    stats::Registry::global().observe(id, value);
+  }
+}
+
+bool headerGet(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name, size_t index,
+               sluice_str_t* value) noexcept {
+  if (s == nullptr || value == nullptr) {
+    return false;
+  }
+  std::string_view out;
+  if (!strm(s)->getHeader(map, sv(name), index, &out)) {
+    return false;
+  }
+  *value = st(out);
+  return true;
+}
+
+size_t headerCount(sluice_stream_t* s, sluice_header_map_t map) noexcept {
+  http::HeaderMap* m = s ? strm(s)->headerMap(map) : nullptr;
+  return m ? m->size() : 0;
+}
+
+bool headerAt(sluice_stream_t* s, sluice_header_map_t map, size_t i, sluice_str_t* name,
+              sluice_str_t* value) noexcept {
+  http::HeaderMap* m = s ? strm(s)->headerMap(map) : nullptr;
+  if (m == nullptr || i >= m->size()) {
+    return false;
+  }
+  if (name != nullptr) {
+    *name = st(m->at(i).name);
+  }
+  if (value != nullptr) {
+    *value = st(m->at(i).value);
+  }
+  return true;
+}
+
+void headerSet(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+               sluice_str_t value) noexcept {
+  if (s != nullptr && name.len > 0) {
+    strm(s)->setHeader(map, sv(name), sv(value), false);
+  }
+}
+
+void headerAdd(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+               sluice_str_t value) noexcept {
+  if (s != nullptr && name.len > 0) {
+    strm(s)->setHeader(map, sv(name), sv(value), true);
+  }
+}
+
+size_t headerRemove(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name) noexcept {
+  return s != nullptr ? strm(s)->removeHeader(map, sv(name)) : 0;
+}
+
+sluice_str_t bodyGet(sluice_stream_t* s, sluice_direction_t dir) noexcept {
+  if (s == nullptr) {
+    return {nullptr, 0};
+  }
+  return st(strm(s)->bodyBuffer(dir).view());
+}
+
+void bodyReplace(sluice_stream_t* s, sluice_direction_t dir, sluice_str_t data) noexcept {
+  if (s == nullptr) {
+    return;
+  }
+  network::Buffer& b = strm(s)->bodyBuffer(dir);
+  b.clear();
+  b.append(sv(data));
+}
+
+void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* headers,
+                    size_t header_count, sluice_str_t body, sluice_str_t details) noexcept {
+  if (s == nullptr || status < 100 || status > 599) {
+    return;
+  }
+  (void)details;
+  strm(s)->sendLocalReply(status, sv(body), SLUICE_FLAG_LOCAL_REPLY, headers, header_count);
+}
+
+void resume(sluice_stream_t* s, sluice_direction_t dir) noexcept {
+  if (s != nullptr) {
+    strm(s)->resume(dir);
+  }
+}
+
+bool routeTo(sluice_stream_t* s, const sluice_route_t* r) noexcept {
+  return s != nullptr && strm(s)->route(r);
+}
+
+void setFlags(sluice_stream_t* s, uint32_t flags) noexcept {
+  if (s != nullptr) {
+    strm(s)->addFlags(flags);
+  }
+}
+
+bool metadataGet(sluice_stream_t* s, sluice_str_t key, sluice_str_t* value) noexcept {
+  std::string_view v;
+  if (s == nullptr || value == nullptr || !strm(s)->metadataGet(sv(key), &v)) {
+    return false;
+  }
+  *value = st(v);
+  return true;
+}
+
+void metadataSet(sluice_stream_t* s, sluice_str_t key, sluice_str_t value) noexcept {
+  if (s != nullptr && key.len > 0) {
+    strm(s)->metadataSet(sv(key), sv(value));
+  }
+}
+
+bool metadataAt(sluice_stream_t* s, size_t i, sluice_str_t* key, sluice_str_t* value) noexcept {
+  std::string_view k, v;
+  if (s == nullptr || !strm(s)->metadataAt(i, &k, &v)) {
+    return false;
+  }
+  if (key != nullptr) {
+    *key = st(k);
+  }
+  if (value != nullptr) {
+    *value = st(v);
+  }
+  return true;
+}
+
+void streamInfo(sluice_stream_t* s, sluice_stream_info_t* info) noexcept {
+  if (s != nullptr && info != nullptr && info->size >= sizeof(uint32_t)) {
+    strm(s)->fillInfo(info);
+  }
+}
+
+sluice_worker_t* streamWorker(sluice_stream_t* s) noexcept {
+  return s ? reinterpret_cast<sluice_worker_t*>(&strm(s)->worker()) : nullptr;
+}
+
+sluice_timer_id_t timerStart(sluice_worker_t* w, sluice_stream_t* s, uint64_t timeout_ms,
+                             sluice_task_callback_t cb, void* user_data) noexcept {
+  if (w == nullptr || cb == nullptr) {
+    return 0;
+  }
+  return wk(w)->startTimer(s ? strm(s) : nullptr, timeout_ms, cb, user_data);
+}
+
+void timerCancel(sluice_worker_t* w, sluice_timer_id_t id) noexcept {
+  if (w != nullptr) {
+    wk(w)->cancelTimer(id);
+  }
+}
+
+void post(sluice_worker_t* w, sluice_stream_t* s, sluice_task_callback_t cb,
+          void* user_data) noexcept {
+  if (w == nullptr || cb == nullptr) {
+    return;
+  }
+  if (s == nullptr) {
+    wk(w)->dispatcher().post([cb, user_data] { cb(user_data); });
+    return;
+  }
+  // With a stream: worker thread only; runs on the next loop turn unless the stream ends first
+  // (a zero-delay stream timer, which stream completion cancels).
+  wk(w)->startTimer(strm(s), 0, cb, user_data);
+}
+
+sluice_call_id_t httpCall(sluice_worker_t* w, sluice_stream_t* s, sluice_str_t cluster,
+                          sluice_str_t method, sluice_str_t path, const sluice_header_t* headers,
+                          size_t header_count, sluice_str_t body, uint32_t timeout_ms,
+                          sluice_http_callback_t cb, void* user_data) noexcept {
+  if (w == nullptr || cb == nullptr) {
+    return 0;
+  }
+  return HttpCalls::start(*wk(w), s ? strm(s) : nullptr, sv(cluster), sv(method), sv(path),
+                          headers, header_count, sv(body), timeout_ms, cb, user_data);
+}
+
+void httpCallCancel(sluice_worker_t* w, sluice_call_id_t id) noexcept {
+  if (w != nullptr) {
+    HttpCalls::cancel(*wk(w), id);
+  }
+}
+
+uint32_t workerIndex(sluice_worker_t* w) noexcept { return w ? wk(w)->index() : 0; }
+
+uint64_t workerNowMs(sluice_worker_t* w) noexcept { return w ? wk(w)->dispatcher().nowMs() : 0; }
+
+const sluice_host_t kHost = {
+    sizeof(sluice_host_t),
+    SLUICE_ABI_VERSION_MAJOR,
+    SLUICE_ABI_VERSION_MINOR,
+    hostLog,
+    configError,
+    configClusterExists,
+    configName,
+    configResolvePath,
+    configDefineMetric,
+    metricAdd,
+    metricSet,
+    metricObserve,
+    headerGet,
+    headerCount,
+    headerAt,
+    headerSet,
+    headerAdd,
+    headerRemove,
+    bodyGet,
+    bodyReplace,
+    sendLocalReply,
+    resume,
+    routeTo,
+    setFlags,
+    metadataGet,
+    metadataSet,
+    metadataAt,
+    streamInfo,
+    streamWorker,
+    timerStart,
+    timerCancel,
+    post,
+    httpCall,
+    httpCallCancel,
+    workerIndex,
+    workerNowMs,
+};
+
+} // namespace
+
+const sluice_host_t* hostTable() { return &kHost; }
+
+} // namespace sluice::filter

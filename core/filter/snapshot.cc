@@ -1,0 +1,100 @@
+#include "core/filter/snapshot.h"
+
+#include "core/filter/config_context.h"
+#include "core/filter/stream_stats.h"
+
+namespace sluice::filter {
+
+FilterInstance::~FilterInstance() {
+  if (desc != nullptr && config != nullptr && desc->sluice_on_config_destroy != nullptr) {
+    desc->sluice_on_config_destroy(config);
+  }
+}
+
+const ListenerRuntime* Snapshot::findListener(const std::string& name) const {
+  for (const auto& l : listeners) {
+    if (l.config->name == name) {
+      return &l;
+    }
+  }
+  return nullptr;
+}
+
+BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation) {
+  BuildResult result;
+  auto snap = std::make_shared<Snapshot>();
+  snap->config = config;
+  snap->generation = generation;
+  Registry& registry = Registry::global();
+  for (const auto& l : config->listeners) {
+    ListenerRuntime lr;
+    lr.config = &l;
+    for (const auto& f : l.filters) {
+      const FilterType* type = nullptr;
+      if (!f.module.empty()) {
+        std::string err;
+        type = registry.loadModuleType(f.module, f.type, err);
+        if (type == nullptr) {
+          result.errors.push_back({f.pointer + "/module", err});
+          continue;
+        }
+      } else {
+        type = registry.findBuiltin(f.type);
+        if (type == nullptr) {
+          std::string known;
+          for (const FilterType* t : registry.builtins()) {
+            known += (known.empty() ? "" : ", ") + t->type;
+          }
+          result.errors.push_back({f.pointer + "/type",
+                                   "unknown filter type \"" + f.type + "\" (this build has: " +
+                                       known + "; a module needs \"module\")"});
+          continue;
+        }
+      }
+      ConfigContext ctx;
+      ctx.config = config.get();
+      ctx.pointer = f.pointer + "/config";
+      ctx.name = f.name;
+      const sluice_filter_descriptor_t* d = type->descriptor;
+      void* cfg = d->sluice_on_config_new(
+          hostTable(), reinterpret_cast<sluice_config_ctx_t*>(&ctx),
+          sluice_str_t{f.config_json.data(), f.config_json.size()});
+      if (cfg == nullptr || !ctx.errors.empty()) {
+        if (ctx.errors.empty()) {
+          ctx.errors.push_back({ctx.pointer, "filter \"" + f.type + "\" rejected its config"});
+        }
+        for (auto& e : ctx.errors) {
+          result.errors.push_back(std::move(e));
+        }
+        if (cfg != nullptr && d->sluice_on_config_destroy != nullptr) {
+          d->sluice_on_config_destroy(cfg);
+        }
+        continue;
+      }
+      auto inst = std::make_shared<FilterInstance>();
+      inst->desc = d;
+      inst->config = cfg;
+      inst->name = f.name;
+      inst->type = f.type;
+      inst->module = type->module;
+      inst->has_request_body = d->sluice_on_request_body != nullptr;
+      inst->has_response_headers = d->sluice_on_response_headers != nullptr;
+      inst->has_response_body = d->sluice_on_response_body != nullptr;
+      lr.any_request_body_hook |= inst->has_request_body;
+      lr.any_response_body_hook |= inst->has_response_body;
+      lr.filters.push_back(std::move(inst));
+    }
+    snap->listeners.push_back(std::move(lr));
+  }
+  if (!result.errors.empty()) {
+    return result;
+  }
+  for (const auto& c : config->clusters) {
+    snap->clusters.push_back(std::make_shared<upstream::ClusterInfo>(c));
+  }
+  stats::defineSnapshotMetrics(*snap);
+  result.snapshot = std::move(snap);
+  return result;
+}
+
+} // namespace sluice::filter

@@ -1,0 +1,68 @@
+#pragma once
+
+// The live configuration as one immutable snapshot: the typed config, every listener's filter
+// chain with its filter configs created, and the clusters. Built whole on the main thread;
+// workers receive a shared_ptr<const Snapshot> and never take a lock to read it.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/filter/registry.h"
+#include "core/upstream/cluster.h"
+#include "sluice/filter.h"
+
+namespace sluice::filter {
+
+// One filter config (sluice_on_config_new's result); destroyed on the main thread.
+class FilterInstance {
+public:
+  ~FilterInstance();
+  const sluice_filter_descriptor_t* desc = nullptr;
+  void* config = nullptr;
+  std::string name;
+  std::string type;
+  ModulePtr module;  // keeps a .so mapped
+  // Hooks present, resolved once: the filter manager skips absent ones without a branch per
+  // descriptor field size check.
+  bool has_request_body = false;
+  bool has_response_headers = false;
+  bool has_response_body = false;
+};
+using FilterInstancePtr = std::shared_ptr<FilterInstance>;
+
+struct ListenerRuntime {
+  const config::ListenerConfig* config = nullptr;
+  std::vector<FilterInstancePtr> filters;
+  bool any_request_body_hook = false;
+  bool any_response_body_hook = false;
+  // Metric series ids (defined while the snapshot is built; read-only afterwards).
+  struct Metrics {
+    uint32_t requests[6];  // by status class, [1]..[5]
+    uint32_t duration;
+    uint32_t connections;
+  } metrics{};
+};
+
+struct Snapshot {
+  std::shared_ptr<const config::Config> config;
+  std::vector<ListenerRuntime> listeners;
+  std::vector<upstream::ClusterInfoPtr> clusters;
+  uint64_t generation = 0;
+
+  const ListenerRuntime* findListener(const std::string& name) const;
+};
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+struct BuildResult {
+  SnapshotPtr snapshot;
+  std::vector<config::ConfigError> errors;
+};
+
+// Creates every filter config (loading modules as needed) and the cluster infos. On any error,
+// nothing is kept. Must run on the main thread.
+BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation);
+
+} // namespace sluice::filter

@@ -1,0 +1,120 @@
+#include "core/filter/stream_stats.h"
+
+#include <string>
+
+#include "core/filter/worker_context.h"
+#include "core/stats/registry.h"
+
+namespace sluice::filter::stats {
+
+namespace {
+
+using sluice::stats::Registry;
+
+constexpr uint32_t kInvalid = sluice::stats::kInvalidId;
+const char* kCodes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+uint32_t g_ready = kInvalid;
+uint32_t g_draining = kInvalid;
+uint32_t g_generation = kInvalid;
+
+void add(uint32_t id, double v) {
+  if (id != kInvalid) {
+    Registry::global().add(id, v);
+  }
+}
+
+} // namespace
+
+void defineSnapshotMetrics(Snapshot& snapshot) {
+  Registry& r = Registry::global();
+  for (auto& l : snapshot.listeners) {
+    const std::string& name = l.config->name;
+    for (int c = 1; c <= 5; c++) {
+      l.metrics.requests[c] = r.defineCounter("sluice_downstream_requests_total",
+                                              "Requests received, by listener and status class",
+                                              {{"listener", name}, {"code", kCodes[c]}});
+    }
+    l.metrics.duration =
+        r.defineHistogram("sluice_downstream_request_duration_seconds",
+                          "Time from the first request byte to the end of the response",
+                          {{"listener", name}}, {});
+    l.metrics.connections = r.defineGauge("sluice_downstream_connections_active",
+                                          "Open downstream connections", {{"listener", name}});
+  }
+  for (auto& c : snapshot.clusters) {
+    const std::string& name = c->name();
+    auto& m = c->metrics;
+    for (int k = 1; k <= 5; k++) {
+      m.requests[k] = r.defineCounter("sluice_upstream_requests_total",
+                                      "Responses received from upstreams, by status class",
+                                      {{"cluster", name}, {"code", kCodes[k]}});
+    }
+    m.duration = r.defineHistogram("sluice_upstream_request_duration_seconds",
+                                   "Time from sending the request to the upstream's response head",
+                                   {{"cluster", name}}, {});
+    auto err = [&](const char* kind) {
+      return r.defineCounter("sluice_upstream_errors_total", "Upstream failures by kind",
+                             {{"cluster", name}, {"kind", kind}});
+    };
+    m.connect_failure = err("connect_failure");
+    m.timeout = err("timeout");
+    m.reset = err("reset");
+    m.overflow = err("overflow");
+  }
+  g_ready = r.defineGauge("sluice_server_ready",
+                          "1 when listeners are bound and the config is live", {});
+  g_draining = r.defineGauge("sluice_server_draining", "1 while shutting down", {});
+  g_generation = r.defineGauge("sluice_config_generation", "Generation of the live config", {});
+}
+
+void setServerState(bool ready, bool draining) {
+  if (g_ready != kInvalid) {
+    Registry::global().set(g_ready, ready ? 1 : 0);
+    Registry::global().set(g_draining, draining ? 1 : 0);
+  }
+}
+
+void setGeneration(uint64_t generation) {
+  if (g_generation != kInvalid) {
+    Registry::global().set(g_generation, static_cast<double>(generation));
+  }
+}
+
+void recordStream(WorkerContext&, size_t, const ListenerRuntime& listener, uint32_t status,
+                  uint64_t duration_ms, upstream::ClusterPool* pool, bool upstream_answered) {
+  uint32_t cls = status / 100;
+  bool valid = cls >= 1 && cls <= 5;
+  if (valid) {
+    add(listener.metrics.requests[cls], 1);
+  }
+  if (listener.metrics.duration != kInvalid) {
+    Registry::global().observe(listener.metrics.duration, static_cast<double>(duration_ms) / 1e3);
+  }
+  if (pool != nullptr && upstream_answered && valid) {
+    add(pool->info().metrics.requests[cls], 1);
+  }
+}
+
+void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t ms) {
+  if (pool != nullptr && pool->info().metrics.duration != kInvalid) {
+    Registry::global().observe(pool->info().metrics.duration, static_cast<double>(ms) / 1e3);
+  }
+}
+
+void recordUpstreamError(WorkerContext&, upstream::ClusterPool* pool, std::string_view kind) {
+  if (pool == nullptr) {
+    return;
+  }
+  const auto& m = pool->info().metrics;
+  uint32_t id = kind == "connect_failure" ? m.connect_failure
+                : kind == "timeout"       ? m.timeout
+                : kind == "overflow"      ? m.overflow
+                                          : m.reset;
+  add(id, 1);
+}
+
+void connectionOpened(const ListenerRuntime& listener, int delta) {
+  add(listener.metrics.connections, delta);
+}
+
+} // namespace sluice::filter::stats

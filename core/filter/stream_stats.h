@@ -1,0 +1,29 @@
+#pragma once
+
+// The SPEC §5 data-path metrics recorded when a stream ends. Series are defined when a
+// snapshot is installed, so recording is an array index and a relaxed add.
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/filter/snapshot.h"
+#include "core/upstream/pool.h"
+
+namespace sluice::filter {
+class WorkerContext;
+}
+
+namespace sluice::filter::stats {
+
+// Defines the series for a snapshot's listeners and clusters (main thread, while building).
+void defineSnapshotMetrics(Snapshot& snapshot);
+void recordStream(WorkerContext& worker, size_t listener_index, const ListenerRuntime& listener,
+                  uint32_t status, uint64_t duration_ms, upstream::ClusterPool* pool,
+                  bool upstream_answered);
+void recordUpstreamError(WorkerContext& worker, upstream::ClusterPool* pool, std::string_view kind);
+void connectionOpened(const ListenerRuntime& listener, int delta);
+void setServerState(bool ready, bool draining);
+void setGeneration(uint64_t generation);
+void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t ms);
+
+} // namespace sluice::filter::stats

@@ -1,0 +1,85 @@
+#pragma once
+
+// Per-worker state the filter manager and the ABI need: the loop, the cluster pools, the live
+// snapshot with this worker's filter states, and ABI timers. Single-threaded (the worker's).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "core/event/dispatcher.h"
+#include "core/filter/snapshot.h"
+#include "core/upstream/pool.h"
+
+namespace sluice::filter {
+
+class WorkerContext;
+class Stream;
+
+// A snapshot as one worker sees it: the filters' per-worker states. Streams hold it, so a
+// stream finishes on the snapshot it started with.
+class WorkerSnapshot {
+public:
+  WorkerSnapshot(WorkerContext& worker, SnapshotPtr snapshot);
+  ~WorkerSnapshot();
+  const Snapshot& snapshot() const { return *snapshot_; }
+  void* state(size_t listener, size_t filter) const { return states_[listener][filter]; }
+
+private:
+  WorkerContext& worker_;
+  SnapshotPtr snapshot_;
+  std::vector<std::vector<void*>> states_;
+};
+using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;
+
+class WorkerContext {
+public:
+  WorkerContext(event::Dispatcher& dispatcher, uint32_t index);
+  ~WorkerContext();
+
+  event::Dispatcher& dispatcher() { return dispatcher_; }
+  uint32_t index() const { return index_; }
+  upstream::ClusterManager& clusters() { return clusters_; }
+  // Installs a new snapshot (worker thread): creates filter worker states and pools of new
+  // clusters.
+  void install(SnapshotPtr snapshot);
+  const WorkerSnapshotPtr& current() const { return current_; }
+  // Releases everything at shutdown.
+  void shutdown();
+
+  // Fast per-worker PRNG (xorshift), for request ids and sampling.
+  uint64_t random();
+
+  // ABI timers.
+  uint64_t startTimer(Stream* stream, uint64_t ms, sluice_task_callback_t cb, void* data);
+  void cancelTimer(uint64_t id);
+  void cancelStreamTimers(Stream* stream);
+
+  // Where a snapshot's last reference is dropped: handed to the main thread so filter configs
+  // are destroyed there.
+  static void setReleaseHook(std::function<void(SnapshotPtr)> hook);
+  static void release(SnapshotPtr s);
+
+  // Outgoing HTTP calls made through the ABI (owned here, keyed by call id).
+  std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>>& calls() { return calls_; }
+  uint64_t nextCallId() { return next_call_++; }
+
+private:
+  struct TimerEntry {
+    event::TimerPtr timer;
+    Stream* stream;
+  };
+  event::Dispatcher& dispatcher_;
+  uint32_t index_;
+  upstream::ClusterManager clusters_;
+  WorkerSnapshotPtr current_;
+  uint64_t rng_;
+  uint64_t next_timer_ = 1;
+  std::unordered_map<uint64_t, TimerEntry> timers_;
+  std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>> calls_;
+  uint64_t next_call_ = 1;
+};
+
+} // namespace sluice::filter

@@ -1,0 +1,411 @@
+#include "core/http/codec.h"
+
+#include <llhttp.h>
+
+#include <cstring>
+
+namespace sluice::http {
+
+namespace {
+
+const llhttp_settings_t& settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t st;
+    llhttp_settings_init(&st);
+    return st;
+  }();
+  return s;
+}
+
+} // namespace
+
+#define SELF(p) (static_cast<Parser*>((p)->data))
+
+Parser::Parser(MessageType type, Arena& arena, uint64_t max_head_bytes)
+    : parser_(std::make_unique<llhttp__internal_s>()), type_(type), arena_(arena), head_(arena),
+      max_head_bytes_(max_head_bytes) {
+  static llhttp_settings_t cbs = [] {
+    llhttp_settings_t s = settings();
+    s.on_message_begin = &Parser::onMessageBegin;
+    s.on_url = &Parser::onUrl;
+    s.on_status = &Parser::onStatus;
+    s.on_header_field = &Parser::onHeaderField;
+    s.on_header_value = &Parser::onHeaderValue;
+    s.on_headers_complete = &Parser::onHeadersComplete;
+    s.on_body = &Parser::onBody;
+    s.on_message_complete = &Parser::onMessageComplete;
+    return s;
+  }();
+  llhttp_init(parser_.get(), type == MessageType::Request ? HTTP_REQUEST : HTTP_RESPONSE, &cbs);
+  parser_->data = this;
+  raw_.reserve(32);
+}
+
+Parser::~Parser() = default;
+
+void Parser::reset() {
+  llhttp_reset(parser_.get());
+  in_head_ = in_trailers_ = started_ = head_ready_ = complete_ = bad_header_ = false;
+  error_ = ParseError::None;
+  head_bytes_ = 0;
+}
+
+const char* Parser::errorReason() const { return llhttp_get_error_reason(parser_.get()); }
+
+void Parser::extend(Span& s, const char* at, size_t len) {
+  uint32_t off = static_cast<uint32_t>(at - base_);
+  if (s.len == 0) {
+    s.off = off;
+    s.len = static_cast<uint32_t>(len);
+  } else {
+    // Pieces of one token are contiguous in the buffer (it is only appended to during a head).
+    s.len = off + static_cast<uint32_t>(len) - s.off;
+  }
+}
+
+int Parser::onMessageBegin(llhttp_t* p) {
+  Parser* self = SELF(p);
+  self->head_.reset();
+  self->raw_.clear();
+  self->url_ = {0, 0};
+  self->last_was_value_ = false;
+  self->in_head_ = true;
+  self->in_trailers_ = false;
+  self->started_ = true;
+  self->bad_header_ = false;
+  return 0;
+}
+
+int Parser::onUrl(llhttp_t* p, const char* at, size_t len) {
+  SELF(p)->extend(SELF(p)->url_, at, len);
+  return 0;
+}
+
+int Parser::onStatus(llhttp_t*, const char*, size_t) { return 0; }
+
+int Parser::onHeaderField(llhttp_t* p, const char* at, size_t len) {
+  Parser* self = SELF(p);
+  if (self->in_trailers_) {
+    if (self->last_was_value_) {
+      self->head_.trailers.add(self->trailer_field_, self->trailer_value_);
+      self->trailer_field_.clear();
+      self->trailer_value_.clear();
+    }
+    self->trailer_field_.append(at, len);
+    self->last_was_value_ = false;
+    return 0;
+  }
+  if (self->last_was_value_ || self->raw_.empty()) {
+    if (self->last_was_value_ || self->raw_.empty()) {
+      self->raw_.push_back(RawHeader{{0, 0}, {0, 0}});
+    }
+  }
+  self->extend(self->raw_.back().name, at, len);
+  self->last_was_value_ = false;
+  return 0;
+}
+
+int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  Parser* self = SELF(p);
+  for (size_t i = 0; i < len; i++) {
+    // Obsolete line folding and stray CR/LF/NUL inside a value are rejected (RFC 9112 §5.2).
+    if (at[i] == '\r' || at[i] == '\n' || at[i] == '\0') {
+      self->bad_header_ = true;
+      return -1;
+    }
+  }
+  if (self->in_trailers_) {
+    self->trailer_value_.append(at, len);
+    self->last_was_value_ = true;
+    return 0;
+  }
+  if (self->raw_.empty()) {
+    return -1;
+  }
+  Span& v = self->raw_.back().value;
+  if (v.len > 0) {
+    // A second piece of one value: only a new read may separate the pieces, never a line
+    // break (obsolete line folding, RFC 9112 §5.2).
+    const char* prev_end = self->base_ + v.off + v.len;
+    for (const char* q = prev_end; q < at; q++) {
+      if (*q == '\n') {
+        self->bad_header_ = true;
+        return -1;
+      }
+    }
+  }
+  self->extend(v, at, len);
+  self->last_was_value_ = true;
+  return 0;
+}
+
+void Parser::buildHead() {
+  head_.major = llhttp_get_http_major(parser_.get());
+  head_.minor = llhttp_get_http_minor(parser_.get());
+  if (type_ == MessageType::Request) {
+    head_.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(parser_.get())));
+    head_.target = std::string_view(base_ + url_.off, url_.len);
+  } else {
+    head_.status = static_cast<uint32_t>(llhttp_get_status_code(parser_.get()));
+  }
+  for (const RawHeader& h : raw_) {
+    // The field name must be followed directly by ':' (no whitespace before the colon).
+    if (base_[h.name.off + h.name.len] != ':' || h.name.len == 0) {
+      bad_header_ = true;
+    }
+    for (uint32_t i = 0; i < h.name.len; i++) {
+      unsigned char c = static_cast<unsigned char>(base_[h.name.off + i]);
+      // RFC 9110 tchar
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+      if (!ok || c == 0) {
+        bad_header_ = true;
+        break;
+      }
+    }
+    std::string_view value(base_ + h.value.off, h.value.len);
+    // Trailing whitespace of a field value is not part of it (llhttp keeps it).
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+      value.remove_suffix(1);
+    }
+    head_.headers.addView(std::string_view(base_ + h.name.off, h.name.len), value);
+  }
+  uint64_t flags = parser_->flags;
+  head_.chunked = (flags & F_CHUNKED) != 0;
+  head_.has_content_length = (flags & F_CONTENT_LENGTH) != 0;
+  head_.content_length = head_.has_content_length ? parser_->content_length : 0;
+  head_.keep_alive = llhttp_should_keep_alive(parser_.get()) != 0;
+  head_.upgrade = parser_->upgrade != 0;
+}
+
+int Parser::onHeadersComplete(llhttp_t* p) {
+  Parser* self = SELF(p);
+  self->buildHead();
+  self->head_ready_ = true;
+  self->in_head_ = false;
+  self->in_trailers_ = true;
+  self->last_was_value_ = false;
+  MessageHead& h = self->head_;
+  if (self->bad_header_) {
+    return -1;
+  }
+  if (self->type_ == MessageType::Request) {
+    // A Transfer-Encoding whose last coding is not chunked cannot be framed (RFC 9112 §6.3).
+    if (const HeaderEntry* te = h.headers.find("transfer-encoding")) {
+      std::string_view v = te->value;
+      size_t comma = v.rfind(',');
+      std::string_view last = comma == std::string_view::npos ? v : v.substr(comma + 1);
+      while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) {
+        last.remove_prefix(1);
+      }
+      if (!iequals(last, "chunked") || h.headers.count("transfer-encoding") > 1) {
+        return -1;
+      }
+    }
+    // RFC 9112 §3.2: a request without exactly one Host (HTTP/1.1) is a 400.
+    size_t hosts = h.headers.count("host");
+    if (hosts > 1 || (hosts == 0 && h.minor >= 1)) {
+      self->bad_header_ = true;
+      return -1;
+    }
+    h.no_body = !h.chunked && h.content_length == 0;
+    if (h.upgrade) {
+      return 2;  // no body; the rest is the tunnel once the upstream agrees
+    }
+    return HPE_PAUSED;
+  }
+  uint32_t st = h.status;
+  if (self->expect_no_body_ || st == 204 || st == 304 || (st >= 100 && st < 200)) {
+    h.no_body = true;
+    if (st == 101) {
+      return 2;
+    }
+    return 1;  // skip body; message complete follows at once
+  }
+  h.no_body = !h.chunked && h.has_content_length && h.content_length == 0;
+  return HPE_PAUSED;
+}
+
+int Parser::onBody(llhttp_t* p, const char* at, size_t len) {
+  Parser* self = SELF(p);
+  if (self->sink_ != nullptr) {
+    self->sink_->onBodyData(std::string_view(at, len));
+  }
+  return 0;
+}
+
+int Parser::onMessageComplete(llhttp_t* p) {
+  Parser* self = SELF(p);
+  if (self->in_trailers_ && !self->trailer_field_.empty()) {
+    self->head_.trailers.add(self->trailer_field_, self->trailer_value_);
+  }
+  self->trailer_field_.clear();
+  self->trailer_value_.clear();
+  self->in_trailers_ = false;
+  self->complete_ = true;
+  self->started_ = false;
+  return HPE_PAUSED;
+}
+
+ParseEvent Parser::execute(network::Buffer& buf, size_t* consumed) {
+  base_ = buf.data();
+  const char* start = buf.readPtr();
+  size_t len = buf.readable();
+  complete_ = false;
+  llhttp_errno_t err = llhttp_execute(parser_.get(), start, len);
+  const char* pos = err == HPE_OK ? start + len : llhttp_get_error_pos(parser_.get());
+  *consumed = pos != nullptr ? static_cast<size_t>(pos - start) : len;
+  if (in_head_) {
+    head_bytes_ += *consumed;
+    if (max_head_bytes_ > 0 && head_bytes_ > max_head_bytes_) {
+      error_ = ParseError::HeadersTooLarge;
+      return ParseEvent::Error;
+    }
+  } else {
+    head_bytes_ = 0;
+  }
+  switch (err) {
+  case HPE_OK:
+    return ParseEvent::NeedMore;
+  case HPE_PAUSED:
+    if (complete_) {
+      return ParseEvent::MessageComplete;
+    }
+    return ParseEvent::HeadComplete;
+  case HPE_PAUSED_UPGRADE:
+    return ParseEvent::Upgrade;
+  default:
+    error_ = type_ == MessageType::Request ? ParseError::BadRequest : ParseError::BadResponse;
+    if (in_head_ && max_head_bytes_ > 0 && head_bytes_ + *consumed > max_head_bytes_) {
+      error_ = ParseError::HeadersTooLarge;
+    }
+    return ParseEvent::Error;
+  }
+}
+
+void Parser::resume() { llhttp_resume(parser_.get()); }
+
+bool Parser::finish() {
+  llhttp_errno_t err = llhttp_finish(parser_.get());
+  return err == HPE_OK && complete_;
+}
+
+std::string_view reasonPhrase(uint32_t status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 204: return "No Content";
+  case 206: return "Partial Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  default: return "Unknown";
+  }
+}
+
+void appendDecimal(network::Buffer& out, uint64_t v) {
+  char tmp[24];
+  size_t i = sizeof(tmp);
+  do {
+    tmp[--i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  out.append(tmp + i, sizeof(tmp) - i);
+}
+
+void appendStatusLine(network::Buffer& out, uint32_t status) {
+  out.append("HTTP/1.1 ");
+  appendDecimal(out, status);
+  out.append(' ');
+  out.append(reasonPhrase(status));
+  out.append("\r\n");
+}
+
+void appendHeader(network::Buffer& out, std::string_view name, std::string_view value) {
+  size_t avail;
+  size_t n = name.size() + value.size() + 4;
+  char* p = out.reserve(n, &avail);
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  out.commit(n);
+}
+
+void appendChunk(network::Buffer& out, std::string_view data) {
+  if (data.empty()) {
+    return;
+  }
+  char tmp[20];
+  int n = snprintf(tmp, sizeof(tmp), "%zx\r\n", data.size());
+  out.append(tmp, static_cast<size_t>(n));
+  out.append(data);
+  out.append("\r\n");
+}
+
+void appendLastChunk(network::Buffer& out, const HeaderMap* trailers) {
+  out.append("0\r\n");
+  if (trailers != nullptr) {
+    for (const auto& e : trailers->entries()) {
+      appendHeader(out, e.name, e.value);
+    }
+  }
+  out.append("\r\n");
+}
+
+} // namespace sluice::http
+
+namespace sluice::http {
+
+ParseEvent parseStep(Parser& parser, network::Buffer& in, network::Buffer& head_buf,
+                     bool* head_ready) {
+  size_t n = 0;
+  ParseEvent ev = parser.execute(in, &n);
+  *head_ready = parser.takeHeadReady();
+  if (ev == ParseEvent::Error) {
+    return ev;
+  }
+  if (*head_ready) {
+    head_buf.swap(in);
+    in.clear();
+    size_t rest_at = head_buf.readOffset() + n;
+    if (rest_at < head_buf.writeOffset()) {
+      in.append(head_buf.data() + rest_at, head_buf.writeOffset() - rest_at);
+    }
+  } else if (parser.inHead()) {
+    in.skip(n);
+  } else {
+    in.drain(n);
+    if (ev == ParseEvent::MessageComplete && in.readOffset() > 0) {
+      in.compact();
+    }
+  }
+  return ev;
+}
+
+} // namespace sluice::http

@@ -1,0 +1,160 @@
+#include "core/http/header_map.h"
+
+#include <cstring>
+
+namespace sluice::http {
+
+namespace {
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+} // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); i++) {
+    if (lower(a[i]) != lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void toLower(std::string& s) {
+  for (char& c : s) {
+    c = lower(c);
+  }
+}
+
+char* Arena::alloc(size_t n) {
+  while (active_ < blocks_.size()) {
+    Block& b = blocks_[active_];
+    if (b.cap - used_ >= n) {
+      char* p = b.data.get() + used_;
+      used_ += n;
+      return p;
+    }
+    active_++;
+    used_ = 0;
+  }
+  size_t cap = n > kBlock ? n : kBlock;
+  blocks_.push_back(Block{std::make_unique<char[]>(cap), cap});
+  active_ = blocks_.size() - 1;
+  used_ = n;
+  return blocks_.back().data.get();
+}
+
+std::string_view Arena::copy(std::string_view s) {
+  if (s.empty()) {
+    return {};
+  }
+  char* p = alloc(s.size());
+  std::memcpy(p, s.data(), s.size());
+  return {p, s.size()};
+}
+
+std::string_view Arena::concat(std::string_view a, std::string_view sep, std::string_view b) {
+  size_t n = a.size() + sep.size() + b.size();
+  if (n == 0) {
+    return {};
+  }
+  char* p = alloc(n);
+  std::memcpy(p, a.data(), a.size());
+  std::memcpy(p + a.size(), sep.data(), sep.size());
+  std::memcpy(p + a.size() + sep.size(), b.data(), b.size());
+  return {p, n};
+}
+
+void Arena::reset() {
+  if (blocks_.size() > 1) {
+    // Keep one block sized for the largest need seen.
+    size_t best = 0;
+    for (size_t i = 1; i < blocks_.size(); i++) {
+      if (blocks_[i].cap > blocks_[best].cap) {
+        best = i;
+      }
+    }
+    if (best != 0) {
+      std::swap(blocks_[0], blocks_[best]);
+    }
+    blocks_.resize(1);
+  }
+  active_ = 0;
+  used_ = 0;
+}
+
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  entries_.push_back({arena_->copy(name), arena_->copy(value)});
+}
+
+void HeaderMap::set(std::string_view name, std::string_view value) {
+  std::string_view v = arena_->copy(value);
+  bool done = false;
+  size_t j = 0;
+  for (size_t i = 0; i < entries_.size(); i++) {
+    if (iequals(entries_[i].name, name)) {
+      if (done) {
+        continue;
+      }
+      entries_[i].value = v;
+      done = true;
+    }
+    entries_[j++] = entries_[i];
+  }
+  entries_.resize(j);
+  if (!done) {
+    entries_.push_back({arena_->copy(name), v});
+  }
+}
+
+size_t HeaderMap::remove(std::string_view name) {
+  size_t before = entries_.size();
+  removeIf([&](const HeaderEntry& e) { return iequals(e.name, name); });
+  return before - entries_.size();
+}
+
+const HeaderEntry* HeaderMap::find(std::string_view name, size_t index) const {
+  for (const auto& e : entries_) {
+    if (iequals(e.name, name)) {
+      if (index == 0) {
+        return &e;
+      }
+      index--;
+    }
+  }
+  return nullptr;
+}
+
+size_t HeaderMap::count(std::string_view name) const {
+  size_t n = 0;
+  for (const auto& e : entries_) {
+    if (iequals(e.name, name)) {
+      n++;
+    }
+  }
+  return n;
+}
+
+bool headerListContains(std::string_view list, std::string_view token) {
+  size_t i = 0;
+  while (i <= list.size()) {
+    size_t comma = list.find(',', i);
+    if (comma == std::string_view::npos) {
+      comma = list.size();
+    }
+    std::string_view item = list.substr(i, comma - i);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+      item.remove_prefix(1);
+    }
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
+      item.remove_suffix(1);
+    }
+    if (iequals(item, token)) {
+      return true;
+    }
+    i = comma + 1;
+  }
+  return false;
+}
+
+} // namespace sluice::http

@@ -1,0 +1,225 @@
+#include "core/network/connection.h"
+
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+namespace sluice::network {
+
+struct Connection::Box {
+  uv_tcp_t tcp;
+  uv_write_t wreq;
+  uv_connect_t creq;
+  Buffer inflight;
+  bool writing = false;
+  Connection* owner = nullptr;
+};
+
+Connection::Connection(event::Dispatcher& dispatcher, ConnectionCallbacks& cb)
+    : dispatcher_(dispatcher), cb_(&cb), box_(new Box) {
+  uv_tcp_init(dispatcher_.loop(), &box_->tcp);
+  box_->tcp.data = box_;
+  box_->owner = this;
+}
+
+Connection::~Connection() { close(); }
+
+int Connection::fd() const {
+  uv_os_fd_t fd = -1;
+  if (box_ != nullptr) {
+    uv_fileno(reinterpret_cast<const uv_handle_t*>(&box_->tcp), &fd);
+  }
+  return fd;
+}
+
+void Connection::fillPeer() {
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(&box_->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    peer_ = formatAddress(reinterpret_cast<sockaddr*>(&ss), true);
+    peer_ip_ = formatAddress(reinterpret_cast<sockaddr*>(&ss), false);
+  }
+}
+
+int Connection::accept(uv_stream_t* server) {
+  int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&box_->tcp));
+  if (rc != 0) {
+    return rc;
+  }
+  uv_tcp_nodelay(&box_->tcp, 1);
+  connected_ = true;
+  fillPeer();
+  return 0;
+}
+
+int Connection::connect(const SockAddr& addr) {
+  box_->creq.data = box_;
+  int rc = uv_tcp_connect(&box_->creq, &box_->tcp, addr.get(), &Connection::onConnect);
+  if (rc == 0) {
+    uv_tcp_nodelay(&box_->tcp, 1);
+    peer_ = formatAddress(addr.get(), true);
+    peer_ip_ = formatAddress(addr.get(), false);
+  }
+  return rc;
+}
+
+void Connection::onConnect(uv_connect_t* req, int status) {
+  Box* box = static_cast<Box*>(req->data);
+  if (box->owner == nullptr) {
+    return;
+  }
+  Connection* self = box->owner;
+  if (status == 0) {
+    self->connected_ = true;
+    if (!self->write_buf_.empty()) {
+      self->flush();
+    }
+  }
+  self->cb_->onConnected(status);
+}
+
+void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  Box* box = static_cast<Box*>(h->data);
+  size_t avail = 0;
+  char* p = box->owner->read_buf_.reserve(kReadChunk, &avail);
+  *buf = uv_buf_init(p, static_cast<unsigned int>(avail));
+}
+
+void Connection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  Box* box = static_cast<Box*>(s->data);
+  Connection* self = box->owner;
+  if (self == nullptr) {
+    return;
+  }
+  if (nread > 0) {
+    self->read_buf_.commit(static_cast<size_t>(nread));
+    self->cb_->onData();
+  } else if (nread < 0) {
+    uv_read_stop(s);
+    self->reading_ = false;
+    self->cb_->onRemoteClose(nread == UV_EOF ? 0 : static_cast<int>(nread));
+  }
+}
+
+void Connection::readEnable(bool enable) {
+  if (box_ == nullptr || enable == reading_) {
+    return;
+  }
+  reading_ = enable;
+  auto* s = reinterpret_cast<uv_stream_t*>(&box_->tcp);
+  if (enable) {
+    uv_read_start(s, &Connection::onAlloc, &Connection::onRead);
+  } else {
+    uv_read_stop(s);
+  }
+}
+
+size_t Connection::pendingBytes() const {
+  return write_buf_.readable() + (box_ != nullptr ? box_->inflight.readable() : 0);
+}
+
+void Connection::flush() {
+  if (box_ == nullptr || !connected_ || box_->writing) {
+    return;
+  }
+  if (!write_buf_.empty()) {
+    uv_buf_t b = uv_buf_init(const_cast<char*>(write_buf_.readPtr()),
+                             static_cast<unsigned int>(write_buf_.readable()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&box_->tcp), &b, 1);
+    if (n > 0) {
+      write_buf_.drain(static_cast<size_t>(n));
+    } else if (n < 0 && n != UV_EAGAIN) {
+      write_buf_.clear();
+      cb_->onRemoteClose(n);
+      return;
+    }
+    if (!write_buf_.empty()) {
+      startWrite();
+    }
+  }
+  bool high = pendingBytes() > kHighWatermark;
+  if (high) {
+    above_high_ = true;
+  }
+  if (!box_->writing && write_buf_.empty()) {
+    if (close_after_flush_) {
+      close();
+      cb_->onLocalClose();
+      return;
+    }
+    cb_->onWriteFlushed();
+  }
+}
+
+void Connection::startWrite() {
+  // Hand the buffer to libuv; new bytes keep accumulating in write_buf_ meanwhile.
+  Box* box = box_;
+  box->inflight.clear();
+  box->inflight.swap(write_buf_);
+  box->writing = true;
+  box->wreq.data = box;
+  uv_buf_t b = uv_buf_init(const_cast<char*>(box->inflight.readPtr()),
+                           static_cast<unsigned int>(box->inflight.readable()));
+  int rc = uv_write(&box->wreq, reinterpret_cast<uv_stream_t*>(&box->tcp), &b, 1,
+                    &Connection::onWrite);
+  if (rc != 0) {
+    box->writing = false;
+    box->inflight.clear();
+  }
+}
+
+void Connection::onWrite(uv_write_t* req, int status) {
+  Box* box = static_cast<Box*>(req->data);
+  box->writing = false;
+  box->inflight.clear();
+  Connection* self = box->owner;
+  if (self == nullptr) {
+    return;
+  }
+  if (status < 0) {
+    self->write_buf_.clear();
+    self->cb_->onRemoteClose(status);
+    return;
+  }
+  bool was_high = self->above_high_;
+  self->flush();
+  if (self->box_ == nullptr) {
+    return;
+  }
+  if (was_high && self->pendingBytes() < kLowWatermark) {
+    self->above_high_ = false;
+    self->cb_->onWriteDrained();
+  }
+}
+
+void Connection::closeAfterFlush() {
+  if (box_ == nullptr) {
+    return;
+  }
+  if (!box_->writing && write_buf_.empty()) {
+    close();
+    cb_->onLocalClose();
+    return;
+  }
+  close_after_flush_ = true;
+  readEnable(false);
+  flush();
+}
+
+void Connection::close(bool reset) {
+  if (box_ == nullptr) {
+    return;
+  }
+  Box* box = box_;
+  box_ = nullptr;
+  box->owner = nullptr;
+  reading_ = false;
+  connected_ = false;
+  auto* h = reinterpret_cast<uv_handle_t*>(&box->tcp);
+  if (reset) {
+    uv_tcp_close_reset(&box->tcp, [](uv_handle_t* hh) { delete static_cast<Box*>(hh->data); });
+    return;
+  }
+  uv_close(h, [](uv_handle_t* hh) { delete static_cast<Box*>(hh->data); });
+}
+
+} // namespace sluice::network

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+
+#include "core/config/config.h"
+
+namespace sluice::network {
+
+// Resolved socket address.
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+// Fills `out` for an IP-literal address. Returns false for a hostname.
+bool toSockAddr(const config::Address& a, SockAddr& out);
+// Resolves a hostname (blocking getaddrinfo: call only off the data path).
+bool resolve(const std::string& host, uint16_t port, SockAddr& out, std::string& error);
+// "ip:port" (IPv6 in brackets) and "ip".
+std::string formatAddress(const sockaddr* sa, bool with_port = true);
+uint16_t portOf(const sockaddr* sa);
+
+// Opens a listening socket with SO_REUSEADDR and SO_REUSEPORT. Returns fd or -errno.
+int openListenSocket(const SockAddr& addr, int backlog);
+// Address a bound socket actually got (port 0 resolved).
+bool boundAddress(int fd, SockAddr& out);
+
+} // namespace sluice::network

@@ -1,0 +1,297 @@
+#include "core/server/http_connection.h"
+
+#include "core/common/logger.h"
+#include "core/server/worker.h"
+
+namespace sluice::server {
+
+HttpConnection::HttpConnection(Worker& worker, size_t listener_index,
+                               const config::ListenerConfig& cfg)
+    : worker_(worker), listener_index_(listener_index), cfg_(cfg),
+      conn_(worker.dispatcher(), *this),
+      parser_(http::MessageType::Request, arena_, cfg.limits.max_request_headers_bytes),
+      stream_(worker.context(), *this) {
+  parser_.setBodySink(this);
+  timer_ = worker.dispatcher().createTimer([this] { onTimer(); });
+}
+
+HttpConnection::~HttpConnection() {
+  destroyed_ = true;
+  if (stream_.active()) {
+    stream_.onDownstreamReset();
+  }
+  if (tunnel_ != nullptr) {
+    tunnel_->abort();
+    tunnel_ = nullptr;
+  }
+  conn_.close();
+}
+
+int HttpConnection::accept(uv_stream_t* server) {
+  int rc = conn_.accept(server);
+  if (rc != 0) {
+    return rc;
+  }
+  conn_.readEnable(true);
+  armHeaderTimer();
+  return 0;
+}
+
+bool HttpConnection::draining() const { return worker_.draining(); }
+
+void HttpConnection::armHeaderTimer() {
+  timer_kind_ = TimerKind::Header;
+  timer_->enable(cfg_.limits.header_timeout_ms);
+}
+
+void HttpConnection::armIdleTimer() {
+  timer_kind_ = TimerKind::Idle;
+  timer_->enable(cfg_.limits.idle_timeout_ms);
+}
+
+void HttpConnection::onTimer() {
+  if (closing_ || stream_.active()) {
+    return;
+  }
+  if (timer_kind_ == TimerKind::Header && parser_.messageStarted()) {
+    protocolError(408);
+    return;
+  }
+  // Idle keep-alive connection, or a client that never sent a byte.
+  destroy();
+}
+
+void HttpConnection::onData() {
+  if (tunnel_ != nullptr) {
+    network::Buffer& in = conn_.readBuffer();
+    tunnel_->out().append(in.view());
+    in.clear();
+    tunnel_->flush();
+    if (tunnel_ != nullptr && tunnel_->aboveHighWatermark()) {
+      conn_.readEnable(false);
+    }
+    return;
+  }
+  if (!stream_.active() && timer_kind_ == TimerKind::Idle) {
+    armHeaderTimer();
+  }
+  processInput();
+}
+
+void HttpConnection::processInput() {
+  if (in_parse_ || closing_) {
+    return;
+  }
+  in_parse_ = true;
+  network::Buffer& in = conn_.readBuffer();
+  while (!in.empty() && !closing_ && tunnel_ == nullptr) {
+    if (stream_.active() && request_done_) {
+      // A pipelined request waits until the current response is done; stop reading if a
+      // client floods us meanwhile.
+      if (in.readable() > cfg_.limits.max_request_headers_bytes) {
+        conn_.readEnable(false);
+      }
+      break;
+    }
+    if (need_resume_) {
+      parser_.resume();
+      need_resume_ = false;
+      arena_.reset();
+    }
+    bool head_ready = false;
+    http::ParseEvent ev = http::parseStep(parser_, in, head_buf_, &head_ready);
+    if (ev == http::ParseEvent::Error) {
+      protocolError(parser_.error() == http::ParseError::HeadersTooLarge ? 431 : 400);
+      break;
+    }
+    if (head_ready) {
+      timer_->disable();
+      timer_kind_ = TimerKind::None;
+      request_done_ = parser_.head().no_body;
+      const auto& snap = worker_.context().current();
+      stream_.begin(snap, listener_index_, parser_.head(), worker_.dispatcher().nowMs());
+    }
+    if (ev == http::ParseEvent::HeadComplete) {
+      parser_.resume();
+      continue;
+    }
+    if (ev == http::ParseEvent::MessageComplete) {
+      request_done_ = true;
+      need_resume_ = true;
+      if (stream_.active()) {
+        stream_.onRequestEnd();
+      }
+      if (parser_.head().upgrade) {
+        break;  // the rest is tunnel data if the upstream agrees
+      }
+      continue;
+    }
+    if (ev == http::ParseEvent::NeedMore) {
+      break;
+    }
+    if (ev == http::ParseEvent::Upgrade) {
+      break;
+    }
+  }
+  in_parse_ = false;
+  if (!closing_ && !stream_.active() && tunnel_ == nullptr && !destroyed_) {
+    if (in.empty() && timer_kind_ == TimerKind::None) {
+      armIdleTimer();
+    }
+  }
+}
+
+void HttpConnection::onBodyData(std::string_view data) {
+  if (stream_.active()) {
+    stream_.onRequestData(data);
+  }
+}
+
+void HttpConnection::protocolError(uint32_t status) {
+  if (stream_.active()) {
+    if (!stream_.responseStarted()) {
+      stream_.sendLocalReply(status, status == 431 ? "request header fields too large\n"
+                                                   : "bad request\n",
+                             0);
+    } else {
+      stream_.onDownstreamReset();
+    }
+  } else {
+    // No stream yet (a bad head): answer directly.
+    network::Buffer& out = conn_.writeBuffer();
+    http::appendStatusLine(out, status);
+    std::string_view body = status == 431 ? "request header fields too large\n"
+                            : status == 408 ? "request timeout\n"
+                                            : "bad request\n";
+    out.append("content-type: text/plain\r\ncontent-length: ");
+    http::appendDecimal(out, body.size());
+    out.append("\r\nconnection: close\r\n\r\n");
+    out.append(body);
+    worker_.recordProtocolError(listener_index_, status);
+  }
+  closing_ = true;
+  timer_->disable();
+  conn_.closeAfterFlush();
+}
+
+void HttpConnection::readDisableDownstream(bool disable) {
+  if (closing_ || tunnel_ != nullptr) {
+    return;
+  }
+  read_disabled_by_stream_ = disable;
+  conn_.readEnable(!disable);
+}
+
+void HttpConnection::onStreamDone(bool close_connection) {
+  if (destroyed_) {
+    return;
+  }
+  if (close_connection || worker_.draining()) {
+    closing_ = true;
+    timer_->disable();
+    conn_.closeAfterFlush();
+    return;
+  }
+  if (!conn_.readEnabled()) {
+    conn_.readEnable(true);
+  }
+  if (!request_done_) {
+    // Response finished before the request body: the rest of the request cannot be framed
+    // reliably on this connection.
+    closing_ = true;
+    conn_.closeAfterFlush();
+    return;
+  }
+  armIdleTimer();
+  if (!in_parse_ && !conn_.readBuffer().empty()) {
+    // Pipelined requests already buffered: serve the next one on the next loop turn would add
+    // latency; serve it now (we are not inside the parse loop).
+    processInput();
+  }
+}
+
+void HttpConnection::onTunnelStart(upstream::UpstreamConnection* up) {
+  tunnel_ = up;
+  timer_->disable();
+  network::Buffer& in = conn_.readBuffer();
+  if (!in.empty()) {
+    tunnel_->out().append(in.view());
+    in.clear();
+    tunnel_->flush();
+  }
+  conn_.readEnable(true);
+}
+
+void HttpConnection::onTunnelData(std::string_view data) {
+  conn_.writeBuffer().append(data);
+  conn_.flush();
+}
+
+void HttpConnection::onTunnelClosed() {
+  tunnel_ = nullptr;
+  if (stream_.active()) {
+    stream_.onDownstreamReset();
+  }
+  closing_ = true;
+  conn_.closeAfterFlush();
+}
+
+void HttpConnection::onRemoteClose(int) {
+  if (closing_ && conn_.closed()) {
+    destroy();
+    return;
+  }
+  if (tunnel_ != nullptr) {
+    upstream::UpstreamConnection* t = tunnel_;
+    tunnel_ = nullptr;
+    t->abort();
+  }
+  if (stream_.active()) {
+    stream_.onDownstreamReset();
+  }
+  destroy();
+}
+
+void HttpConnection::onWriteDrained() {
+  if (tunnel_ != nullptr) {
+    tunnel_->readEnable(true);
+    return;
+  }
+  stream_.onDownstreamDrained();
+}
+
+void HttpConnection::onLocalClose() { destroy(); }
+
+void HttpConnection::drain() {
+  if (idle() && !parser_.messageStarted()) {
+    destroy();
+  }
+}
+
+void HttpConnection::abort() {
+  if (tunnel_ != nullptr) {
+    upstream::UpstreamConnection* t = tunnel_;
+    tunnel_ = nullptr;
+    t->abort();
+  }
+  if (stream_.active()) {
+    stream_.onDownstreamReset();
+  }
+  destroy();
+}
+
+void HttpConnection::destroy() {
+  if (destroyed_) {
+    return;
+  }
+  destroyed_ = true;
+  closing_ = true;
+  timer_->disable();
+  if (stream_.active()) {
+    stream_.onDownstreamReset();
+  }
+  conn_.close();
+  worker_.removeConnection(this);
+}
+
+} // namespace sluice::server

@@ -1,0 +1,256 @@
+#include "core/server/server.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include "core/common/logger.h"
+#include "core/filter/stream_stats.h"
+#include "core/filter/worker_context.h"
+#include "core/network/socket.h"
+
+namespace sluice::server {
+
+namespace {
+uint64_t monoMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+const uint64_t kProcessStartMs = monoMs();
+} // namespace
+
+Server::Server(RunOptions opts) : opts_(std::move(opts)) {}
+
+Server::~Server() {
+  for (auto& w : workers_) {
+    w->join();
+  }
+  workers_.clear();
+  filter::WorkerContext::setReleaseHook(nullptr);
+  snapshot_.reset();
+  for (uv_signal_t* s : signals_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+  }
+  signals_.clear();
+  phase_timer_.reset();
+  poll_timer_.reset();
+  main_.closeAll();
+}
+
+int Server::openListeners(const filter::Snapshot& snap, uint32_t workers,
+                          std::vector<std::vector<ListenerSocket>>& per_worker) {
+  per_worker.assign(workers, {});
+  for (size_t li = 0; li < snap.listeners.size(); li++) {
+    const config::ListenerConfig& l = *snap.listeners[li].config;
+    network::SockAddr addr;
+    if (!network::toSockAddr(l.address, addr)) {
+      SLUICE_LOG(Error, "server", "listener {}: address {} is not an IP address", l.name,
+                 l.address.text);
+      return 1;
+    }
+    for (uint32_t w = 0; w < workers; w++) {
+      int fd = network::openListenSocket(addr, 4096);
+      if (fd < 0) {
+        SLUICE_LOG(Error, "server", "listener {}: cannot bind {}: {}", l.name, l.address.text,
+                   strerror(-fd));
+        for (auto& v : per_worker) {
+          for (auto& s : v) {
+            ::close(s.fd);
+          }
+        }
+        return 2;
+      }
+      if (w == 0 && network::portOf(addr.get()) == 0) {
+        // Port 0: the other workers share the port the kernel picked.
+        network::boundAddress(fd, addr);
+      }
+      per_worker[w].push_back(ListenerSocket{li, fd});
+    }
+    SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
+               network::formatAddress(addr.get()));
+  }
+  return 0;
+}
+
+int Server::run() {
+  config::LoadResult load = config::loadConfigFile(opts_.config_path);
+  if (!load.errors.empty()) {
+    for (const auto& e : load.errors) {
+      fmt::print(stderr, "config error: {}\n", e.toString());
+    }
+    return 1;
+  }
+  auto cfg = std::make_shared<config::Config>(*load.config);
+  if (opts_.workers >= 0) {
+    cfg->workers = static_cast<uint32_t>(opts_.workers);
+  }
+  uint32_t workers = cfg->workers;
+  if (workers == 0) {
+    workers = std::max(1u, std::thread::hardware_concurrency());
+  }
+  shutdown_ = cfg->shutdown;
+  auto env = config::applyShutdownEnv(shutdown_, [](const char* n) { return std::getenv(n); });
+  for (const auto& w : load.warnings) {
+    SLUICE_LOG(Warn, "config", "{}", w);
+  }
+  for (const auto& w : env.warnings) {
+    SLUICE_LOG(Warn, "config", "{}", w);
+  }
+
+  filter::WorkerContext::setReleaseHook([this](filter::SnapshotPtr s) {
+    main_.post([s = std::move(s)]() mutable { s.reset(); });
+  });
+  filter::BuildResult built = filter::buildSnapshot(cfg, 1);
+  if (!built.errors.empty()) {
+    for (const auto& e : built.errors) {
+      fmt::print(stderr, "config error: {}\n", e.toString());
+    }
+    return 1;
+  }
+  snapshot_ = built.snapshot;
+
+  std::vector<std::vector<ListenerSocket>> sockets;
+  int rc = openListeners(*snapshot_, workers, sockets);
+  if (rc != 0) {
+    return rc;
+  }
+  SLUICE_LOG(Info, "server", "bound {} listener(s) in {} ms", snapshot_->listeners.size(),
+             monoMs() - kProcessStartMs);
+  // Slow work after binding: DNS for hostname endpoints.
+  for (const auto& c : snapshot_->clusters) {
+    c->resolve();
+  }
+  filter::stats::setGeneration(snapshot_->generation);
+  filter::stats::setServerState(true, false);
+
+  for (uint32_t i = 0; i < workers; i++) {
+    workers_.push_back(std::make_unique<Worker>(i, snapshot_, std::move(sockets[i])));
+  }
+  for (auto& w : workers_) {
+    w->start();
+  }
+  SLUICE_LOG(Info, "server", "ready: {} worker(s), config generation {} ({} ms after start)",
+             workers, snapshot_->generation, monoMs() - kProcessStartMs);
+
+  for (int signum : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+    auto* s = new uv_signal_t;
+    uv_signal_init(main_.loop(), s);
+    s->data = this;
+    uv_signal_start(
+        s, [](uv_signal_t* h, int sig) { static_cast<Server*>(h->data)->onSignal(sig); }, signum);
+    signals_.push_back(s);
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  phase_timer_ = main_.createTimer([this] {
+    if (phase_ == Phase::PreDrain) {
+      enterDrain();
+    } else if (phase_ == Phase::Drain) {
+      enterTeardown();
+    } else if (phase_ == Phase::Teardown) {
+      SLUICE_LOG(Warn, "server", "teardown budget exhausted; exiting");
+      phase_ = Phase::Done;
+      uv_stop(main_.loop());
+    }
+  });
+  poll_timer_ = main_.createTimer([this] { checkDrained(); });
+  main_.run();
+  for (auto& w : workers_) {
+    w->abortAll();
+  }
+  for (auto& w : workers_) {
+    w->join();
+  }
+  SLUICE_LOG(Info, "server", "stopped");
+  return 0;
+}
+
+void Server::onSignal(int signum) {
+  if (signum == SIGUSR1) {
+    for (const auto& l : snapshot_->listeners) {
+      for (const auto& f : l.filters) {
+        if (f->desc->sluice_on_log_reopen != nullptr) {
+          f->desc->sluice_on_log_reopen(f->config);
+        }
+      }
+    }
+    SLUICE_LOG(Info, "server", "log files reopened");
+    return;
+  }
+  if (signum == SIGHUP) {
+    SLUICE_LOG(Warn, "server", "SIGHUP: hot reload is not available in this build; ignoring");
+    return;
+  }
+  if (phase_ == Phase::Serving) {
+    SLUICE_LOG(Info, "server", "{}: shutting down (pre_drain_ms={} drain_ms={} teardown_ms={})",
+               signum == SIGTERM ? "SIGTERM" : "SIGINT", shutdown_.pre_drain_ms,
+               shutdown_.drain_ms, shutdown_.teardown_ms);
+    beginShutdown();
+  } else {
+    SLUICE_LOG(Info, "server", "second signal: skipping to teardown");
+    enterTeardown();
+  }
+}
+
+void Server::beginShutdown() {
+  phase_ = Phase::PreDrain;
+  filter::stats::setServerState(false, true);
+  phase_timer_->enable(shutdown_.pre_drain_ms);
+}
+
+void Server::enterDrain() {
+  phase_ = Phase::Drain;
+  SLUICE_LOG(Info, "server", "drain: no longer accepting connections");
+  for (auto& w : workers_) {
+    w->stopAccepting();
+    w->exitWhenIdle();
+  }
+  phase_timer_->enable(shutdown_.drain_ms);
+  poll_timer_->enable(20);
+}
+
+void Server::checkDrained() {
+  if (phase_ != Phase::Drain) {
+    return;
+  }
+  size_t active = 0;
+  for (auto& w : workers_) {
+    active += w->activeConnections();
+  }
+  if (active == 0) {
+    enterTeardown();
+    return;
+  }
+  poll_timer_->enable(20);
+}
+
+void Server::enterTeardown() {
+  if (phase_ == Phase::Teardown || phase_ == Phase::Done) {
+    return;
+  }
+  phase_ = Phase::Teardown;
+  poll_timer_->disable();
+  size_t active = 0;
+  for (auto& w : workers_) {
+    active += w->activeConnections();
+  }
+  SLUICE_LOG(Info, "server", "teardown: aborting {} connection(s)", active);
+  for (auto& w : workers_) {
+    w->stopAccepting();
+    w->abortAll();
+  }
+  phase_timer_->enable(shutdown_.teardown_ms);
+  // Join in the background of the main loop: poll until every worker thread has exited.
+  poll_timer_ = main_.createTimer([this] {
+    for (auto& w : workers_) {
+      w->join();
+    }
+    phase_ = Phase::Done;
+    uv_stop(main_.loop());
+  });
+  poll_timer_->enable(0);
+}
+
+} // namespace sluice::server

@@ -1,0 +1,50 @@
+#pragma once
+
+// The main thread: loads the config, binds every listener before slow work, starts the
+// workers, owns signals and the shutdown phases.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/event/dispatcher.h"
+#include "core/filter/snapshot.h"
+#include "core/server/worker.h"
+
+namespace sluice::server {
+
+struct RunOptions {
+  std::string config_path;
+  int workers = -1;  // -1: from the config
+};
+
+class Server {
+public:
+  explicit Server(RunOptions opts);
+  ~Server();
+  int run();
+
+private:
+  enum class Phase { Serving, PreDrain, Drain, Teardown, Done };
+  int openListeners(const filter::Snapshot& snap, uint32_t workers,
+                    std::vector<std::vector<ListenerSocket>>& per_worker);
+  void onSignal(int signum);
+  void beginShutdown();
+  void enterDrain();
+  void enterTeardown();
+  void checkDrained();
+
+  RunOptions opts_;
+  event::Dispatcher main_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  filter::SnapshotPtr snapshot_;
+  config::ShutdownConfig shutdown_;
+  Phase phase_ = Phase::Serving;
+  event::TimerPtr phase_timer_;
+  event::TimerPtr poll_timer_;
+  std::vector<uv_signal_t*> signals_;
+};
+
+} // namespace sluice::server

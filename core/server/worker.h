@@ -1,0 +1,68 @@
+#pragma once
+
+// One worker thread: its own loop, its own SO_REUSEPORT listening sockets, its connections,
+// its upstream pools and its filter states. Everything it owns is touched only by its thread;
+// the main thread talks to it through Dispatcher::post.
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/event/dispatcher.h"
+#include "core/filter/worker_context.h"
+#include "core/server/http_connection.h"
+
+namespace sluice::server {
+
+struct ListenerSocket {
+  size_t listener_index;
+  int fd;
+};
+
+class Worker {
+public:
+  Worker(uint32_t index, filter::SnapshotPtr snapshot, std::vector<ListenerSocket> sockets);
+  ~Worker();
+
+  void start();
+  // Thread-safe requests from the main thread.
+  void stopAccepting();      // drain phase: close listeners, close idle connections
+  void abortAll();           // teardown: abort what is left, then exit the loop
+  void exitWhenIdle();       // exit the loop once no connection is left
+  size_t activeConnections() const { return active_connections_.load(); }
+  void join();
+
+  // Worker thread only.
+  event::Dispatcher& dispatcher() { return dispatcher_; }
+  filter::WorkerContext& context() { return *context_; }
+  bool draining() const { return draining_; }
+  void removeConnection(HttpConnection* c);
+  void recordProtocolError(size_t listener_index, uint32_t status);
+
+private:
+  struct Listener {
+    Worker* worker;
+    size_t listener_index;
+    uv_tcp_t handle;
+    size_t connections = 0;
+  };
+  static void onConnection(uv_stream_t* server, int status);
+  void run();
+  void maybeExit();
+
+  uint32_t index_;
+  event::Dispatcher dispatcher_;
+  std::unique_ptr<filter::WorkerContext> context_;
+  filter::SnapshotPtr initial_;
+  std::vector<ListenerSocket> sockets_;
+  std::vector<Listener*> listeners_;
+  std::list<std::unique_ptr<HttpConnection>> connections_;
+  std::thread thread_;
+  std::atomic<size_t> active_connections_{0};
+  bool draining_ = false;
+  bool exit_when_idle_ = false;
+};
+
+} // namespace sluice::server

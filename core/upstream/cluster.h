@@ -1,0 +1,64 @@
+#pragma once
+
+// Clusters: the immutable description shared by every worker (ClusterInfo, with per-endpoint
+// atomics that health checking and drain will write) and the per-worker pools that pick an
+// endpoint and reuse kept-alive connections.
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/event/dispatcher.h"
+#include "core/network/socket.h"
+
+namespace sluice::upstream {
+
+struct Endpoint {
+  std::string address;  // "host:port" as configured
+  network::SockAddr addr;
+  bool resolved = false;
+  uint32_t weight = 1;
+  std::atomic<bool> healthy{true};
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> active_requests{0};
+  std::atomic<int64_t> active_connections{0};
+
+  bool available() const {
+    return resolved && healthy.load(std::memory_order_relaxed) &&
+           !draining.load(std::memory_order_relaxed);
+  }
+};
+
+class ClusterInfo {
+public:
+  explicit ClusterInfo(const config::ClusterConfig& cfg);
+  // Resolves hostname endpoints (blocking DNS: main thread only, never on a worker).
+  void resolve();
+
+  // Metric series ids, set once on the main thread before workers use the cluster.
+  struct Metrics {
+    uint32_t requests[6];  // by status class, [1]..[5]
+    uint32_t duration;
+    uint32_t connect_failure;
+    uint32_t timeout;
+    uint32_t reset;
+    uint32_t overflow;
+  } metrics{};
+
+  const std::string& name() const { return cfg_.name; }
+  const config::ClusterConfig& config() const { return cfg_; }
+  std::vector<std::unique_ptr<Endpoint>>& endpoints() { return endpoints_; }
+  const std::vector<std::unique_ptr<Endpoint>>& endpoints() const { return endpoints_; }
+
+private:
+  config::ClusterConfig cfg_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
+};
+
+using ClusterInfoPtr = std::shared_ptr<ClusterInfo>;
+
+} // namespace sluice::upstream

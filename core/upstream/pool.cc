@@ -1,0 +1,358 @@
+#include "core/upstream/pool.h"
+
+#include "core/common/logger.h"
+
+namespace sluice::upstream {
+
+UpstreamConnection::UpstreamConnection(ClusterPool& pool, size_t endpoint_index)
+    : pool_(pool), endpoint_index_(endpoint_index), conn_(pool.dispatcher(), *this),
+      parser_(http::MessageType::Response, arena_, 0) {
+  parser_.setBodySink(this);
+  endpoint().active_connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+UpstreamConnection::~UpstreamConnection() {
+  conn_.close();
+  endpoint().active_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+Endpoint& UpstreamConnection::endpoint() { return *pool_.info().endpoints()[endpoint_index_]; }
+
+const std::string& UpstreamConnection::address() const {
+  return pool_.info().endpoints()[endpoint_index_]->address;
+}
+
+bool UpstreamConnection::start() {
+  timer_ = pool_.dispatcher().createTimer([this] {
+    if (connecting_) {
+      fail(Failure::ConnectTimeout);
+    } else if (!busy_) {
+      // Idle timeout in the pool.
+      closed_ = true;
+      pool_.destroy(this);
+    }
+  });
+  int rc = conn_.connect(endpoint().addr);
+  if (rc != 0) {
+    return false;
+  }
+  timer_->enable(pool_.info().config().connect_timeout_ms);
+  return true;
+}
+
+void UpstreamConnection::attach(ResponseHandler* handler, bool expect_no_body) {
+  handler_ = handler;
+  busy_ = true;
+  response_started_ = response_done_ = request_done_ = false;
+  keep_alive_ = true;
+  parser_.setExpectNoBody(expect_no_body);
+  arena_.reset();
+  if (!connecting_) {
+    timer_->disable();
+  }
+  conn_.readEnable(true);
+}
+
+void UpstreamConnection::onConnected(int status) {
+  connecting_ = false;
+  timer_->disable();
+  if (status != 0) {
+    fail(Failure::ConnectFailure);
+    return;
+  }
+  if (handler_ != nullptr) {
+    handler_->onUpstreamConnected();
+  }
+}
+
+void UpstreamConnection::onData() {
+  if (tunnel_) {
+    network::Buffer& in = conn_.readBuffer();
+    if (handler_ != nullptr) {
+      handler_->onTunnelData(in.view());
+    }
+    in.clear();
+    return;
+  }
+  if (!busy_) {
+    // Bytes on an idle connection: the upstream is confused; never reuse it.
+    closed_ = true;
+    pool_.destroy(this);
+    return;
+  }
+  network::Buffer& in = conn_.readBuffer();
+  while (!in.empty() && handler_ != nullptr && !response_done_) {
+    bool head_ready = false;
+    http::ParseEvent ev = http::parseStep(parser_, in, head_buf_, &head_ready);
+    if (ev == http::ParseEvent::Error) {
+      fail(Failure::BadResponse);
+      return;
+    }
+    if (head_ready) {
+      http::MessageHead& h = parser_.head();
+      if (h.status >= 100 && h.status < 200 && h.status != 101) {
+        // Interim response (100 Continue from the upstream): sluice answers 100 itself.
+        parser_.resume();
+        continue;
+      }
+      response_started_ = true;
+      keep_alive_ = h.keep_alive;
+      handler_->onResponseHead(h);
+      if (handler_ == nullptr || closed_) {
+        return;
+      }
+      if (h.status == 101) {
+        return;  // the owner decides to tunnel
+      }
+    }
+    if (ev == http::ParseEvent::MessageComplete) {
+      response_done_ = true;
+      if (!in.empty()) {
+        keep_alive_ = false;  // unsolicited bytes after the response
+      }
+      ResponseHandler* h = handler_;
+      h->onResponseComplete();
+      if (!closed_ && busy_ && handler_ == h) {
+        maybeRelease();
+      }
+      return;
+    }
+    if (ev == http::ParseEvent::HeadComplete) {
+      parser_.resume();
+      continue;
+    }
+    if (ev == http::ParseEvent::NeedMore) {
+      break;
+    }
+  }
+  if (handler_ != nullptr && !closed_) {
+    handler_->onReadDone();
+  }
+}
+
+void UpstreamConnection::onBodyData(std::string_view data) {
+  if (handler_ != nullptr) {
+    handler_->onResponseData(data);
+  }
+}
+
+void UpstreamConnection::onRemoteClose(int) {
+  if (closed_) {
+    return;
+  }
+  if (tunnel_) {
+    closed_ = true;
+    ResponseHandler* h = handler_;
+    handler_ = nullptr;
+    if (h != nullptr) {
+      h->onTunnelClosed();
+    }
+    pool_.destroy(this);
+    return;
+  }
+  if (busy_ && handler_ != nullptr && response_started_ && !response_done_ && parser_.finish()) {
+    // Body delimited by the connection close.
+    response_done_ = true;
+    keep_alive_ = false;
+    handler_->onResponseComplete();
+    closed_ = true;
+    handler_ = nullptr;
+    pool_.destroy(this);
+    return;
+  }
+  if (busy_ && handler_ != nullptr) {
+    fail(connecting_ ? Failure::ConnectFailure : Failure::Reset);
+    return;
+  }
+  closed_ = true;
+  pool_.destroy(this);
+}
+
+void UpstreamConnection::onWriteDrained() {
+  if (handler_ != nullptr) {
+    handler_->onUpstreamDrained();
+  }
+}
+
+void UpstreamConnection::fail(Failure f) {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  conn_.close(true);
+  ResponseHandler* h = handler_;
+  handler_ = nullptr;
+  bool started = response_started_;
+  pool_.destroy(this);
+  if (h != nullptr) {
+    h->onUpstreamFailure(f, started);
+  }
+}
+
+void UpstreamConnection::done() {
+  if (request_done_ && response_done_ && !closed_) {
+    maybeRelease();
+  } else {
+    abort();
+  }
+}
+
+void UpstreamConnection::requestComplete() {
+  request_done_ = true;
+  maybeRelease();
+}
+
+void UpstreamConnection::abort() {
+  handler_ = nullptr;
+  if (!closed_) {
+    closed_ = true;
+    conn_.close(true);
+    pool_.destroy(this);
+  }
+}
+
+void UpstreamConnection::startTunnel() {
+  tunnel_ = true;
+  parser_.resume();
+  network::Buffer& in = conn_.readBuffer();
+  if (!in.empty() && handler_ != nullptr) {
+    handler_->onTunnelData(in.view());
+    in.clear();
+  }
+}
+
+// Called by the owner when it no longer needs the response (after onResponseComplete).
+void UpstreamConnection::maybeRelease() {
+  if (!request_done_ || !response_done_ || closed_) {
+    return;
+  }
+  handler_ = nullptr;
+  busy_ = false;
+  if (keep_alive_ && conn_.readBuffer().empty() && conn_.pendingBytes() == 0) {
+    parser_.resume();
+    pool_.release(this);
+  } else {
+    closed_ = true;
+    pool_.destroy(this);
+  }
+}
+
+void UpstreamConnection::setIdle() {
+  timer_->enable(pool_.info().config().pool.idle_timeout_ms);
+}
+
+ClusterPool::ClusterPool(event::Dispatcher& dispatcher, ClusterInfoPtr info)
+    : dispatcher_(dispatcher), info_(std::move(info)) {
+  idle_.resize(info_->endpoints().size());
+  current_weight_.assign(info_->endpoints().size(), 0);
+}
+
+ClusterPool::~ClusterPool() { closeAll(); }
+
+int ClusterPool::pickEndpoint(int exclude) {
+  // Smooth weighted round robin (as in nginx): no bursts to one endpoint.
+  auto& eps = info_->endpoints();
+  int64_t total = 0;
+  int best = -1;
+  for (size_t i = 0; i < eps.size(); i++) {
+    const Endpoint& ep = *eps[i];
+    if (!ep.available() || static_cast<int>(i) == exclude) {
+      continue;
+    }
+    current_weight_[i] += ep.weight;
+    total += ep.weight;
+    if (best < 0 || current_weight_[i] > current_weight_[best]) {
+      best = static_cast<int>(i);
+    }
+  }
+  if (best < 0 && exclude >= 0) {
+    return pickEndpoint(-1);
+  }
+  if (best >= 0) {
+    current_weight_[best] -= total;
+  }
+  return best;
+}
+
+UpstreamConnection* ClusterPool::acquire(size_t endpoint_index) {
+  auto& idle = idle_[endpoint_index];
+  while (!idle.empty()) {
+    UpstreamConnection* c = idle.back();
+    idle.pop_back();
+    if (!c->closed_) {
+      return c;
+    }
+  }
+  if (all_.size() >= info_->config().pool.max_connections) {
+    return nullptr;
+  }
+  auto c = std::make_unique<UpstreamConnection>(*this, endpoint_index);
+  UpstreamConnection* raw = c.get();
+  all_.push_front(std::move(c));
+  raw->self_ = all_.begin();
+  if (!raw->start()) {
+    raw->closed_ = true;
+    raw->connecting_ = false;
+    // Report as a connect failure through the normal path once attached: keep it simple and
+    // let the caller see an immediate failure.
+    destroy(raw);
+    return nullptr;
+  }
+  return raw;
+}
+
+void ClusterPool::release(UpstreamConnection* c) {
+  auto& idle = idle_[c->endpoint_index_];
+  if (idle.size() >= info_->config().pool.max_idle_per_worker ||
+      !info_->endpoints()[c->endpoint_index_]->available()) {
+    c->closed_ = true;
+    destroy(c);
+    return;
+  }
+  c->setIdle();
+  idle.push_back(c);
+}
+
+void ClusterPool::destroy(UpstreamConnection* c) {
+  auto& idle = idle_[c->endpoint_index_];
+  for (size_t i = 0; i < idle.size(); i++) {
+    if (idle[i] == c) {
+      idle.erase(idle.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  c->conn_.close();
+  if (c->timer_) {
+    c->timer_->disable();
+  }
+  std::unique_ptr<UpstreamConnection> owned = std::move(*c->self_);
+  all_.erase(c->self_);
+  dispatcher_.deferredDelete(std::move(owned));
+}
+
+void ClusterPool::closeAll() {
+  while (!all_.empty()) {
+    UpstreamConnection* c = all_.front().get();
+    c->closed_ = true;
+    c->handler_ = nullptr;
+    destroy(c);
+  }
+}
+
+void ClusterManager::addCluster(ClusterInfoPtr info) {
+  std::string name = info->name();
+  pools_[name] = std::make_unique<ClusterPool>(dispatcher_, std::move(info));
+}
+
+ClusterPool* ClusterManager::find(std::string_view name) {
+  auto it = pools_.find(name);
+  return it == pools_.end() ? nullptr : it->second.get();
+}
+
+void ClusterManager::closeAll() {
+  for (auto& [n, p] : pools_) {
+    p->closeAll();
+  }
+}
+
+} // namespace sluice::upstream

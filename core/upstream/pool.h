@@ -1,0 +1,148 @@
+#pragma once
+
+// Per-worker upstream connection pools. Single-threaded: every object here lives on one worker.
+
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/event/dispatcher.h"
+#include "core/http/codec.h"
+#include "core/network/connection.h"
+#include "core/upstream/cluster.h"
+
+namespace sluice::upstream {
+
+enum class Failure { ConnectFailure, ConnectTimeout, Reset, BadResponse };
+
+// Receives one response from an upstream connection.
+class ResponseHandler {
+public:
+  virtual ~ResponseHandler() = default;
+  virtual void onResponseHead(http::MessageHead& head) = 0;
+  virtual void onResponseData(std::string_view data) = 0;
+  virtual void onResponseComplete() = 0;
+  // The exchange failed. `response_started` is true if a head was already delivered.
+  virtual void onUpstreamFailure(Failure f, bool response_started) = 0;
+  virtual void onUpstreamConnected() {}
+  // The upstream's write queue went back under the low watermark.
+  virtual void onUpstreamDrained() {}
+  // Raw bytes from a connection that switched protocols (after a 101).
+  virtual void onTunnelData(std::string_view data) = 0;
+  virtual void onTunnelClosed() = 0;
+  // End of one read event's processing: a good moment to flush what was queued downstream.
+  virtual void onReadDone() {}
+};
+
+class ClusterPool;
+
+class UpstreamConnection : public network::ConnectionCallbacks,
+                           public http::BodySink,
+                           public event::DeferredDeletable {
+public:
+  UpstreamConnection(ClusterPool& pool, size_t endpoint_index);
+  ~UpstreamConnection() override;
+
+  bool start();  // begins connecting; false on immediate failure
+  void attach(ResponseHandler* handler, bool expect_no_body);
+  // The owner is finished with the exchange: back to the pool when it ended cleanly, else
+  // closed.
+  void done();
+  // Detach without completing: the connection is closed (it holds a partial exchange).
+  void abort();
+  // Raw output for the request; call flush() after appending.
+  network::Buffer& out() { return conn_.writeBuffer(); }
+  void flush() { conn_.flush(); }
+  bool aboveHighWatermark() const { return conn_.aboveHighWatermark(); }
+  void readEnable(bool e) { conn_.readEnable(e); }
+  // The request has been fully written into out().
+  void requestComplete();
+  // Switch to raw forwarding (after a 101 response).
+  void startTunnel();
+  bool connected() const { return conn_.connected(); }
+  size_t endpointIndex() const { return endpoint_index_; }
+  Endpoint& endpoint();
+  const std::string& address() const;
+
+  // network::ConnectionCallbacks
+  void onData() override;
+  void onRemoteClose(int err) override;
+  void onWriteDrained() override;
+  void onConnected(int status) override;
+  // http::BodySink
+  void onBodyData(std::string_view data) override;
+
+private:
+  friend class ClusterPool;
+  void fail(Failure f);
+  void maybeRelease();
+  void setIdle();
+
+  ClusterPool& pool_;
+  size_t endpoint_index_;
+  network::Connection conn_;
+  http::Arena arena_;
+  http::Parser parser_;
+  network::Buffer head_buf_;
+  event::TimerPtr timer_;
+  ResponseHandler* handler_ = nullptr;
+  bool busy_ = false;
+  bool tunnel_ = false;
+  bool response_started_ = false;
+  bool response_done_ = false;
+  bool request_done_ = false;
+  bool keep_alive_ = true;
+  bool connecting_ = true;
+  bool closed_ = false;
+  std::list<std::unique_ptr<UpstreamConnection>>::iterator self_;
+};
+
+class ClusterPool {
+public:
+  ClusterPool(event::Dispatcher& dispatcher, ClusterInfoPtr info);
+  ~ClusterPool();
+
+  const ClusterInfo& info() const { return *info_; }
+  ClusterInfo& info() { return *info_; }
+  event::Dispatcher& dispatcher() { return dispatcher_; }
+  // Smooth weighted round robin over available endpoints; -1 when none is available.
+  int pickEndpoint(int exclude = -1);
+  // An idle connection to the endpoint or a new one; null when max_connections is reached.
+  UpstreamConnection* acquire(size_t endpoint_index);
+  size_t activeConnections() const { return all_.size(); }
+  // Closes every connection (shutdown).
+  void closeAll();
+
+private:
+  friend class UpstreamConnection;
+  void release(UpstreamConnection* c);  // back to idle
+  void destroy(UpstreamConnection* c);  // closed: removed and deleted after this callback
+
+  event::Dispatcher& dispatcher_;
+  ClusterInfoPtr info_;
+  std::list<std::unique_ptr<UpstreamConnection>> all_;
+  std::vector<std::vector<UpstreamConnection*>> idle_;  // per endpoint, LIFO
+  std::vector<int64_t> current_weight_;
+};
+
+// A worker's pools, one per cluster of the live config.
+class ClusterManager {
+public:
+  explicit ClusterManager(event::Dispatcher& d) : dispatcher_(d) {}
+  void addCluster(ClusterInfoPtr info);
+  ClusterPool* find(std::string_view name);
+  void closeAll();
+
+private:
+  event::Dispatcher& dispatcher_;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<ClusterPool>, NameHash, std::equal_to<>> pools_;
+};
+
+} // namespace sluice::upstream

@@ -1,0 +1,639 @@
+#include "filters/router/config.h"
+
+#include <algorithm>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "sluice/filter.h"
+
+namespace sluice::filters::router {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string describe(const json& v) {
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c + 32);
+    }
+  }
+  return out;
+}
+
+class Parser {
+public:
+  Parser(std::vector<ConfigError>& errors, const std::function<bool(std::string_view)>& exists)
+      : errors_(errors), cluster_exists_(exists) {}
+
+  void error(const std::string& ptr, std::string msg) { errors_.push_back({ptr, std::move(msg)}); }
+
+  bool object(const json& v, const std::string& ptr, std::initializer_list<const char*> keys) {
+    if (!v.is_object()) {
+      error(ptr, "expected an object, got " + describe(v));
+      return false;
+    }
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return it.key() == k; })) {
+        error(ptr + "/" + it.key(), "unknown key \"" + it.key() + "\"");
+      }
+    }
+    return true;
+  }
+
+  bool str(const json& o, const std::string& ptr, const char* key, std::string& out,
+           bool required = false) {
+    auto it = o.find(key);
+    if (it == o.end()) {
+      if (required) {
+        error(ptr + "/" + key, "required");
+      }
+      return false;
+    }
+    if (!it->is_string()) {
+      error(ptr + "/" + key, "expected a string, got " + describe(*it));
+      return false;
+    }
+    out = it->get<std::string>();
+    return true;
+  }
+
+  bool boolean(const json& o, const std::string& ptr, const char* key, bool& out) {
+    auto it = o.find(key);
+    if (it == o.end()) {
+      return false;
+    }
+    if (!it->is_boolean()) {
+      error(ptr + "/" + key, "expected true or false, got " + describe(*it));
+      return false;
+    }
+    out = it->get<bool>();
+    return true;
+  }
+
+  bool uint(const json& o, const std::string& ptr, const char* key, uint32_t& out, uint32_t min,
+            uint32_t max) {
+    auto it = o.find(key);
+    if (it == o.end()) {
+      return false;
+    }
+    if (!it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0) ||
+        it->get<uint64_t>() < min || it->get<uint64_t>() > max) {
+      error(ptr + "/" + key,
+            "expected an integer " + std::to_string(min) + ".." + std::to_string(max) + ", got " +
+                describe(*it));
+      return false;
+    }
+    out = static_cast<uint32_t>(it->get<uint64_t>());
+    return true;
+  }
+
+  const json* array(const json& o, const std::string& ptr, const char* key, bool required = false) {
+    auto it = o.find(key);
+    if (it == o.end()) {
+      if (required) {
+        error(ptr + "/" + key, "required");
+      }
+      return nullptr;
+    }
+    if (!it->is_array()) {
+      error(ptr + "/" + key, "expected an array, got " + describe(*it));
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  bool headerName(const std::string& name) {
+    if (name.empty()) {
+      return false;
+    }
+    for (char c : name) {
+      if (c <= ' ' || c >= 127 || c == ':' || c == '(' || c == ')' || c == ',' || c == '"') {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool headerValue(const std::string& v) {
+    return v.find_first_of("\r\n", 0) == std::string::npos && v.find('\0') == std::string::npos;
+  }
+
+  std::vector<HeaderOp> headerOps(const json& o, const std::string& ptr, const char* key) {
+    std::vector<HeaderOp> ops;
+    const json* a = array(o, ptr, key);
+    if (a == nullptr) {
+      return ops;
+    }
+    for (size_t i = 0; i < a->size(); i++) {
+      std::string p = ptr + "/" + key + "/" + std::to_string(i);
+      if (!object((*a)[i], p, {"name", "value", "append"})) {
+        continue;
+      }
+      HeaderOp op;
+      if (str((*a)[i], p, "name", op.name, true) && !headerName(op.name)) {
+        error(p + "/name", "invalid header name \"" + op.name + "\"");
+      }
+      if (str((*a)[i], p, "value", op.value, true) && !headerValue(op.value)) {
+        error(p + "/value", "a header value cannot contain CR, LF or NUL");
+      }
+      boolean((*a)[i], p, "append", op.append);
+      ops.push_back(std::move(op));
+    }
+    return ops;
+  }
+
+  std::vector<std::string> names(const json& o, const std::string& ptr, const char* key) {
+    std::vector<std::string> out;
+    const json* a = array(o, ptr, key);
+    if (a == nullptr) {
+      return out;
+    }
+    for (size_t i = 0; i < a->size(); i++) {
+      if (!(*a)[i].is_string() || !headerName((*a)[i].get<std::string>())) {
+        error(ptr + "/" + key + "/" + std::to_string(i), "expected a header name, got " +
+                                                             describe((*a)[i]));
+        continue;
+      }
+      out.push_back((*a)[i].get<std::string>());
+    }
+    return out;
+  }
+
+  hs_database_t* compileOne(const std::string& pattern, const std::string& ptr) {
+    hs_database_t* db = nullptr;
+    hs_compile_error_t* err = nullptr;
+    std::string anchored = "^(?:" + pattern + ")$";
+    if (hs_compile(anchored.c_str(), HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY, HS_MODE_BLOCK,
+                   nullptr, &db, &err) != HS_SUCCESS) {
+      error(ptr, "invalid or unsupported regex \"" + pattern + "\": " +
+                     (err != nullptr ? err->message : "unknown error"));
+      if (err != nullptr) {
+        hs_free_compile_error(err);
+      }
+      return nullptr;
+    }
+    return db;
+  }
+
+  void route(const json& r, const std::string& ptr, Route& out) {
+    if (!object(r, ptr, {"match", "cluster", "weighted_clusters", "redirect", "direct_response",
+                         "strip_prefix", "prefix_rewrite", "timeout_ms", "retry",
+                         "request_headers_to_add", "request_headers_to_remove",
+                         "response_headers_to_add", "response_headers_to_remove", "name"})) {
+      return;
+    }
+    str(r, ptr, "name", out.name);
+    auto m = r.find("match");
+    if (m == r.end()) {
+      error(ptr + "/match", "required");
+    } else if (object(*m, ptr + "/match", {"prefix", "path", "regex", "methods", "headers"})) {
+      std::string mp = ptr + "/match";
+      int kinds = 0;
+      if (str(*m, mp, "prefix", out.value)) {
+        out.kind = Route::MatchKind::Prefix;
+        kinds++;
+        if (out.value.empty() || out.value[0] != '/') {
+          error(mp + "/prefix", "a prefix starts with \"/\"");
+        }
+      }
+      if (str(*m, mp, "path", out.value)) {
+        out.kind = Route::MatchKind::Path;
+        kinds++;
+        if (out.value.empty() || out.value[0] != '/') {
+          error(mp + "/path", "a path starts with \"/\"");
+        }
+      }
+      if (str(*m, mp, "regex", out.value)) {
+        out.kind = Route::MatchKind::Regex;
+        kinds++;
+        regex_ptrs.push_back(mp + "/regex");
+        regexes.push_back(&out);
+      }
+      if (kinds != 1) {
+        error(mp, "expected exactly one of prefix, path or regex");
+      }
+      if (const json* ms = array(*m, mp, "methods")) {
+        for (size_t i = 0; i < ms->size(); i++) {
+          if (!(*ms)[i].is_string() || (*ms)[i].get<std::string>().empty()) {
+            error(mp + "/methods/" + std::to_string(i), "expected a method name");
+            continue;
+          }
+          out.methods.push_back((*ms)[i].get<std::string>());
+        }
+      }
+      if (const json* hs = array(*m, mp, "headers")) {
+        for (size_t i = 0; i < hs->size(); i++) {
+          std::string hp = mp + "/headers/" + std::to_string(i);
+          const json& h = (*hs)[i];
+          if (!object(h, hp, {"name", "exact", "present", "prefix", "regex"})) {
+            continue;
+          }
+          HeaderMatch hm;
+          if (str(h, hp, "name", hm.name, true)) {
+            hm.name = lower(hm.name);
+          }
+          int n = 0;
+          if (str(h, hp, "exact", hm.value)) {
+            hm.kind = HeaderMatch::Kind::Exact;
+            n++;
+          }
+          if (str(h, hp, "prefix", hm.value)) {
+            hm.kind = HeaderMatch::Kind::Prefix;
+            n++;
+          }
+          if (str(h, hp, "regex", hm.value)) {
+            hm.kind = HeaderMatch::Kind::Regex;
+            hm.db = compileOne(hm.value, hp + "/regex");
+            if (hm.db != nullptr) {
+              header_dbs.push_back(hm.db);
+            }
+            n++;
+          }
+          bool present = false;
+          if (boolean(h, hp, "present", present)) {
+            if (!present) {
+              error(hp + "/present", "only \"present\": true is supported");
+            }
+            hm.kind = HeaderMatch::Kind::Present;
+            n++;
+          }
+          if (n > 1) {
+            error(hp, "expected at most one of exact, prefix, regex, present");
+          }
+          out.headers.push_back(std::move(hm));
+        }
+      }
+    }
+    int actions = 0;
+    if (str(r, ptr, "cluster", out.cluster)) {
+      out.action = Route::Action::Cluster;
+      actions++;
+      if (!cluster_exists_(out.cluster)) {
+        error(ptr + "/cluster", "unknown cluster \"" + out.cluster + "\"");
+      }
+    }
+    if (const json* wc = array(r, ptr, "weighted_clusters")) {
+      out.action = Route::Action::Weighted;
+      actions++;
+      if (wc->empty()) {
+        error(ptr + "/weighted_clusters", "expected at least one cluster");
+      }
+      for (size_t i = 0; i < wc->size(); i++) {
+        std::string wp = ptr + "/weighted_clusters/" + std::to_string(i);
+        if (!object((*wc)[i], wp, {"cluster", "weight"})) {
+          continue;
+        }
+        std::string c;
+        uint32_t w = 0;
+        if (str((*wc)[i], wp, "cluster", c, true) && !cluster_exists_(c)) {
+          error(wp + "/cluster", "unknown cluster \"" + c + "\"");
+        }
+        if (!uint((*wc)[i], wp, "weight", w, 1, 1000000)) {
+          if (!(*wc)[i].contains("weight")) {
+            error(wp + "/weight", "required");
+          }
+        }
+        out.weighted.emplace_back(c, w);
+        out.total_weight += w;
+      }
+    }
+    if (auto rd = r.find("redirect"); rd != r.end()) {
+      out.action = Route::Action::Redirect;
+      actions++;
+      std::string rp = ptr + "/redirect";
+      if (object(*rd, rp, {"path", "host", "scheme", "status", "strip_query"})) {
+        if (str(*rd, rp, "path", out.redirect_path) &&
+            (out.redirect_path.empty() || out.redirect_path[0] != '/' ||
+             !headerValue(out.redirect_path))) {
+          error(rp + "/path", "expected a path starting with \"/\"");
+        }
+        if (str(*rd, rp, "host", out.redirect_host) && !headerValue(out.redirect_host)) {
+          error(rp + "/host", "invalid host");
+        }
+        if (str(*rd, rp, "scheme", out.redirect_scheme) && out.redirect_scheme != "http" &&
+            out.redirect_scheme != "https") {
+          error(rp + "/scheme", "expected \"http\" or \"https\"");
+        }
+        out.status = 301;
+        if (uint(*rd, rp, "status", out.status, 300, 399) &&
+            !(out.status == 301 || out.status == 302 || out.status == 303 || out.status == 307 ||
+              out.status == 308)) {
+          error(rp + "/status", "expected 301, 302, 303, 307 or 308");
+        }
+        boolean(*rd, rp, "strip_query", out.redirect_strip_query);
+      }
+    }
+    if (auto dr = r.find("direct_response"); dr != r.end()) {
+      out.action = Route::Action::Direct;
+      actions++;
+      std::string dp = ptr + "/direct_response";
+      if (object(*dr, dp, {"status", "body"})) {
+        out.status = 200;
+        if (!uint(*dr, dp, "status", out.status, 100, 599) && !dr->contains("status")) {
+          error(dp + "/status", "required");
+        }
+        str(*dr, dp, "body", out.body);
+      }
+    }
+    if (actions != 1) {
+      error(ptr, "expected exactly one of cluster, weighted_clusters, redirect, direct_response");
+    }
+    bool is_prefix = out.kind == Route::MatchKind::Prefix;
+    if (boolean(r, ptr, "strip_prefix", out.strip_prefix) && out.strip_prefix && !is_prefix) {
+      error(ptr + "/strip_prefix", "strip_prefix needs a prefix match");
+    }
+    std::string rewrite;
+    if (str(r, ptr, "prefix_rewrite", rewrite)) {
+      if (!is_prefix) {
+        error(ptr + "/prefix_rewrite", "prefix_rewrite needs a prefix match");
+      } else if (out.strip_prefix) {
+        error(ptr + "/prefix_rewrite", "use either strip_prefix or prefix_rewrite");
+      } else if (rewrite.empty() || rewrite[0] != '/') {
+        error(ptr + "/prefix_rewrite", "expected a path starting with \"/\"");
+      }
+      out.prefix_rewrite = rewrite;
+    }
+    uint(r, ptr, "timeout_ms", out.timeout_ms, 0, 86400000);
+    if (auto rt = r.find("retry"); rt != r.end()) {
+      std::string rp = ptr + "/retry";
+      if (object(*rt, rp, {"attempts", "on", "per_try_timeout_ms"})) {
+        uint(*rt, rp, "attempts", out.retry_attempts, 0, 10);
+        uint(*rt, rp, "per_try_timeout_ms", out.per_try_timeout_ms, 0, 86400000);
+        if (const json* on = array(*rt, rp, "on")) {
+          for (size_t i = 0; i < on->size(); i++) {
+            std::string v = (*on)[i].is_string() ? (*on)[i].get<std::string>() : "";
+            if (v == "connect-failure") {
+              out.retry_on |= SLUICE_RETRY_CONNECT_FAILURE;
+            } else if (v == "reset") {
+              out.retry_on |= SLUICE_RETRY_RESET;
+            } else if (v == "5xx") {
+              out.retry_on |= SLUICE_RETRY_5XX;
+            } else if (v == "timeout") {
+              out.retry_on |= SLUICE_RETRY_TIMEOUT;
+            } else {
+              error(rp + "/on/" + std::to_string(i),
+                    "expected connect-failure, reset, 5xx or timeout, got " + describe((*on)[i]));
+            }
+          }
+        } else if (out.retry_attempts > 0) {
+          out.retry_on = SLUICE_RETRY_CONNECT_FAILURE | SLUICE_RETRY_RESET;
+        }
+      }
+    }
+    out.request_headers_to_add = headerOps(r, ptr, "request_headers_to_add");
+    out.request_headers_to_remove = names(r, ptr, "request_headers_to_remove");
+    out.response_headers_to_add = headerOps(r, ptr, "response_headers_to_add");
+    out.response_headers_to_remove = names(r, ptr, "response_headers_to_remove");
+  }
+
+  std::vector<ConfigError>& errors_;
+  const std::function<bool(std::string_view)>& cluster_exists_;
+  std::vector<Route*> regexes;
+  std::vector<std::string> regex_ptrs;
+  std::vector<hs_database_t*> header_dbs;
+};
+
+int onMatch(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  auto* s = static_cast<RouteTable::Scratch*>(ctx);
+  if (id < s->matched.size() && !s->matched[id]) {
+    s->matched[id] = 1;
+    s->touched.push_back(id);
+  }
+  return 0;
+}
+
+int onHeaderMatch(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  *static_cast<bool*>(ctx) = true;
+  return 1;  // stop at the first match
+}
+
+} // namespace
+
+std::string_view hostOf(std::string_view authority, std::string& buf) {
+  std::string_view h = authority;
+  if (!h.empty() && h[0] == '[') {
+    size_t close = h.find(']');
+    if (close != std::string_view::npos) {
+      h = h.substr(0, close + 1);
+    }
+  } else {
+    size_t colon = h.rfind(':');
+    if (colon != std::string_view::npos) {
+      h = h.substr(0, colon);
+    }
+  }
+  bool has_upper = false;
+  for (char c : h) {
+    has_upper |= (c >= 'A' && c <= 'Z');
+  }
+  if (!has_upper) {
+    return h;
+  }
+  buf.assign(h);
+  for (char& c : buf) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c + 32);
+    }
+  }
+  return buf;
+}
+
+RouteTable::~RouteTable() {
+  if (db_ != nullptr) {
+    hs_free_database(db_);
+  }
+  if (proto_scratch_ != nullptr) {
+    hs_free_scratch(proto_scratch_);
+  }
+  for (hs_database_t* d : header_dbs_) {
+    hs_free_database(d);
+  }
+}
+
+std::unique_ptr<RouteTable> RouteTable::parse(
+    std::string_view text, const std::function<bool(std::string_view)>& cluster_exists,
+    std::vector<ConfigError>& errors) {
+  json root;
+  try {
+    root = json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    errors.push_back({"", std::string("invalid JSON: ") + e.what()});
+    return nullptr;
+  }
+  auto table = std::make_unique<RouteTable>();
+  Parser p(errors, cluster_exists);
+  try {
+    if (!p.object(root, "", {"virtual_hosts"})) {
+      return nullptr;
+    }
+    const json* vhs = p.array(root, "", "virtual_hosts", true);
+    if (vhs == nullptr) {
+      return nullptr;
+    }
+    table->vhosts_.resize(vhs->size());
+    std::set<std::string> domains_seen;
+    for (size_t i = 0; i < vhs->size(); i++) {
+      std::string vp = "/virtual_hosts/" + std::to_string(i);
+      const json& v = (*vhs)[i];
+      VirtualHost& vh = table->vhosts_[i];
+      if (!p.object(v, vp, {"name", "domains", "routes", "request_headers_to_add",
+                            "response_headers_to_add", "response_headers_to_remove"})) {
+        continue;
+      }
+      p.str(v, vp, "name", vh.name, true);
+      if (const json* ds = p.array(v, vp, "domains", true)) {
+        if (ds->empty()) {
+          p.error(vp + "/domains", "expected at least one domain");
+        }
+        for (size_t j = 0; j < ds->size(); j++) {
+          std::string dp = vp + "/domains/" + std::to_string(j);
+          if (!(*ds)[j].is_string() || (*ds)[j].get<std::string>().empty()) {
+            p.error(dp, "expected a domain name");
+            continue;
+          }
+          std::string d = lower((*ds)[j].get<std::string>());
+          if (!domains_seen.insert(d).second) {
+            p.error(dp, "domain \"" + d + "\" is already used by another virtual host");
+            continue;
+          }
+          const VirtualHost* ptr = &vh;
+          if (d == "*") {
+            table->default_ = ptr;
+          } else if (d.rfind("*.", 0) == 0 || (d[0] == '*' && d.size() > 1)) {
+            table->suffixes_.emplace_back(d.substr(1), ptr);
+          } else if (d.size() > 1 && d.back() == '*') {
+            table->prefixes_.emplace_back(d.substr(0, d.size() - 1), ptr);
+          } else if (d.find('*') != std::string::npos) {
+            p.error(dp, "a wildcard is only allowed at the start or the end of a domain");
+          } else {
+            table->exact_[d] = ptr;
+          }
+        }
+      }
+      vh.request_headers_to_add = p.headerOps(v, vp, "request_headers_to_add");
+      vh.response_headers_to_add = p.headerOps(v, vp, "response_headers_to_add");
+      vh.response_headers_to_remove = p.names(v, vp, "response_headers_to_remove");
+      if (const json* rs = p.array(v, vp, "routes", true)) {
+        vh.routes.resize(rs->size());
+        for (size_t j = 0; j < rs->size(); j++) {
+          Route& r = vh.routes[j];
+          p.route((*rs)[j], vp + "/routes/" + std::to_string(j), r);
+          if (r.name.empty()) {
+            r.name = vh.name + "/" + std::to_string(j);
+          }
+          vh.has_regex |= r.kind == Route::MatchKind::Regex;
+        }
+      }
+    }
+  } catch (const json::exception& e) {
+    errors.push_back({"", std::string("invalid router config: ") + e.what()});
+  }
+  table->header_dbs_ = p.header_dbs;
+  auto by_len = [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); };
+  std::stable_sort(table->suffixes_.begin(), table->suffixes_.end(), by_len);
+  std::stable_sort(table->prefixes_.begin(), table->prefixes_.end(), by_len);
+
+  // Every path regex of the table in one database, compiled once.
+  if (!p.regexes.empty() && errors.empty()) {
+    std::vector<std::string> patterns;
+    std::vector<const char*> exprs;
+    std::vector<unsigned> flags, ids;
+    for (size_t i = 0; i < p.regexes.size(); i++) {
+      patterns.push_back("^(?:" + p.regexes[i]->value + ")$");
+      p.regexes[i]->regex_id = static_cast<unsigned>(i);
+    }
+    for (size_t i = 0; i < patterns.size(); i++) {
+      exprs.push_back(patterns[i].c_str());
+      flags.push_back(HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY);
+      ids.push_back(static_cast<unsigned>(i));
+    }
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile_multi(exprs.data(), flags.data(), ids.data(),
+                         static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr, &table->db_,
+                         &err) != HS_SUCCESS) {
+      std::string where = err != nullptr && err->expression >= 0 &&
+                                  static_cast<size_t>(err->expression) < p.regex_ptrs.size()
+                              ? p.regex_ptrs[static_cast<size_t>(err->expression)]
+                              : "";
+      std::string pattern = err != nullptr && err->expression >= 0 &&
+                                    static_cast<size_t>(err->expression) < p.regexes.size()
+                                ? p.regexes[static_cast<size_t>(err->expression)]->value
+                                : "";
+      errors.push_back({where, "invalid or unsupported regex \"" + pattern + "\": " +
+                                   (err != nullptr ? err->message : "unknown error")});
+      if (err != nullptr) {
+        hs_free_compile_error(err);
+      }
+    } else {
+      table->regex_count_ = patterns.size();
+      hs_alloc_scratch(table->db_, &table->proto_scratch_);
+    }
+  }
+  for (hs_database_t* d : table->header_dbs_) {
+    hs_alloc_scratch(d, &table->proto_scratch_);
+  }
+  if (!errors.empty()) {
+    return nullptr;
+  }
+  return table;
+}
+
+std::unique_ptr<RouteTable::Scratch> RouteTable::newScratch() const {
+  auto s = std::make_unique<Scratch>();
+  if (proto_scratch_ != nullptr) {
+    hs_clone_scratch(proto_scratch_, &s->hs);
+  }
+  s->matched.assign(regex_count_ + 1, 0);
+  s->touched.reserve(regex_count_ + 1);
+  return s;
+}
+
+const VirtualHost* RouteTable::findVirtualHost(std::string_view authority) const {
+  std::string buf;
+  std::string_view host = hostOf(authority, buf);
+  if (!exact_.empty()) {
+    auto it = exact_.find(host);
+    if (it != exact_.end()) {
+      return it->second;
+    }
+  }
+  for (const auto& [suffix, vh] : suffixes_) {
+    if (host.size() > suffix.size() && host.substr(host.size() - suffix.size()) == suffix) {
+      return vh;
+    }
+  }
+  for (const auto& [prefix, vh] : prefixes_) {
+    if (host.size() > prefix.size() && host.substr(0, prefix.size()) == prefix) {
+      return vh;
+    }
+  }
+  return default_;
+}
+
+bool RouteTable::scanRegexes(std::string_view path, Scratch& scratch) const {
+  if (db_ == nullptr || scratch.hs == nullptr) {
+    return false;
+  }
+  return hs_scan(db_, path.data(), static_cast<unsigned>(path.size()), 0, scratch.hs, onMatch,
+                 &scratch) == HS_SUCCESS;
+}
+
+bool RouteTable::headerRegexMatches(const HeaderMatch& m, std::string_view value, Scratch& s) {
+  if (m.db == nullptr || s.hs == nullptr) {
+    return false;
+  }
+  bool matched = false;
+  hs_scan(m.db, value.data(), static_cast<unsigned>(value.size()), 0, s.hs, onHeaderMatch,
+          &matched);
+  return matched;
+}
+
+} // namespace sluice::filters::router

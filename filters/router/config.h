@@ -1,0 +1,221 @@
+#pragma once
+
+// The router's immutable route table, parsed once per config load and shared by all workers.
+
+#include <hs/hs.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice::filters::router {
+
+struct ConfigError {
+  std::string pointer;
+  std::string message;
+};
+
+struct HeaderMatch {
+  enum class Kind { Exact, Present, Prefix, Regex };
+  std::string name;
+  Kind kind = Kind::Present;
+  std::string value;
+  hs_database_t* db = nullptr;  // Regex: its own single-pattern database
+};
+
+struct HeaderOp {
+  std::string name;
+  std::string value;
+  bool append = false;
+};
+
+struct Route {
+  enum class MatchKind { Prefix, Path, Regex };
+  enum class Action { Cluster, Weighted, Redirect, Direct };
+  std::string name;
+  MatchKind kind = MatchKind::Prefix;
+  std::string value;
+  unsigned regex_id = 0;
+  std::vector<std::string> methods;
+  std::vector<HeaderMatch> headers;
+  Action action = Action::Cluster;
+  std::string cluster;
+  std::vector<std::pair<std::string, uint32_t>> weighted;
+  uint32_t total_weight = 0;
+  // redirect
+  std::string redirect_path;
+  std::string redirect_host;
+  std::string redirect_scheme;
+  bool redirect_strip_query = false;
+  uint32_t status = 301;
+  // direct_response
+  std::string body;
+  // rewriting and policy
+  bool strip_prefix = false;
+  std::optional<std::string> prefix_rewrite;
+  uint32_t timeout_ms = 0;
+  uint32_t retry_attempts = 0;
+  uint32_t retry_on = 0;
+  uint32_t per_try_timeout_ms = 0;
+  std::vector<HeaderOp> request_headers_to_add;
+  std::vector<std::string> request_headers_to_remove;
+  std::vector<HeaderOp> response_headers_to_add;
+  std::vector<std::string> response_headers_to_remove;
+};
+
+struct VirtualHost {
+  std::string name;
+  std::vector<Route> routes;
+  std::vector<HeaderOp> request_headers_to_add;
+  std::vector<HeaderOp> response_headers_to_add;
+  std::vector<std::string> response_headers_to_remove;
+  bool has_regex = false;
+};
+
+class RouteTable {
+public:
+  RouteTable() = default;
+  ~RouteTable();
+  RouteTable(const RouteTable&) = delete;
+  RouteTable& operator=(const RouteTable&) = delete;
+
+  // Parses the router's JSON config. `cluster_exists` checks cluster references.
+  static std::unique_ptr<RouteTable> parse(std::string_view json,
+                                           const std::function<bool(std::string_view)>& cluster_exists,
+                                           std::vector<ConfigError>& errors);
+
+  // Virtual host for an authority (case-insensitive, port ignored); null if none.
+  const VirtualHost* findVirtualHost(std::string_view authority) const;
+
+  // Per-worker matching state.
+  struct Scratch {
+    hs_scratch_t* hs = nullptr;
+    std::vector<uint8_t> matched;  // by regex id
+    std::vector<unsigned> touched;
+    ~Scratch() {
+      if (hs != nullptr) {
+        hs_free_scratch(hs);
+      }
+    }
+  };
+  std::unique_ptr<Scratch> newScratch() const;
+
+  // First route of `vh` matching the request; `header` looks a request header up.
+  template <typename HeaderLookup>
+  const Route* match(const VirtualHost& vh, std::string_view method, std::string_view path,
+                     HeaderLookup&& header, Scratch& scratch) const;
+
+  size_t regexCount() const { return regex_count_; }
+
+private:
+  bool scanRegexes(std::string_view path, Scratch& scratch) const;
+  static bool headerRegexMatches(const HeaderMatch& m, std::string_view value, Scratch& s);
+
+  std::vector<VirtualHost> vhosts_;
+  struct StrHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, const VirtualHost*, StrHash, std::equal_to<>> exact_;
+  std::vector<std::pair<std::string, const VirtualHost*>> suffixes_;  // "*.x.com" -> ".x.com", longest first
+  std::vector<std::pair<std::string, const VirtualHost*>> prefixes_;  // "foo.*" -> "foo.", longest first
+  const VirtualHost* default_ = nullptr;
+  hs_database_t* db_ = nullptr;  // every path regex of the table
+  hs_scratch_t* proto_scratch_ = nullptr;
+  std::vector<hs_database_t*> header_dbs_;
+  size_t regex_count_ = 0;
+};
+
+// Strips an optional ":port" and lower-cases into buf; returns the host part.
+std::string_view hostOf(std::string_view authority, std::string& buf);
+
+template <typename HeaderLookup>
+const Route* RouteTable::match(const VirtualHost& vh, std::string_view method,
+                               std::string_view path, HeaderLookup&& header,
+                               Scratch& scratch) const {
+  size_t q = path.find('?');
+  std::string_view p = q == std::string_view::npos ? path : path.substr(0, q);
+  bool scanned = false;
+  for (const Route& r : vh.routes) {
+    switch (r.kind) {
+    case Route::MatchKind::Prefix:
+      if (p.substr(0, r.value.size()) != r.value) {
+        continue;
+      }
+      break;
+    case Route::MatchKind::Path:
+      if (p != r.value) {
+        continue;
+      }
+      break;
+    case Route::MatchKind::Regex:
+      if (!scanned) {
+        scanRegexes(p, scratch);
+        scanned = true;
+      }
+      if (!scratch.matched[r.regex_id]) {
+        continue;
+      }
+      break;
+    }
+    if (!r.methods.empty()) {
+      bool ok = false;
+      for (const auto& m : r.methods) {
+        if (m == method) {
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) {
+        continue;
+      }
+    }
+    bool headers_ok = true;
+    for (const HeaderMatch& hm : r.headers) {
+      std::string_view v;
+      bool present = header(hm.name, &v);
+      switch (hm.kind) {
+      case HeaderMatch::Kind::Present:
+        headers_ok = present;
+        break;
+      case HeaderMatch::Kind::Exact:
+        headers_ok = present && v == hm.value;
+        break;
+      case HeaderMatch::Kind::Prefix:
+        headers_ok = present && v.substr(0, hm.value.size()) == hm.value;
+        break;
+      case HeaderMatch::Kind::Regex:
+        headers_ok = present && headerRegexMatches(hm, v, scratch);
+        break;
+      }
+      if (!headers_ok) {
+        break;
+      }
+    }
+    if (!headers_ok) {
+      continue;
+    }
+    if (scanned) {
+      for (unsigned id : scratch.touched) {
+        scratch.matched[id] = 0;
+      }
+      scratch.touched.clear();
+    }
+    return &r;
+  }
+  if (scanned) {
+    for (unsigned id : scratch.touched) {
+      scratch.matched[id] = 0;
+    }
+    scratch.touched.clear();
+  }
+  return nullptr;
+}
+
+} // namespace sluice::filters::router

@@ -1,0 +1,170 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "core/http/codec.h"
+
+using namespace sluice;
+
+namespace {
+
+struct Collector : http::BodySink {
+  std::string body;
+  void onBodyData(std::string_view d) override { body.append(d); }
+};
+
+struct Parsed {
+  http::ParseEvent last;
+  bool head = false;
+  bool complete = false;
+  http::ParseError error = http::ParseError::None;
+};
+
+// Feeds `input` in pieces of `step` bytes, stopping at the first message end or error.
+Parsed feed(http::Parser& p, network::Buffer& in, network::Buffer& head, std::string_view input,
+            size_t step) {
+  Parsed r{http::ParseEvent::NeedMore};
+  size_t pos = 0;
+  while (pos < input.size() || !in.empty()) {
+    if (pos < input.size()) {
+      size_t n = std::min(step, input.size() - pos);
+      in.append(input.substr(pos, n));
+      pos += n;
+    }
+    while (!in.empty()) {
+      bool ready = false;
+      r.last = http::parseStep(p, in, head, &ready);
+      r.head = r.head || ready;
+      if (r.last == http::ParseEvent::Error) {
+        r.error = p.error();
+        return r;
+      }
+      if (r.last == http::ParseEvent::HeadComplete) {
+        p.resume();
+        continue;
+      }
+      if (r.last == http::ParseEvent::MessageComplete) {
+        r.complete = true;
+        return r;
+      }
+      break;
+    }
+  }
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("Codec: parses a request head into views, in any split", "[http]") {
+  auto step = GENERATE(1u, 3u, 7u, 1000u);
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 65536);
+  Collector c;
+  p.setBodySink(&c);
+  network::Buffer in, head;
+  auto r = feed(p, in, head,
+                "POST /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Two: a  \r\n"
+                "Content-Length: 5\r\n\r\nhello",
+                step);
+  REQUIRE(r.complete);
+  REQUIRE(r.head);
+  auto& h = p.head();
+  CHECK(h.method == "POST");
+  CHECK(h.target == "/a/b?x=1");
+  CHECK(h.headers.get("host") == "example.com");
+  CHECK(h.headers.get("X-TWO") == "a");
+  CHECK(h.has_content_length);
+  CHECK(h.content_length == 5);
+  CHECK(c.body == "hello");
+}
+
+TEST_CASE("Codec: chunked body with trailers", "[http]") {
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 65536);
+  Collector c;
+  p.setBodySink(&c);
+  network::Buffer in, head;
+  auto r = feed(p, in, head,
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n",
+                5);
+  REQUIRE(r.complete);
+  CHECK(p.head().chunked);
+  CHECK(c.body == "abcde");
+  CHECK(p.head().trailers.get("x-trailer") == "t");
+}
+
+TEST_CASE("Codec: rejects smuggling and malformed heads with 400", "[http]") {
+  std::string bad = GENERATE(
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"),
+      std::string("GET / HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b\r\n\r\n"),
+      std::string("GET / HTTP/1.1\r\nHost: h\r\nX-Space : a\r\n\r\n"),
+      std::string("GET / HTTP/1.1\r\nHost: h\r\nX-Bad\x01: a\r\n\r\n"),
+      std::string("GET / HTTP/1.1\r\nHost: h\r\nX-CR: a\rb\r\n\r\n"),
+      std::string("GET / HTTP/1.1\r\nX-No-Host: 1\r\n\r\n"),
+      std::string("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+      std::string("GARBAGE\r\n\r\n"));
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 65536);
+  network::Buffer in, head;
+  auto r = feed(p, in, head, bad, 1000);
+  INFO(bad);
+  CHECK(r.last == http::ParseEvent::Error);
+  CHECK(r.error == http::ParseError::BadRequest);
+}
+
+TEST_CASE("Codec: a head over the limit is 431", "[http]") {
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 1024);
+  network::Buffer in, head;
+  std::string req = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n";
+  auto r = feed(p, in, head, req, 100);
+  CHECK(r.last == http::ParseEvent::Error);
+  CHECK(r.error == http::ParseError::HeadersTooLarge);
+}
+
+TEST_CASE("Codec: pipelined requests pause after each message", "[http]") {
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 65536);
+  network::Buffer in, head;
+  in.append("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  bool ready = false;
+  CHECK(http::parseStep(p, in, head, &ready) == http::ParseEvent::HeadComplete);
+  CHECK(ready);
+  CHECK(p.head().target == "/1");
+  p.resume();
+  CHECK(http::parseStep(p, in, head, &ready) == http::ParseEvent::MessageComplete);
+  p.resume();
+  CHECK(http::parseStep(p, in, head, &ready) == http::ParseEvent::HeadComplete);
+  CHECK(ready);
+  CHECK(p.head().target == "/2");
+}
+
+TEST_CASE("Codec: response to HEAD has no body", "[http]") {
+  http::Arena arena;
+  http::Parser p(http::MessageType::Response, arena, 0);
+  p.setExpectNoBody(true);
+  network::Buffer in, head;
+  auto r = feed(p, in, head, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 1000);
+  CHECK(r.complete);
+  CHECK(r.head);
+  CHECK(p.head().status == 200);
+}
+
+TEST_CASE("Codec: header map set/add/remove are case-insensitive", "[http]") {
+  http::Arena arena;
+  http::HeaderMap m(arena);
+  m.addView("Accept", "a");
+  m.add("X-A", "1");
+  m.add("x-a", "2");
+  CHECK(m.count("X-A") == 2);
+  m.set("X-a", "3");
+  CHECK(m.count("x-a") == 1);
+  CHECK(m.get("x-a") == "3");
+  CHECK(m.remove("ACCEPT") == 1);
+  CHECK(m.size() == 1);
+  CHECK(http::headerListContains("close, X-Foo ,bar", "x-foo"));
+  CHECK_FALSE(http::headerListContains("close, X-Foo", "foo"));
+}
