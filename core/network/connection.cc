@@ -136,9 +136,15 @@ void Connection::flush() {
       startWrite();
     }
   }
-  bool high = pendingBytes() > kHighWatermark;
-  if (high) {
+  size_t pending = pendingBytes();
+  if (pending > kHighWatermark) {
     above_high_ = true;
+  } else if (above_high_ && pending < kLowWatermark) {
+    above_high_ = false;
+    cb_->onWriteDrained();
+    if (box_ == nullptr) {
+      return;
+    }
   }
   if (!box_->writing && write_buf_.empty()) {
     if (close_after_flush_) {
@@ -180,15 +186,7 @@ void Connection::onWrite(uv_write_t* req, int status) {
     self->cb_->onRemoteClose(status);
     return;
   }
-  bool was_high = self->above_high_;
   self->flush();
-  if (self->box_ == nullptr) {
-    return;
-  }
-  if (was_high && self->pendingBytes() < kLowWatermark) {
-    self->above_high_ = false;
-    self->cb_->onWriteDrained();
-  }
 }
 
 void Connection::closeAfterFlush() {

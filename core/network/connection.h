@@ -58,7 +58,14 @@ public:
   bool readEnabled() const { return reading_; }
   // Bytes queued but not yet handed to the kernel.
   size_t pendingBytes() const;
-  bool aboveHighWatermark() const { return pendingBytes() > kHighWatermark; }
+  // True above the high watermark; the connection then reports onWriteDrained() once the
+  // queue falls under the low watermark.
+  bool aboveHighWatermark() const {
+    if (pendingBytes() > kHighWatermark) {
+      above_high_ = true;
+    }
+    return above_high_;
+  }
   // Close now (queued bytes are discarded unless flushed already).
   void close(bool reset = false);
   // Close once every queued byte has been written.
@@ -85,7 +92,7 @@ private:
   Buffer write_buf_;
   bool reading_ = false;
   bool connected_ = false;
-  bool above_high_ = false;
+  mutable bool above_high_ = false;
   bool close_after_flush_ = false;
   std::string peer_;
   std::string peer_ip_;
