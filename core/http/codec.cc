@@ -73,6 +73,8 @@ int Parser::onMessageBegin(llhttp_t* p) {
   self->in_trailers_ = false;
   self->started_ = true;
   self->bad_header_ = false;
+  self->head_bytes_ = 0;
+  self->head_bytes_counted_ = false;
   return 0;
 }
 
@@ -255,14 +257,16 @@ ParseEvent Parser::execute(network::Buffer& buf, size_t* consumed) {
   llhttp_errno_t err = llhttp_execute(parser_.get(), start, len);
   const char* pos = err == HPE_OK ? start + len : llhttp_get_error_pos(parser_.get());
   *consumed = pos != nullptr ? static_cast<size_t>(pos - start) : len;
-  if (in_head_) {
+  // Bytes of the current head: everything parsed while a head was open, including the call
+  // that completed it (parsing pauses right after a head).
+  bool head_done_now = head_ready_ && head_bytes_counted_ == false;
+  if (in_head_ || head_done_now) {
     head_bytes_ += *consumed;
+    head_bytes_counted_ = !in_head_;
     if (max_head_bytes_ > 0 && head_bytes_ > max_head_bytes_) {
       error_ = ParseError::HeadersTooLarge;
       return ParseEvent::Error;
     }
-  } else {
-    head_bytes_ = 0;
   }
   switch (err) {
   case HPE_OK:

@@ -125,6 +125,7 @@ private:
   BodySink* sink_ = nullptr;
   uint64_t max_head_bytes_;
   uint64_t head_bytes_ = 0;
+  bool head_bytes_counted_ = false;
   const char* base_ = nullptr;
   Span url_{0, 0};
   std::vector<RawHeader> raw_;

@@ -1,0 +1,100 @@
+"""The command line: version, filters, validate, run exit codes."""
+import json
+import os
+import socket
+import subprocess
+
+from harness import SLUICE, SOURCE, Sluice, Upstream, case, run_cases, run_validate, simple_config
+
+
+def good():
+    return simple_config("127.0.0.1:9")
+
+
+@case
+def version_and_filters():
+    out = subprocess.run([SLUICE, "version"], capture_output=True, text=True).stdout
+    assert "C ABI 1.0" in out and "router" in out, out
+    out = subprocess.run([SLUICE, "filters"], capture_output=True, text=True).stdout
+    assert "router" in out and "access_log" in out, out
+
+
+@case
+def validate_accepts_good_configs_and_examples():
+    code, out = run_validate(good())
+    assert code == 0, out
+    ex = os.path.join(SOURCE, "examples")
+    for name in sorted(os.listdir(ex)):
+        if name.endswith(".json"):
+            r = subprocess.run([SLUICE, "validate", "-c", os.path.join(ex, name)], capture_output=True, text=True)
+            assert r.returncode == 0, (name, r.stderr)
+
+
+def expect_error(cfg, pointer, fragment=""):
+    code, out = run_validate(cfg)
+    assert code == 1, out
+    assert "config error: " + pointer + ":" in out, (pointer, out)
+    assert fragment in out, (fragment, out)
+
+
+@case
+def validate_reports_json_pointers():
+    c = good(); c["listeners"][0]["tiemout_ms"] = 1
+    expect_error(c, "/listeners/0/tiemout_ms", "unknown key")
+    c = good(); c["listeners"][0]["name"] = 42
+    expect_error(c, "/listeners/0/name", "expected a string, got 42")
+    c = good(); c["listeners"][0]["filters"][0]["config"]["virtual_hosts"][0]["routes"][0]["cluster"] = "nope"
+    expect_error(c, "/listeners/0/filters/0/config/virtual_hosts/0/routes/0/cluster", "unknown cluster")
+    c = good(); c["clusters"][0]["endpoints"][0]["address"] = "localhost"
+    expect_error(c, "/clusters/0/endpoints/0/address")
+    c = good(); c["listeners"][0]["filters"][0]["config"]["virtual_hosts"][0]["routes"][0]["match"] = {"regex": "(unclosed"}
+    expect_error(c, "/listeners/0/filters/0/config/virtual_hosts/0/routes/0/match/regex", "regex")
+    c = good(); c["clusters"].append(dict(c["clusters"][0]))
+    expect_error(c, "/clusters/1/name", "duplicate")
+    c = good(); c["listeners"][0]["filters"].append({"type": "no_such_filter"})
+    expect_error(c, "/listeners/0/filters/1/type", "unknown filter type")
+    code, out = run_validate("{not json")
+    assert code == 1 and "config error" in out, out
+
+
+@case
+def all_errors_are_reported_at_once():
+    c = good()
+    c["workers"] = "many"
+    c["listeners"][0]["address"] = "nowhere"
+    c["clusters"][0]["connect_timeout_ms"] = -1
+    code, out = run_validate(c)
+    assert code == 1
+    assert out.count("config error:") >= 3, out
+
+
+@case
+def run_with_bad_config_exits_1_and_port_in_use_exits_2():
+    c = good(); c["listeners"][0]["bogus"] = True
+    s = Sluice(c, expect_ready=False)
+    assert s.proc.wait(timeout=20) == 1
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    c = good(); c["listeners"][0]["address"] = "127.0.0.1:%d" % port
+    s = Sluice(c, expect_ready=False)
+    assert s.proc.wait(timeout=20) == 2, s.stderr_text()
+    assert "cannot bind" in s.stderr_text()
+    blocker.close()
+
+
+@case
+def bad_arguments_exit_1():
+    r = subprocess.run([SLUICE, "run"], capture_output=True, text=True)
+    assert r.returncode == 1
+    r = subprocess.run([SLUICE, "run", "-c", "/nonexistent.json"], capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot read" in r.stderr
+    r = subprocess.run([SLUICE, "frobnicate"], capture_output=True, text=True)
+    assert r.returncode == 1
+    r = subprocess.run([SLUICE, "run", "-c", "x.json", "--workers", "lots"], capture_output=True, text=True)
+    assert r.returncode == 1
+
+
+if __name__ == "__main__":
+    run_cases()

@@ -1,0 +1,129 @@
+"""Router behaviour through the real binary."""
+import json
+
+from harness import Sluice, Upstream, case, header, http_request, run_cases
+
+
+def router_config(vhosts, clusters):
+    return {"listeners": [{"name": "web", "address": "127.0.0.1:0",
+                           "filters": [{"type": "router", "config": {"virtual_hosts": vhosts}}]}],
+            "clusters": clusters}
+
+
+def get(sl, path, headers=None, method="GET"):
+    status, hs, body = http_request(sl.port(), method, path, headers or {})
+    return status, hs, body
+
+
+def upstream_of(body):
+    return json.loads(body)["name"]
+
+
+@case
+def domains_exact_wildcard_and_default():
+    a, b, c = Upstream("a"), Upstream("b"), Upstream("c")
+    sl = Sluice(router_config([
+        {"name": "exact", "domains": ["api.example.com"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},
+        {"name": "wild", "domains": ["*.example.com"], "routes": [{"match": {"prefix": "/"}, "cluster": "b"}]},
+        {"name": "default", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "c"}]}],
+        [{"name": n, "endpoints": [{"address": u.address}]} for n, u in (("a", a), ("b", b), ("c", c))]))
+    assert upstream_of(get(sl, "/", {"Host": "API.Example.com:8080"})[2]) == "a"
+    assert upstream_of(get(sl, "/", {"Host": "www.example.com"})[2]) == "b"
+    assert upstream_of(get(sl, "/", {"Host": "other.test"})[2]) == "c"
+    sl.stop()
+
+
+@case
+def matches_first_route_wins():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(router_config([{"name": "v", "domains": ["*"], "routes": [
+        {"match": {"path": "/exact"}, "cluster": "a"},
+        {"match": {"regex": "^/users/[0-9]+$"}, "cluster": "a"},
+        {"match": {"prefix": "/v1/", "methods": ["POST"]}, "cluster": "a"},
+        {"match": {"prefix": "/v1/", "headers": [{"name": "x-canary", "exact": "1"}]}, "cluster": "a"},
+        {"match": {"prefix": "/"}, "cluster": "b"}]}],
+        [{"name": "a", "endpoints": [{"address": a.address}]}, {"name": "b", "endpoints": [{"address": b.address}]}]))
+    assert upstream_of(get(sl, "/exact")[2]) == "a"
+    assert upstream_of(get(sl, "/exact/more")[2]) == "b"
+    assert upstream_of(get(sl, "/users/42")[2]) == "a"
+    assert upstream_of(get(sl, "/users/42x")[2]) == "b"
+    assert upstream_of(get(sl, "/users/42?q=1")[2]) == "a"
+    assert upstream_of(get(sl, "/v1/x", method="POST")[2]) == "a"
+    assert upstream_of(get(sl, "/v1/x")[2]) == "b"
+    assert upstream_of(get(sl, "/v1/x", {"X-Canary": "1"})[2]) == "a"
+    assert upstream_of(get(sl, "/v1/x", {"X-Canary": "2"})[2]) == "b"
+    sl.stop()
+
+
+@case
+def rewrites_redirects_and_direct_responses():
+    up = Upstream()
+    sl = Sluice(router_config([{"name": "v", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/svc/"}, "strip_prefix": True, "cluster": "up"},
+        {"match": {"prefix": "/old/"}, "prefix_rewrite": "/new/", "cluster": "up",
+         "request_headers_to_add": [{"name": "x-via-route", "value": "old"}],
+         "response_headers_to_remove": ["x-upstream-name"],
+         "response_headers_to_add": [{"name": "x-added", "value": "yes"}]},
+        {"match": {"prefix": "/moved"}, "redirect": {"path": "/here", "status": 308}},
+        {"match": {"prefix": "/away"}, "redirect": {"host": "elsewhere.test", "scheme": "https"}},
+        {"match": {"prefix": "/"}, "direct_response": {"status": 418, "body": "teapot\n"}}]}],
+        [{"name": "up", "endpoints": [{"address": up.address}]}]))
+    status, hs, body = get(sl, "/svc/a/b?x=1")
+    assert json.loads(body)["path"] == "/a/b?x=1"
+    assert json.loads(get(sl, "/svc/")[2])["path"] == "/"
+    status, hs, body = get(sl, "/old/thing")
+    doc = json.loads(body)
+    assert doc["path"] == "/new/thing"
+    assert ["x-via-route", "old"] in doc["headers"], doc
+    assert header(hs, "x-upstream-name") is None
+    assert header(hs, "x-added") == "yes"
+    status, hs, body = get(sl, "/moved?k=v")
+    assert status == 308 and header(hs, "location") == "/here?k=v"
+    status, hs, body = get(sl, "/away/x", {"Host": "a.test"})
+    assert status == 301 and header(hs, "location") == "https://elsewhere.test/away/x", hs
+    status, hs, body = get(sl, "/anything")
+    assert status == 418 and body == b"teapot\n"
+    sl.stop()
+
+
+@case
+def weighted_clusters_split_traffic():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(router_config([{"name": "v", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "weighted_clusters": [{"cluster": "a", "weight": 80}, {"cluster": "b", "weight": 20}]}]}],
+        [{"name": "a", "endpoints": [{"address": a.address}]}, {"name": "b", "endpoints": [{"address": b.address}]}]))
+    counts = {"a": 0, "b": 0}
+    for i in range(400):
+        counts[upstream_of(get(sl, "/w")[2])] += 1
+    assert 260 <= counts["a"] <= 370, counts
+    sl.stop()
+
+
+@case
+def round_robin_spreads_over_endpoints():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(router_config([{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "ab"}]}],
+                              [{"name": "ab", "endpoints": [{"address": a.address, "weight": 3}, {"address": b.address, "weight": 1}]}]))
+    counts = {"a": 0, "b": 0}
+    for i in range(400):
+        counts[upstream_of(get(sl, "/rr")[2])] += 1
+    assert counts == {"a": 300, "b": 100}, counts
+    sl.stop()
+
+
+@case
+def no_route_is_404_and_paths_are_normalized():
+    up = Upstream()
+    sl = Sluice(router_config([{"name": "v", "domains": ["only.test"], "routes": [
+        {"match": {"prefix": "/a/"}, "cluster": "up"}]}], [{"name": "up", "endpoints": [{"address": up.address}]}]))
+    assert get(sl, "/a/x", {"Host": "other.test"})[0] == 404
+    assert get(sl, "/b", {"Host": "only.test"})[0] == 404
+    from harness import raw_exchange
+    out = raw_exchange(sl.port(), b"GET /a/./b/../c//d/%7Euser HTTP/1.1\r\nHost: only.test\r\nConnection: close\r\n\r\n")
+    body = out.partition(b"\r\n\r\n")[2]
+    assert json.loads(body)["path"] == "/a/c/d/~user", out
+    sl.stop()
+
+
+if __name__ == "__main__":
+    run_cases()
