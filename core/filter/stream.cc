@@ -1,6 +1,7 @@
 #include "core/filter/stream.h"
 
 #include <sys/time.h>
+#include <uv.h>
 
 #include <cstring>
 
@@ -38,6 +39,8 @@ bool isHopByHop(std::string_view name) {
 bool namedInConnection(std::string_view connection, std::string_view name) {
   return !connection.empty() && http::headerListContains(connection, name);
 }
+
+uint64_t monoUs() { return uv_hrtime() / 1000; }
 
 uint64_t unixMicros() {
   struct timeval tv;
@@ -93,9 +96,10 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   req_pause_ = resp_pause_ = Pause::None;
   req_pause_at_ = resp_pause_at_ = 0;
   flags_ = status_ = 0;
-  start_mono_ms_ = start_mono_ms;
+  start_us_ = monoUs();
+  (void)start_mono_ms;
   start_unix_us_ = unixMicros();
-  upstream_start_ms_ = upstream_head_ms_ = end_mono_ms_ = 0;
+  upstream_start_us_ = upstream_head_us_ = end_us_ = 0;
   bytes_in_ = bytes_out_ = 0;
   cur_filter_ = SIZE_MAX;
   in_hook_ = 0;
@@ -379,7 +383,7 @@ void Stream::forwardRequestBody(bool end) {
 
 void Stream::startUpstream() {
   upstream_started_ = true;
-  upstream_start_ms_ = worker_.dispatcher().nowMs();
+  upstream_start_us_ = monoUs();
   if (timeout_ms_ > 0) {
     timer_->enable(timeout_ms_);
   }
@@ -584,8 +588,8 @@ void Stream::onResponseHead(http::MessageHead& head) {
     return;
   }
   try_timer_->disable();
-  upstream_head_ms_ = worker_.dispatcher().nowMs();
-  stats::recordUpstreamDuration(pool_, upstream_head_ms_ - upstream_start_ms_);
+  upstream_head_us_ = monoUs();
+  stats::recordUpstreamDuration(pool_, upstream_head_us_ - upstream_start_us_);
   if (head.status >= 500 && (retry_on_ & SLUICE_RETRY_5XX) && retries_left_ > 0 &&
       !req_body_sent_ && upstream_request_done_) {
     retries_left_--;
@@ -954,7 +958,7 @@ void Stream::complete(bool close_connection) {
     return;
   }
   active_ = false;
-  end_mono_ms_ = worker_.dispatcher().nowMs();
+  end_us_ = monoUs();
   timer_->disable();
   try_timer_->disable();
   if (up_ != nullptr) {
@@ -965,8 +969,8 @@ void Stream::complete(bool close_connection) {
       f.instance->desc->sluice_on_stream_complete(f.object, handle());
     }
   }
-  stats::recordStream(worker_, listener_index_, *listener_, status_, end_mono_ms_ - start_mono_ms_,
-                      pool_, upstream_head_ms_ > 0);
+  stats::recordStream(worker_, listener_index_, *listener_, status_, end_us_ - start_us_,
+                      pool_, upstream_head_us_ > 0);
   for (auto& f : filters_) {
     if (f.object != nullptr && f.instance->desc->sluice_on_stream_destroy != nullptr) {
       f.instance->desc->sluice_on_stream_destroy(f.object);
@@ -1198,10 +1202,9 @@ void Stream::fillInfo(sluice_stream_info_t* info) {
   full.response_flags = flags_;
   full.response_status = status_;
   full.start_unix_us = start_unix_us_;
-  uint64_t end = active_ ? worker_.dispatcher().nowMs() : end_mono_ms_;
-  full.duration_us = (end - start_mono_ms_) * 1000;
-  full.upstream_duration_us =
-      upstream_head_ms_ > 0 ? (upstream_head_ms_ - upstream_start_ms_) * 1000 : 0;
+  uint64_t end = active_ ? monoUs() : end_us_;
+  full.duration_us = end - start_us_;
+  full.upstream_duration_us = upstream_head_us_ > 0 ? upstream_head_us_ - upstream_start_us_ : 0;
   full.bytes_in = bytes_in_;
   full.bytes_out = bytes_out_;
   uint32_t n = info->size < sizeof(full) ? info->size : static_cast<uint32_t>(sizeof(full));

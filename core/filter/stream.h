@@ -177,11 +177,11 @@ private:
   bool resp_headers_held_ = false;
   uint32_t flags_ = 0;
   uint32_t status_ = 0;
-  uint64_t start_mono_ms_ = 0;
+  uint64_t start_us_ = 0;
   uint64_t start_unix_us_ = 0;
-  uint64_t upstream_start_ms_ = 0;
-  uint64_t upstream_head_ms_ = 0;
-  uint64_t end_mono_ms_ = 0;
+  uint64_t upstream_start_us_ = 0;
+  uint64_t upstream_head_us_ = 0;
+  uint64_t end_us_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
   size_t listener_index_ = 0;

@@ -81,23 +81,23 @@ void setGeneration(uint64_t generation) {
 }
 
 void recordStream(WorkerContext&, size_t, const ListenerRuntime& listener, uint32_t status,
-                  uint64_t duration_ms, upstream::ClusterPool* pool, bool upstream_answered) {
+                  uint64_t duration_us, upstream::ClusterPool* pool, bool upstream_answered) {
   uint32_t cls = status / 100;
   bool valid = cls >= 1 && cls <= 5;
   if (valid) {
     add(listener.metrics.requests[cls], 1);
   }
   if (listener.metrics.duration != kInvalid) {
-    Registry::global().observe(listener.metrics.duration, static_cast<double>(duration_ms) / 1e3);
+    Registry::global().observe(listener.metrics.duration, static_cast<double>(duration_us) / 1e6);
   }
   if (pool != nullptr && upstream_answered && valid) {
     add(pool->info().metrics.requests[cls], 1);
   }
 }
 
-void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t ms) {
+void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t us) {
   if (pool != nullptr && pool->info().metrics.duration != kInvalid) {
-    Registry::global().observe(pool->info().metrics.duration, static_cast<double>(ms) / 1e3);
+    Registry::global().observe(pool->info().metrics.duration, static_cast<double>(us) / 1e6);
   }
 }
 

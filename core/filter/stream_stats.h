@@ -18,12 +18,12 @@ namespace sluice::filter::stats {
 // Defines the series for a snapshot's listeners and clusters (main thread, while building).
 void defineSnapshotMetrics(Snapshot& snapshot);
 void recordStream(WorkerContext& worker, size_t listener_index, const ListenerRuntime& listener,
-                  uint32_t status, uint64_t duration_ms, upstream::ClusterPool* pool,
+                  uint32_t status, uint64_t duration_us, upstream::ClusterPool* pool,
                   bool upstream_answered);
 void recordUpstreamError(WorkerContext& worker, upstream::ClusterPool* pool, std::string_view kind);
 void connectionOpened(const ListenerRuntime& listener, int delta);
 void setServerState(bool ready, bool draining);
 void setGeneration(uint64_t generation);
-void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t ms);
+void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t us);
 
 } // namespace sluice::filter::stats
