@@ -354,7 +354,9 @@ void appendHeader(network::Buffer& out, std::string_view name, std::string_view 
   p += name.size();
   *p++ = ':';
   *p++ = ' ';
-  std::memcpy(p, value.data(), value.size());
+  if (!value.empty()) {
+    std::memcpy(p, value.data(), value.size());
+  }
   p += value.size();
   *p++ = '\r';
   *p++ = '\n';

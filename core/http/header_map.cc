@@ -59,9 +59,15 @@ std::string_view Arena::concat(std::string_view a, std::string_view sep, std::st
     return {};
   }
   char* p = alloc(n);
-  std::memcpy(p, a.data(), a.size());
-  std::memcpy(p + a.size(), sep.data(), sep.size());
-  std::memcpy(p + a.size() + sep.size(), b.data(), b.size());
+  if (!a.empty()) {
+    std::memcpy(p, a.data(), a.size());
+  }
+  if (!sep.empty()) {
+    std::memcpy(p + a.size(), sep.data(), sep.size());
+  }
+  if (!b.empty()) {
+    std::memcpy(p + a.size() + sep.size(), b.data(), b.size());
+  }
   return {p, n};
 }
 

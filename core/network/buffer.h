@@ -53,6 +53,9 @@ public:
   }
   void commit(size_t n) { write_ += n; }
   void append(const void* p, size_t n) {
+    if (n == 0) {
+      return;
+    }
     if (cap_ - write_ < n) {
       grow(n);
     }
