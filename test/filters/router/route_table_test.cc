@@ -1,0 +1,153 @@
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+
+#include "filters/router/config.h"
+
+using namespace sluice::filters::router;
+
+namespace {
+
+std::unique_ptr<RouteTable> parse(const std::string& json, std::vector<ConfigError>& errors) {
+  auto exists = [](std::string_view c) { return c == "a" || c == "b" || c == "c"; };
+  return RouteTable::parse(json, exists, errors);
+}
+
+std::unique_ptr<RouteTable> parseOk(const std::string& json) {
+  std::vector<ConfigError> errors;
+  auto t = parse(json, errors);
+  for (auto& e : errors) {
+    FAIL(e.pointer + ": " + e.message);
+  }
+  REQUIRE(t);
+  return t;
+}
+
+struct Headers {
+  std::map<std::string, std::string> h;
+  bool operator()(const std::string& name, std::string_view* out) const {
+    auto it = h.find(name);
+    if (it == h.end()) {
+      return false;
+    }
+    *out = it->second;
+    return true;
+  }
+};
+
+const Route* match(const RouteTable& t, std::string_view host, std::string_view method,
+                   std::string_view path, Headers h = {}) {
+  const VirtualHost* vh = t.findVirtualHost(host);
+  if (vh == nullptr) {
+    return nullptr;
+  }
+  auto scratch = t.newScratch();
+  return t.match(*vh, method, path, h, *scratch);
+}
+
+} // namespace
+
+TEST_CASE("Router: virtual host selection prefers exact, then longest wildcard, then *",
+          "[router]") {
+  auto t = parseOk(R"({"virtual_hosts": [
+    {"name": "exact", "domains": ["api.example.com"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},
+    {"name": "deep", "domains": ["*.eu.example.com"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},
+    {"name": "wild", "domains": ["*.example.com"], "routes": [{"match": {"prefix": "/"}, "cluster": "b"}]},
+    {"name": "pre", "domains": ["internal.*"], "routes": [{"match": {"prefix": "/"}, "cluster": "b"}]},
+    {"name": "any", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "c"}]}]})");
+  CHECK(t->findVirtualHost("api.example.com")->name == "exact");
+  CHECK(t->findVirtualHost("API.EXAMPLE.COM:443")->name == "exact");
+  CHECK(t->findVirtualHost("x.eu.example.com")->name == "deep");
+  CHECK(t->findVirtualHost("www.example.com")->name == "wild");
+  CHECK(t->findVirtualHost("example.com")->name == "any");
+  CHECK(t->findVirtualHost("internal.corp")->name == "pre");
+  CHECK(t->findVirtualHost("")->name == "any");
+}
+
+TEST_CASE("Router: first matching route wins across match kinds", "[router]") {
+  auto t = parseOk(R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+    {"match": {"path": "/exact"}, "cluster": "a", "name": "exact"},
+    {"match": {"regex": "^/users/[0-9]+$"}, "cluster": "a", "name": "users"},
+    {"match": {"regex": "/files/.*\\.png"}, "cluster": "a", "name": "png"},
+    {"match": {"prefix": "/v1/", "methods": ["POST", "PUT"]}, "cluster": "b", "name": "write"},
+    {"match": {"prefix": "/v1/", "headers": [{"name": "X-Canary", "exact": "1"}]}, "cluster": "b", "name": "canary"},
+    {"match": {"prefix": "/v1/", "headers": [{"name": "x-beta", "present": true}]}, "cluster": "b", "name": "beta"},
+    {"match": {"prefix": "/v1/", "headers": [{"name": "x-ver", "regex": "2\\.[0-9]+"}]}, "cluster": "b", "name": "v2"},
+    {"match": {"prefix": "/"}, "cluster": "c", "name": "rest"}]}]})");
+  auto name = [&](std::string_view m, std::string_view p, Headers h = {}) {
+    const Route* r = match(*t, "h", m, p, h);
+    return r ? r->name : std::string("none");
+  };
+  CHECK(name("GET", "/exact") == "exact");
+  CHECK(name("GET", "/exact?x") == "exact");
+  CHECK(name("GET", "/exact/") == "rest");
+  CHECK(name("GET", "/users/123") == "users");
+  CHECK(name("GET", "/users/123/x") == "rest");
+  CHECK(name("GET", "/files/a/b.png") == "png");
+  CHECK(name("GET", "/files/a/b.pngx") == "rest");
+  CHECK(name("POST", "/v1/x") == "write");
+  CHECK(name("GET", "/v1/x", Headers{{{"x-canary", "1"}}}) == "canary");
+  CHECK(name("GET", "/v1/x", Headers{{{"x-canary", "0"}}}) == "rest");
+  CHECK(name("GET", "/v1/x", Headers{{{"x-beta", ""}}}) == "beta");
+  CHECK(name("GET", "/v1/x", Headers{{{"x-ver", "2.17"}}}) == "v2");
+  CHECK(name("GET", "/v1/x", Headers{{{"x-ver", "3.1"}}}) == "rest");
+}
+
+TEST_CASE("Router: config errors carry JSON pointers", "[router]") {
+  struct Case {
+    const char* json;
+    const char* pointer;
+  };
+  auto c = GENERATE(
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefx": "/"}, "cluster": "a"}]}]})",
+           "/virtual_hosts/0/routes/0/match/prefx"},
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "zz"}]}]})",
+           "/virtual_hosts/0/routes/0/cluster"},
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"regex": "(a"}, "cluster": "a"}]}]})",
+           "/virtual_hosts/0/routes/0/match/regex"},
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"path": "/a"}, "strip_prefix": true, "cluster": "a"}]}]})",
+           "/virtual_hosts/0/routes/0/strip_prefix"},
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "redirect": {"status": 200}}]}]})",
+           "/virtual_hosts/0/routes/0/redirect/status"},
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": []}, {"name": "w", "domains": ["*"], "routes": []}]})",
+           "/virtual_hosts/1/domains/0"},
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "retry": {"on": ["sometimes"]}, "cluster": "a"}]}]})",
+           "/virtual_hosts/0/routes/0/retry/on/0"},
+      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}}]}]})",
+           "/virtual_hosts/0/routes/0"},
+      Case{R"({"vhosts": []})", "/vhosts"});
+  std::vector<ConfigError> errors;
+  auto t = parse(c.json, errors);
+  CHECK_FALSE(t);
+  REQUIRE_FALSE(errors.empty());
+  bool found = false;
+  for (auto& e : errors) {
+    found = found || e.pointer == c.pointer;
+  }
+  INFO(c.json);
+  INFO(errors[0].pointer + ": " + errors[0].message);
+  CHECK(found);
+}
+
+TEST_CASE("Router: 10,000 regex and prefix routes compile once and match", "[router]") {
+  std::string routes;
+  for (int i = 0; i < 10000; i++) {
+    if (i) {
+      routes += ",";
+    }
+    if (i % 2 == 0) {
+      routes += R"({"match": {"regex": "^/r)" + std::to_string(i) + R"(/[a-z]+$"}, "cluster": "a", "name": "r)" +
+                std::to_string(i) + "\"}";
+    } else {
+      routes += R"({"match": {"prefix": "/p)" + std::to_string(i) + R"(/"}, "cluster": "b", "name": "p)" +
+                std::to_string(i) + "\"}";
+    }
+  }
+  auto t = parseOk(R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [)" + routes + "]}]}");
+  CHECK(t->regexCount() == 5000);
+  CHECK(match(*t, "h", "GET", "/r9998/abc")->name == "r9998");
+  CHECK(match(*t, "h", "GET", "/p9999/x")->name == "p9999");
+  CHECK(match(*t, "h", "GET", "/r9998/ABC") == nullptr);
+  CHECK(match(*t, "h", "GET", "/r0/a")->name == "r0");
+}
