@@ -417,6 +417,30 @@ int onHeaderMatch(unsigned, unsigned long long, unsigned long long, unsigned, vo
 
 } // namespace
 
+void VirtualHost::buildIndex() {
+  by_segment.clear();
+  generic.clear();
+  for (uint32_t i = 0; i < routes.size(); i++) {
+    const Route& r = routes[i];
+    std::string_view v = r.value;
+    bool indexed = false;
+    if (r.kind != Route::MatchKind::Regex && v.size() > 1) {
+      size_t slash = v.find('/', 1);
+      // "/seg/..." (prefix or path) or an exact path "/seg": the first segment is fixed.
+      if (slash != std::string_view::npos || r.kind == Route::MatchKind::Path) {
+        std::string_view first = v.substr(1, slash == std::string_view::npos ? v.size() - 1 : slash - 1);
+        if (!first.empty()) {
+          by_segment[std::string(first)].push_back(i);
+          indexed = true;
+        }
+      }
+    }
+    if (!indexed) {
+      generic.push_back(i);
+    }
+  }
+}
+
 std::string_view hostOf(std::string_view authority, std::string& buf) {
   std::string_view h = authority;
   if (!h.empty() && h[0] == '[') {
@@ -532,6 +556,7 @@ std::unique_ptr<RouteTable> RouteTable::parse(
           vh.has_regex |= r.kind == Route::MatchKind::Regex;
         }
       }
+      vh.buildIndex();
     }
   } catch (const json::exception& e) {
     errors.push_back({"", std::string("invalid router config: ") + e.what()});

@@ -76,6 +76,15 @@ struct VirtualHost {
   std::vector<HeaderOp> response_headers_to_add;
   std::vector<std::string> response_headers_to_remove;
   bool has_regex = false;
+  // Index preserving first-match order: routes whose prefix or path spans a whole first path
+  // segment are listed under that segment; every other route is generic (checked always).
+  struct SegHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, std::vector<uint32_t>, SegHash, std::equal_to<>> by_segment;
+  std::vector<uint32_t> generic;
+  void buildIndex();
 };
 
 class RouteTable {
@@ -142,7 +151,27 @@ const Route* RouteTable::match(const VirtualHost& vh, std::string_view method,
   size_t q = path.find('?');
   std::string_view p = q == std::string_view::npos ? path : path.substr(0, q);
   bool scanned = false;
-  for (const Route& r : vh.routes) {
+  // Candidates: the routes indexed under the first path segment, merged in route order with the
+  // generic ones.
+  static const std::vector<uint32_t> kNone;
+  const std::vector<uint32_t>* seg = &kNone;
+  if (!vh.by_segment.empty() && p.size() > 1) {
+    size_t slash = p.find('/', 1);
+    std::string_view first = p.substr(1, slash == std::string_view::npos ? p.size() - 1 : slash - 1);
+    auto it = vh.by_segment.find(first);
+    if (it != vh.by_segment.end()) {
+      seg = &it->second;
+    }
+  }
+  size_t gi = 0, si = 0;
+  while (gi < vh.generic.size() || si < seg->size()) {
+    uint32_t idx;
+    if (si >= seg->size() || (gi < vh.generic.size() && vh.generic[gi] < (*seg)[si])) {
+      idx = vh.generic[gi++];
+    } else {
+      idx = (*seg)[si++];
+    }
+    const Route& r = vh.routes[idx];
     switch (r.kind) {
     case Route::MatchKind::Prefix:
       if (p.substr(0, r.value.size()) != r.value) {
