@@ -156,26 +156,27 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
 }
 
 std::string_view Stream::generateRequestId() {
+  // A random UUID v4 string from two PRNG words, without per-character branching.
   static constexpr char kHex[] = "0123456789abcdef";
   uint64_t a = worker_.random();
   uint64_t b = worker_.random();
+  a = (a & ~0xF000ull) | 0x4000ull;                           // version 4
+  b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;    // RFC 4122 variant
   char buf[36];
-  size_t j = 0;
-  for (int i = 0; i < 32; i++) {
-    uint64_t v = i < 16 ? a : b;
-    int shift = (15 - (i % 16)) * 4;
-    char c = kHex[(v >> shift) & 0xf];
-    if (i == 12) {
-      c = '4';  // UUID version 4
-    } else if (i == 16) {
-      c = kHex[8 | ((v >> shift) & 0x3)];
-    }
-    if (i == 8 || i == 12 || i == 16 || i == 20) {
+  int j = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 8 || i == 12) {
       buf[j++] = '-';
     }
-    buf[j++] = c;
+    buf[j++] = kHex[(a >> (60 - 4 * i)) & 0xF];
   }
-  return arena_.copy(std::string_view(buf, j));
+  for (int i = 0; i < 16; i++) {
+    if (i == 0 || i == 4) {
+      buf[j++] = '-';
+    }
+    buf[j++] = kHex[(b >> (60 - 4 * i)) & 0xF];
+  }
+  return arena_.copy(std::string_view(buf, 36));
 }
 
 // After every hook: stop iterating if the stream ended or answered locally.

@@ -8,6 +8,25 @@ namespace sluice::http {
 
 namespace {
 
+// RFC 9110 tchar, as a table.
+struct TcharTable {
+  bool t[256] = {};
+  constexpr TcharTable() {
+    for (int c = '0'; c <= '9'; c++) {
+      t[c] = true;
+    }
+    for (int c = 'a'; c <= 'z'; c++) {
+      t[c] = true;
+      t[c - 32] = true;
+    }
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+      t[static_cast<unsigned char>(c)] = true;
+    }
+  }
+  bool operator[](unsigned char c) const { return t[c]; }
+};
+constexpr TcharTable kTchar;
+
 const llhttp_settings_t& settings() {
   static const llhttp_settings_t s = [] {
     llhttp_settings_t st;
@@ -156,11 +175,7 @@ void Parser::buildHead() {
       bad_header_ = true;
     }
     for (uint32_t i = 0; i < h.name.len; i++) {
-      unsigned char c = static_cast<unsigned char>(base_[h.name.off + i]);
-      // RFC 9110 tchar
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-      if (!ok || c == 0) {
+      if (!kTchar[static_cast<unsigned char>(base_[h.name.off + i])]) {
         bad_header_ = true;
         break;
       }
