@@ -30,6 +30,7 @@ Server::~Server() {
   }
   workers_.clear();
   filter::WorkerContext::setReleaseHook(nullptr);
+  admin_.reset();
   snapshot_.reset();
   for (uv_signal_t* s : signals_) {
     uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
@@ -117,6 +118,29 @@ int Server::run() {
   if (rc != 0) {
     return rc;
   }
+  if (cfg->admin.enabled) {
+    admin::AdminHooks hooks;
+    hooks.snapshot = [this] { return snapshot_; };
+    hooks.ready = [this] { return started_ && phase_ == Phase::Serving; };
+    hooks.drain = [this] {
+      if (phase_ == Phase::Serving) {
+        SLUICE_LOG(Info, "server", "POST /drain: shutting down");
+        beginShutdown();
+      }
+    };
+    admin_ = std::make_unique<admin::AdminServer>(main_, cfg->admin, std::move(hooks));
+    int arc = admin_->start();
+    if (arc != 0) {
+      SLUICE_LOG(Error, "server", "admin: cannot bind {}: {}", cfg->admin.address.text,
+                 strerror(-arc));
+      for (auto& v : sockets) {
+        for (auto& s : v) {
+          ::close(s.fd);
+        }
+      }
+      return 2;
+    }
+  }
   SLUICE_LOG(Info, "server", "bound {} listener(s) in {} ms", snapshot_->listeners.size(),
              monoMs() - kProcessStartMs);
   // Slow work after binding: DNS for hostname endpoints.
@@ -132,6 +156,7 @@ int Server::run() {
   for (auto& w : workers_) {
     w->start();
   }
+  started_ = true;
   SLUICE_LOG(Info, "server", "ready: {} worker(s), config generation {} ({} ms after start)",
              workers, snapshot_->generation, monoMs() - kProcessStartMs);
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/admin/admin_server.h"
 #include "core/config/config.h"
 #include "core/event/dispatcher.h"
 #include "core/filter/snapshot.h"
@@ -45,6 +46,8 @@ private:
   event::TimerPtr phase_timer_;
   event::TimerPtr poll_timer_;
   std::vector<uv_signal_t*> signals_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  bool started_ = false;
 };
 
 } // namespace sluice::server

@@ -1,0 +1,373 @@
+#include "core/admin/admin_server.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/common/logger.h"
+#include "core/http/codec.h"
+#include "core/network/connection.h"
+#include "core/stats/registry.h"
+
+namespace sluice::admin {
+
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+  size_t n = a.size() > b.size() ? a.size() : b.size();
+  unsigned char diff = static_cast<unsigned char>(a.size() != b.size());
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+namespace {
+
+constexpr size_t kMaxBody = 1024 * 1024;
+
+std::string jsonEscape(std::string_view s) {
+  std::string o;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += static_cast<char>(c);
+    } else if (c < 0x20) {
+      o += fmt::format("\\u{:04x}", c);
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+  return o;
+}
+
+std::string percentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      auto hex = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      };
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+} // namespace
+
+// One admin connection: parse a request, answer, keep alive.
+class AdminServer::Session : public network::ConnectionCallbacks, public http::BodySink {
+public:
+  explicit Session(AdminServer& server)
+      : server_(server), conn_(server.dispatcher_, *this),
+        parser_(http::MessageType::Request, arena_, 16384) {
+    parser_.setBodySink(this);
+    timer_ = server.dispatcher_.createTimer([this] { finish(); });
+  }
+  int accept(uv_stream_t* s) {
+    int rc = conn_.accept(s);
+    if (rc == 0) {
+      conn_.readEnable(true);
+      timer_->enable(30000);
+    }
+    return rc;
+  }
+  void onData() override {
+    network::Buffer& in = conn_.readBuffer();
+    while (!in.empty() && !closing_) {
+      bool ready = false;
+      http::ParseEvent ev = http::parseStep(parser_, in, head_, &ready);
+      if (ev == http::ParseEvent::Error) {
+        reply({parser_.error() == http::ParseError::HeadersTooLarge ? 431u : 400u,
+               "text/plain", "bad request\n", true});
+        return;
+      }
+      if (ready) {
+        body_.clear();
+        too_big_ = false;
+        answered_ = false;
+      }
+      if (ev == http::ParseEvent::HeadComplete) {
+        parser_.resume();
+        if (parser_.head().no_body) {
+          // No body follows: answer now (the parser reports the message end with the next read).
+          answer();
+          answered_ = true;
+        }
+        continue;
+      }
+      if (ev == http::ParseEvent::MessageComplete) {
+        if (!answered_) {
+          answer();
+        }
+        answered_ = false;
+        parser_.resume();
+        continue;
+      }
+      break;
+    }
+  }
+  void answer() {
+    http::MessageHead& h = parser_.head();
+    AdminResponse r;
+    if (too_big_) {
+      r = {413, "text/plain", "body too large\n", true};
+    } else {
+      std::string_view auth = h.headers.get("authorization");
+      r = server_.handle(h.method, h.target, auth, body_);
+    }
+    r.close = r.close || !h.keep_alive;
+    reply(r);
+  }
+  void onBodyData(std::string_view d) override {
+    if (body_.size() + d.size() > kMaxBody) {
+      too_big_ = true;
+      return;
+    }
+    body_.append(d);
+  }
+  void onRemoteClose(int) override { finish(); }
+  void onLocalClose() override { finish(); }
+
+private:
+  void reply(const AdminResponse& r) {
+    network::Buffer& out = conn_.writeBuffer();
+    http::appendStatusLine(out, r.status);
+    http::appendHeader(out, "content-type", r.content_type);
+    http::appendHeader(out, "content-length", std::to_string(r.body.size()));
+    http::appendHeader(out, "cache-control", "no-store");
+    if (r.status == 401) {
+      http::appendHeader(out, "www-authenticate", "Bearer realm=\"sluice-admin\"");
+    }
+    if (r.close) {
+      http::appendHeader(out, "connection", "close");
+    }
+    out.append("\r\n");
+    out.append(r.body);
+    if (r.close) {
+      closing_ = true;
+      conn_.closeAfterFlush();
+    } else {
+      conn_.flush();
+    }
+  }
+  void finish() {
+    if (done_) {
+      return;
+    }
+    done_ = true;
+    timer_->disable();
+    conn_.close();
+    server_.remove(this);
+  }
+
+  AdminServer& server_;
+  network::Connection conn_;
+  http::Arena arena_;
+  http::Parser parser_;
+  network::Buffer head_;
+  std::string body_;
+  event::TimerPtr timer_;
+  bool too_big_ = false;
+  bool answered_ = false;
+  bool closing_ = false;
+  bool done_ = false;
+
+public:
+  std::list<std::unique_ptr<Session>>::iterator self;
+};
+
+AdminServer::AdminServer(event::Dispatcher& dispatcher, const config::AdminConfig& cfg,
+                         AdminHooks hooks)
+    : dispatcher_(dispatcher), cfg_(cfg), hooks_(std::move(hooks)) {}
+
+AdminServer::~AdminServer() {
+  sessions_.clear();
+  if (listener_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  }
+}
+
+int AdminServer::start() {
+  network::SockAddr addr;
+  if (!network::toSockAddr(cfg_.address, addr)) {
+    std::string err;
+    if (!network::resolve(cfg_.address.host, cfg_.address.port, addr, err)) {
+      return -EINVAL;
+    }
+  }
+  int fd = network::openListenSocket(addr, 128);
+  if (fd < 0) {
+    return fd;
+  }
+  network::boundAddress(fd, bound_);
+  listener_ = new uv_tcp_t;
+  uv_tcp_init(dispatcher_.loop(), listener_);
+  listener_->data = this;
+  if (uv_tcp_open(listener_, fd) != 0 ||
+      uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, &AdminServer::onConnection) != 0) {
+    return -EIO;
+  }
+  SLUICE_LOG(Info, "admin", "admin listening address={}", network::formatAddress(bound_.get()));
+  return 0;
+}
+
+void AdminServer::onConnection(uv_stream_t* server, int status) {
+  auto* self = static_cast<AdminServer*>(server->data);
+  if (status != 0) {
+    return;
+  }
+  auto s = std::make_unique<Session>(*self);
+  if (s->accept(server) != 0) {
+    return;
+  }
+  self->sessions_.push_front(std::move(s));
+  self->sessions_.front()->self = self->sessions_.begin();
+}
+
+void AdminServer::remove(Session* s) {
+  std::unique_ptr<Session> owned = std::move(*s->self);
+  sessions_.erase(s->self);
+  struct Holder : event::DeferredDeletable {
+    std::unique_ptr<Session> s;
+  };
+  auto h = std::make_unique<Holder>();
+  h->s = std::move(owned);
+  dispatcher_.deferredDelete(std::move(h));
+}
+
+std::string AdminServer::clustersJson() const {
+  filter::SnapshotPtr snap = hooks_.snapshot();
+  std::string out = "{\"clusters\": [";
+  static const char* kPolicies[] = {"round_robin", "least_request", "random", "ring_hash", "maglev"};
+  bool first = true;
+  for (const auto& c : snap->clusters) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    out += fmt::format("  {{\"name\": \"{}\", \"lb_policy\": \"{}\", \"endpoints\": [",
+                       jsonEscape(c->name()),
+                       kPolicies[static_cast<int>(c->config().lb_policy)]);
+    bool efirst = true;
+    for (const auto& e : c->endpoints()) {
+      out += efirst ? "" : ", ";
+      efirst = false;
+      out += fmt::format(
+          "{{\"address\": \"{}\", \"weight\": {}, \"healthy\": {}, \"ejected\": false, "
+          "\"draining\": {}, \"resolved\": {}, \"active_requests\": {}, \"active_connections\": {}}}",
+          jsonEscape(e->address), e->weight, e->healthy.load() ? "true" : "false",
+          e->draining.load() ? "true" : "false", e->resolved ? "true" : "false",
+          e->active_requests.load(), e->active_connections.load());
+    }
+    out += "]}";
+  }
+  out += "\n]}\n";
+  return out;
+}
+
+AdminResponse AdminServer::handle(std::string_view method, std::string_view target,
+                                  std::string_view authorization, std::string_view body) {
+  (void)body;
+  std::string_view path = target.substr(0, target.find('?'));
+  auto text = [](uint32_t st, std::string b) {
+    return AdminResponse{st, "text/plain; charset=utf-8", std::move(b), false};
+  };
+  auto json = [](uint32_t st, std::string b) {
+    return AdminResponse{st, "application/json", std::move(b), false};
+  };
+  if (path == "/healthz") {
+    return method == "GET" || method == "HEAD" ? text(200, "ok\n") : text(405, "use GET\n");
+  }
+  if (path == "/ready") {
+    if (method != "GET" && method != "HEAD") {
+      return text(405, "use GET\n");
+    }
+    bool ready = hooks_.ready() && !fail_health_;
+    return ready ? text(200, "ready\n") : text(503, "not ready\n");
+  }
+  if (!cfg_.api_key.empty()) {
+    static constexpr std::string_view kBearer = "Bearer ";
+    std::string_view given;
+    if (authorization.size() > kBearer.size() &&
+        http::iequals(authorization.substr(0, kBearer.size()), kBearer)) {
+      given = authorization.substr(kBearer.size());
+    }
+    if (!constantTimeEquals(given, cfg_.api_key)) {
+      return text(401, "unauthorized\n");
+    }
+  }
+  if (path == "/stats/prometheus" || path == "/metrics") {
+    if (method != "GET") {
+      return text(405, "use GET\n");
+    }
+    return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                         stats::Registry::global().renderPrometheus(), false};
+  }
+  if (path == "/stats") {
+    return method == "GET" ? json(200, stats::Registry::global().renderJson())
+                           : text(405, "use GET\n");
+  }
+  if (path == "/config_dump") {
+    return method == "GET" ? json(200, config::redactedDump(*hooks_.snapshot()->config) + "\n")
+                           : text(405, "use GET\n");
+  }
+  if (path == "/clusters") {
+    return method == "GET" ? json(200, clustersJson()) : text(405, "use GET\n");
+  }
+  if (path == "/healthcheck/fail" || path == "/healthcheck/ok") {
+    if (method != "POST") {
+      return text(405, "use POST\n");
+    }
+    fail_health_ = path == "/healthcheck/fail";
+    return text(200, fail_health_ ? "readiness forced to fail\n" : "readiness restored\n");
+  }
+  if (path == "/drain") {
+    if (method != "POST") {
+      return text(405, "use POST\n");
+    }
+    hooks_.drain();
+    return text(200, "draining\n");
+  }
+  static constexpr std::string_view kClusters = "/clusters/";
+  if (path.substr(0, kClusters.size()) == kClusters && path.size() > 6 &&
+      path.substr(path.size() - 6) == "/drain") {
+    if (method != "POST") {
+      return text(405, "use POST\n");
+    }
+    // /clusters/{name}/endpoints/{address}/drain
+    std::string_view rest = path.substr(kClusters.size(), path.size() - kClusters.size() - 6);
+    size_t mid = rest.find("/endpoints/");
+    if (mid == std::string_view::npos) {
+      return text(404, "not found\n");
+    }
+    std::string name = percentDecode(rest.substr(0, mid));
+    std::string address = percentDecode(rest.substr(mid + 11));
+    for (const auto& c : hooks_.snapshot()->clusters) {
+      if (c->name() != name) {
+        continue;
+      }
+      for (auto& e : c->endpoints()) {
+        if (e->address == address) {
+          e->draining.store(true);
+          SLUICE_LOG(Info, "admin", "cluster {}: endpoint {} draining", name, address);
+          return json(200, fmt::format("{{\"cluster\": \"{}\", \"endpoint\": \"{}\", "
+                                       "\"draining\": true}}\n",
+                                       jsonEscape(name), jsonEscape(address)));
+        }
+      }
+      return text(404, "no such endpoint\n");
+    }
+    return text(404, "no such cluster\n");
+  }
+  return text(404, "not found\n");
+}
+
+} // namespace sluice::admin

@@ -1,0 +1,63 @@
+#pragma once
+
+// The admin HTTP server (SPEC §4) on the main thread's loop: readiness, liveness, metrics,
+// the redacted config, cluster state, health-check override, drain. Bearer-key auth (constant
+// time) on everything but /ready and /healthz.
+
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "core/config/config.h"
+#include "core/event/dispatcher.h"
+#include "core/filter/snapshot.h"
+#include "core/network/socket.h"
+
+namespace sluice::admin {
+
+struct AdminHooks {
+  std::function<filter::SnapshotPtr()> snapshot;  // the live snapshot
+  std::function<bool()> ready;                     // listeners bound, config live, not draining
+  std::function<void()> drain;                     // start the shutdown sequence
+};
+
+struct AdminResponse {
+  uint32_t status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  bool close = false;
+};
+
+class AdminServer {
+public:
+  AdminServer(event::Dispatcher& dispatcher, const config::AdminConfig& cfg, AdminHooks hooks);
+  ~AdminServer();
+
+  // Binds and listens; returns 0, or a negative errno.
+  int start();
+  const network::SockAddr& boundAddress() const { return bound_; }
+  // Handles one request (exposed for unit tests).
+  AdminResponse handle(std::string_view method, std::string_view target,
+                       std::string_view authorization, std::string_view body);
+  bool forcedUnhealthy() const { return fail_health_; }
+
+private:
+  class Session;
+  static void onConnection(uv_stream_t* server, int status);
+  void remove(Session* s);
+  std::string clustersJson() const;
+
+  event::Dispatcher& dispatcher_;
+  config::AdminConfig cfg_;
+  AdminHooks hooks_;
+  uv_tcp_t* listener_ = nullptr;
+  network::SockAddr bound_;
+  std::list<std::unique_ptr<Session>> sessions_;
+  bool fail_health_ = false;
+};
+
+// Constant-time comparison (no early exit on the first difference, length folded in).
+bool constantTimeEquals(std::string_view a, std::string_view b);
+
+} // namespace sluice::admin

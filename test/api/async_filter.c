@@ -1,0 +1,133 @@
+/*
+ * A filter written in plain C99 against the ABI header only, loaded by the tests as a module
+ * (.so) through the production loader. It exercises the asynchronous parts of the ABI:
+ *   /async/...  pause the request, resume it from a worker timer 50 ms later
+ *   /call/...   pause, make an HTTP call to cluster "up" (GET /healthz), resume with the status
+ *   /deny/...   answer locally with 403 from the response of an HTTP call
+ * and it tags every request with stream metadata "test.seen" = "yes" and a response header.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/filter.h"
+
+static const sluice_host_t* host;
+
+typedef struct {
+  sluice_stream_t* stream;
+  sluice_worker_t* worker;
+  int paused;
+} state_t;
+
+static int has_prefix(sluice_str_t s, const char* p) {
+  size_t n = strlen(p);
+  return s.len >= n && memcmp(s.ptr, p, n) == 0;
+}
+
+static void* config_new(const sluice_host_t* h, sluice_config_ctx_t* cfg, sluice_str_t json) {
+  host = h;
+  if (json.len > 2 && memchr(json.ptr, 'x', json.len) != NULL) {
+    h->sluice_host_config_error(cfg, SLUICE_STR("/x"), SLUICE_STR("x is not accepted"));
+    return NULL;
+  }
+  return (void*)1;
+}
+
+static void* stream_new(void* config, void* worker_state, sluice_stream_t* s) {
+  state_t* st = (state_t*)calloc(1, sizeof(state_t));
+  (void)config;
+  (void)worker_state;
+  st->stream = s;
+  st->worker = host->sluice_host_stream_worker(s);
+  return st;
+}
+
+static void stream_destroy(void* f) { free(f); }
+
+static void on_timer(void* user) {
+  state_t* st = (state_t*)user;
+  host->sluice_host_header_set(st->stream, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-async"),
+                               SLUICE_STR("resumed"));
+  host->sluice_host_resume(st->stream, SLUICE_DIRECTION_REQUEST);
+}
+
+static void on_call(void* user, const sluice_http_response_t* r) {
+  state_t* st = (state_t*)user;
+  char buf[16];
+  sluice_str_t path;
+  int n = snprintf(buf, sizeof buf, "%u", r->status);
+  host->sluice_host_header_get(st->stream, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path);
+  if (has_prefix(path, "/deny")) {
+    host->sluice_host_send_local_reply(st->stream, 403, NULL, 0, SLUICE_STR("denied\n"),
+                                       SLUICE_STR("test"));
+    return;
+  }
+  host->sluice_host_header_set(st->stream, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-call-status"),
+                               (sluice_str_t){buf, (size_t)n});
+  host->sluice_host_metadata_set(st->stream, SLUICE_STR("test.call_body"), r->body);
+  host->sluice_host_resume(st->stream, SLUICE_DIRECTION_REQUEST);
+}
+
+static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_stream) {
+  state_t* st = (state_t*)f;
+  sluice_str_t path;
+  (void)end_stream;
+  host->sluice_host_metadata_set(s, SLUICE_STR("test.seen"), SLUICE_STR("yes"));
+  if (!host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path)) {
+    return SLUICE_STATUS_CONTINUE;
+  }
+  if (has_prefix(path, "/async")) {
+    host->sluice_host_timer_start(st->worker, s, 50, on_timer, st);
+    return SLUICE_STATUS_STOP;
+  }
+  if (has_prefix(path, "/call") || has_prefix(path, "/deny")) {
+    sluice_header_t h = {SLUICE_STR("x-from"), SLUICE_STR("async_filter")};
+    if (host->sluice_host_http_call(st->worker, s, SLUICE_STR("up"), SLUICE_STR("GET"),
+                                    SLUICE_STR("/healthz"), &h, 1, SLUICE_STR(""), 2000, on_call,
+                                    st) == 0) {
+      host->sluice_host_send_local_reply(s, 500, NULL, 0, SLUICE_STR("call failed\n"),
+                                         SLUICE_STR("test"));
+    }
+    return SLUICE_STATUS_STOP;
+  }
+  return SLUICE_STATUS_CONTINUE;
+}
+
+static sluice_status_t on_response_headers(void* f, sluice_stream_t* s, bool end_stream) {
+  sluice_str_t v;
+  (void)f;
+  (void)end_stream;
+  if (host->sluice_host_metadata_get(s, SLUICE_STR("test.seen"), &v)) {
+    host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-test-seen"), v);
+  }
+  return SLUICE_STATUS_CONTINUE;
+}
+
+static sluice_filter_descriptor_t descriptor;
+static const sluice_filter_descriptor_t* descriptors[1];
+static sluice_module_t module_desc;
+
+SLUICE_EXPORT const sluice_module_t* sluice_module_init(const sluice_host_t* h, uint32_t major,
+                                                        uint32_t minor) {
+  (void)minor;
+  if (major != SLUICE_ABI_VERSION_MAJOR) {
+    return NULL;
+  }
+  host = h;
+  descriptor.size = sizeof descriptor;
+  descriptor.type = "test_async";
+  descriptor.sluice_on_config_new = config_new;
+  descriptor.sluice_on_stream_new = stream_new;
+  descriptor.sluice_on_stream_destroy = stream_destroy;
+  descriptor.sluice_on_request_headers = on_request_headers;
+  descriptor.sluice_on_response_headers = on_response_headers;
+  descriptors[0] = &descriptor;
+  module_desc.size = sizeof module_desc;
+  module_desc.abi_major = SLUICE_ABI_VERSION_MAJOR;
+  module_desc.abi_minor = SLUICE_ABI_VERSION_MINOR;
+  module_desc.name = "test_async";
+  module_desc.filters = descriptors;
+  module_desc.filter_count = 1;
+  return &module_desc;
+}

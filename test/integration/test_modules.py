@@ -1,0 +1,82 @@
+"""A C filter loaded from a .so through the production loader: timers, resume, HTTP calls to a
+cluster, local replies from a callback, metadata, and module config errors."""
+import json
+import os
+import time
+
+from harness import Sluice, Upstream, case, header, http_request, run_cases, run_validate, simple_config
+
+MODULE = os.environ.get("SLUICE_TEST_MODULE", "")
+
+
+def config(up, module_config=None):
+    return simple_config(up.address, filters_before=[
+        {"type": "test_async", "module": MODULE, "config": module_config or {}}],
+        filters_after=[{"type": "access_log", "config": {"path": "access.log"}}])
+
+
+@case
+def module_filter_pauses_and_resumes_from_a_timer():
+    up = Upstream()
+    sl = Sluice(config(up))
+    t0 = time.time()
+    status, hs, body = http_request(sl.port(), "GET", "/async/x")
+    assert status == 200, body
+    assert time.time() - t0 >= 0.045
+    doc = json.loads(body)
+    assert ["x-async", "resumed"] in doc["headers"], doc
+    assert header(hs, "x-test-seen") == "yes"
+    sl.stop()
+    line = json.loads(open(os.path.join(sl.dir, "access.log")).read().splitlines()[0])
+    assert line["test.seen"] == "yes", line
+
+
+@case
+def module_filter_calls_a_cluster_and_resumes_or_denies():
+    up = Upstream()
+    sl = Sluice(config(up))
+    status, hs, body = http_request(sl.port(), "GET", "/call/y")
+    assert status == 200, body
+    assert ["x-call-status", "200"] in json.loads(body)["headers"]
+    status, hs, body = http_request(sl.port(), "GET", "/deny/z")
+    assert status == 403 and body == b"denied\n"
+    # many concurrent-ish calls on one connection keep working
+    for i in range(20):
+        assert http_request(sl.port(), "GET", "/call/%d" % i)[0] == 200
+    sl.stop()
+
+
+@case
+def a_client_leaving_during_a_paused_stream_is_harmless():
+    import socket
+    up = Upstream()
+    sl = Sluice(config(up))
+    for i in range(10):
+        s = socket.create_connection(("127.0.0.1", sl.port()))
+        s.sendall(b"GET /async/gone HTTP/1.1\r\nHost: h\r\n\r\n")
+        s.close()
+    time.sleep(0.2)
+    assert http_request(sl.port(), "GET", "/async/ok")[0] == 200
+    sl.stop()
+
+
+@case
+def module_errors_name_the_file_and_pointer():
+    up = Upstream()
+    code, out = run_validate(config(up, {"x": 1}))
+    assert code == 1 and "/listeners/0/filters/0/config/x: x is not accepted" in out, out
+    c = config(up)
+    c["listeners"][0]["filters"][0]["module"] = "/etc/hostname"
+    code, out = run_validate(c)
+    assert code == 1 and "/listeners/0/filters/0/module" in out and "/etc/hostname" in out, out
+    c["listeners"][0]["filters"][0]["module"] = "/nonexistent/lib.so"
+    code, out = run_validate(c)
+    assert code == 1 and "/listeners/0/filters/0/module" in out, out
+    c = config(up)
+    c["listeners"][0]["filters"][0]["type"] = "not_in_module"
+    code, out = run_validate(c)
+    assert code == 1 and "has no filter type" in out and "test_async" in out, out
+
+
+if __name__ == "__main__":
+    run_cases()
