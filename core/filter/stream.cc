@@ -104,6 +104,7 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   cur_filter_ = SIZE_MAX;
   in_hook_ = 0;
   skip_body_filter_ = SIZE_MAX;
+  resp_skip_body_filter_ = SIZE_MAX;
   is_head_ = head.method == "HEAD";
 
   const auto& lcfg = *listener_->config;
@@ -208,6 +209,9 @@ void Stream::runRequestHeaders(size_t from) {
     cur_filter_ = SIZE_MAX;
     if (afterHook()) {
       return;
+    }
+    if (st == SLUICE_STATUS_STOP_AND_BUFFER && req_->no_body) {
+      continue;  // nothing to buffer
     }
     if (st != SLUICE_STATUS_CONTINUE) {
       req_pause_ = st == SLUICE_STATUS_STOP_AND_BUFFER ? Pause::Buffer : Pause::Stop;
@@ -673,7 +677,7 @@ void Stream::runResponseBody(size_t top, bool end) {
   for (size_t i = top; i-- > 0;) {
     ActiveFilter& f = filters_[i];
     auto hook = f.instance->desc->sluice_on_response_body;
-    if (f.object == nullptr || hook == nullptr) {
+    if (f.object == nullptr || hook == nullptr || i == resp_skip_body_filter_) {
       continue;
     }
     cur_filter_ = i;
@@ -728,11 +732,8 @@ void Stream::onResponseComplete() {
           return;
         }
       }
+      resp_skip_body_filter_ = at;
       runResponseHeaders(at);
-      if (!active_ || response_started_) {
-        return;
-      }
-      runResponseBody(at, true);
       return;
     }
     runResponseBody(at + 1, true);

@@ -188,7 +188,8 @@ private:
   size_t cur_filter_ = SIZE_MAX;
   int in_hook_ = 0;
   bool pending_complete_ = false;
-  size_t skip_body_filter_ = SIZE_MAX;
+  size_t skip_body_filter_ = SIZE_MAX;       // got the whole request body already
+  size_t resp_skip_body_filter_ = SIZE_MAX;  // got the whole response body already
   bool is_head_ = false;
 };
 

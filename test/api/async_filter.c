@@ -81,6 +81,9 @@ static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_
     host->sluice_host_timer_start(st->worker, s, 50, on_timer, st);
     return SLUICE_STATUS_STOP;
   }
+  if (has_prefix(path, "/upper")) {
+    return SLUICE_STATUS_STOP_AND_BUFFER; /* the whole request body, then on_request_body */
+  }
   if (has_prefix(path, "/call") || has_prefix(path, "/deny")) {
     sluice_header_t h = {SLUICE_STR("x-from"), SLUICE_STR("async_filter")};
     if (host->sluice_host_http_call(st->worker, s, SLUICE_STR("up"), SLUICE_STR("GET"),
@@ -94,10 +97,65 @@ static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_
   return SLUICE_STATUS_CONTINUE;
 }
 
+/* /upper: upper-case the buffered request body. */
+static sluice_status_t on_request_body(void* f, sluice_stream_t* s, bool end_stream) {
+  sluice_str_t path, body;
+  char* copy;
+  size_t i;
+  (void)f;
+  host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path);
+  if (!has_prefix(path, "/upper")) {
+    return SLUICE_STATUS_CONTINUE;
+  }
+  if (!end_stream) {
+    return SLUICE_STATUS_STOP_AND_BUFFER;
+  }
+  body = host->sluice_host_body_get(s, SLUICE_DIRECTION_REQUEST);
+  copy = (char*)malloc(body.len + 1);
+  for (i = 0; i < body.len; i++) {
+    char c = body.ptr[i];
+    copy[i] = (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+  }
+  host->sluice_host_body_replace(s, SLUICE_DIRECTION_REQUEST, (sluice_str_t){copy, body.len});
+  free(copy);
+  return SLUICE_STATUS_CONTINUE;
+}
+
+/* /reverse: buffer the whole response body and reverse it (Content-Length is fixed by the host). */
+static sluice_status_t on_response_body(void* f, sluice_stream_t* s, bool end_stream) {
+  sluice_str_t path, body;
+  char* copy;
+  size_t i;
+  (void)f;
+  host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path);
+  if (!has_prefix(path, "/reverse")) {
+    return SLUICE_STATUS_CONTINUE;
+  }
+  if (!end_stream) {
+    return SLUICE_STATUS_STOP_AND_BUFFER;
+  }
+  body = host->sluice_host_body_get(s, SLUICE_DIRECTION_RESPONSE);
+  copy = (char*)malloc(body.len + 1);
+  for (i = 0; i < body.len; i++) {
+    copy[i] = body.ptr[body.len - 1 - i];
+  }
+  host->sluice_host_body_replace(s, SLUICE_DIRECTION_RESPONSE, (sluice_str_t){copy, body.len});
+  free(copy);
+  return SLUICE_STATUS_CONTINUE;
+}
+
 static sluice_status_t on_response_headers(void* f, sluice_stream_t* s, bool end_stream) {
-  sluice_str_t v;
+  sluice_str_t v, path;
   (void)f;
   (void)end_stream;
+  host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path);
+  if (has_prefix(path, "/reverse")) {
+    host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-reversed"), SLUICE_STR("1"));
+    if (host->sluice_host_metadata_get(s, SLUICE_STR("test.seen"), &v)) {
+      host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-test-seen"), v);
+    }
+    return SLUICE_STATUS_STOP_AND_BUFFER;
+  }
   if (host->sluice_host_metadata_get(s, SLUICE_STR("test.seen"), &v)) {
     host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-test-seen"), v);
   }
@@ -122,6 +180,8 @@ SLUICE_EXPORT const sluice_module_t* sluice_module_init(const sluice_host_t* h, 
   descriptor.sluice_on_stream_destroy = stream_destroy;
   descriptor.sluice_on_request_headers = on_request_headers;
   descriptor.sluice_on_response_headers = on_response_headers;
+  descriptor.sluice_on_request_body = on_request_body;
+  descriptor.sluice_on_response_body = on_response_body;
   descriptors[0] = &descriptor;
   module_desc.size = sizeof module_desc;
   module_desc.abi_major = SLUICE_ABI_VERSION_MAJOR;

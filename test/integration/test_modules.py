@@ -10,7 +10,9 @@ MODULE = os.environ.get("SLUICE_TEST_MODULE", "")
 
 
 def config(up, module_config=None):
-    return simple_config(up.address, filters_before=[
+    routes = [{"match": {"prefix": "/reverse/"}, "prefix_rewrite": "/", "cluster": "up"},
+              {"match": {"prefix": "/"}, "cluster": "up"}]
+    return simple_config(up.address, routes=routes, filters_before=[
         {"type": "test_async", "module": MODULE, "config": module_config or {}}],
         filters_after=[{"type": "access_log", "config": {"path": "access.log"}}])
 
@@ -57,6 +59,33 @@ def a_client_leaving_during_a_paused_stream_is_harmless():
         s.close()
     time.sleep(0.2)
     assert http_request(sl.port(), "GET", "/async/ok")[0] == 200
+    sl.stop()
+
+
+@case
+def module_body_hooks_buffer_and_rewrite_bodies():
+    import hashlib
+    up = Upstream()
+    sl = Sluice(config(up))
+    status, hs, body = http_request(sl.port(), "POST", "/upper/x", body=b"hello, body")
+    doc = json.loads(body)
+    assert doc["body_len"] == 11 and doc["body_sha256"] == hashlib.sha256(b"HELLO, BODY").hexdigest(), doc
+    # chunked request body, buffered whole then rewritten
+    conn_body = [b"ab", b"cd", b"ef"]
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", sl.port(), timeout=10)
+    c.request("POST", "/upper/chunks", body=iter(conn_body), encode_chunked=True)
+    doc = json.loads(c.getresponse().read())
+    assert doc["body_sha256"] == hashlib.sha256(b"ABCDEF").hexdigest(), doc
+    # a bodyless request that asks for buffering is not stuck
+    assert http_request(sl.port(), "GET", "/upper/nobody")[0] == 200
+    # response body buffered and reversed; Content-Length recomputed; chunked upstream too
+    for q in ("n=1000", "n=100000&chunked=1"):
+        status, hs, body = http_request(sl.port(), "GET", "/reverse/bytes?" + q)
+        n = int(q.split("&")[0][2:])
+        expected = bytes((ord("a") + i % 26) for i in range(n))[::-1]
+        assert status == 200 and body == expected, (q, len(body))
+        assert header(hs, "x-reversed") == "1" and header(hs, "content-length") == str(n), hs
     sl.stop()
 
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Candidate command for ../shared/bench/peers.sh: writes a one-route config and runs sluice in the
+# foreground. Usage (from peers.sh): tools/peers-candidate.sh PORT UPSTREAM_PORT WORKERS [chain]
+#   chain: "router" (default) or "router+access_log" (JSON access log to a file in $TMPDIR)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${SLUICE_BENCH_BIN:-$here/build-rel/sluice}
+port=$1 upstream=$2 workers=$3 chain=${4:-router}
+dir=$(mktemp -d)
+log_filter=""
+if [ "$chain" = "router+access_log" ]; then
+  log_filter=", {\"type\": \"access_log\", \"config\": {\"path\": \"$dir/access.log\", \"format\": \"json\"}}"
+fi
+cat > "$dir/sluice.json" <<JSON
+{"workers": $workers, "shutdown": {"pre_drain_ms": 0, "drain_ms": 1000, "teardown_ms": 1000},
+ "listeners": [{"name": "bench", "address": "127.0.0.1:$port",
+   "filters": [{"type": "router", "config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
+     "routes": [{"match": {"prefix": "/"}, "cluster": "up"}]}]}}$log_filter]}],
+ "clusters": [{"name": "up", "endpoints": [{"address": "127.0.0.1:$upstream"}]}]}
+JSON
+exec "$bin" run -c "$dir/sluice.json" --log-level warn
