@@ -329,6 +329,24 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
     fail_health_ = path == "/healthcheck/fail";
     return text(200, fail_health_ ? "readiness forced to fail\n" : "readiness restored\n");
   }
+  if (path == "/reload" || path == "/config") {
+    bool is_reload = path == "/reload";
+    if ((is_reload && method != "POST") || (!is_reload && method != "PUT")) {
+      return text(405, is_reload ? "use POST\n" : "use PUT\n");
+    }
+    std::string doc(body);
+    uint64_t generation = 0;
+    std::vector<std::string> errors;
+    if (hooks_.reload(is_reload ? nullptr : &doc, &generation, &errors)) {
+      return json(200, fmt::format("{{\"generation\": {}}}\n", generation));
+    }
+    std::string out = "{\"errors\": [";
+    for (size_t i = 0; i < errors.size(); i++) {
+      out += fmt::format("{}\"{}\"", i ? ", " : "", jsonEscape(errors[i]));
+    }
+    out += "]}\n";
+    return json(400, out);
+  }
   if (path == "/drain") {
     if (method != "POST") {
       return text(405, "use POST\n");

@@ -8,6 +8,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/config/config.h"
 #include "core/event/dispatcher.h"
@@ -20,6 +21,10 @@ struct AdminHooks {
   std::function<filter::SnapshotPtr()> snapshot;  // the live snapshot
   std::function<bool()> ready;                     // listeners bound, config live, not draining
   std::function<void()> drain;                     // start the shutdown sequence
+  // Reload from the config file (body null) or from a document; the new generation, or errors.
+  std::function<bool(const std::string* body, uint64_t* generation,
+                     std::vector<std::string>* errors)>
+      reload;
 };
 
 struct AdminResponse {

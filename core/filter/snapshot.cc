@@ -20,7 +20,27 @@ const ListenerRuntime* Snapshot::findListener(const std::string& name) const {
   return nullptr;
 }
 
-BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation) {
+namespace {
+bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b) {
+  if (a.endpoints.size() != b.endpoints.size() || a.lb_policy != b.lb_policy ||
+      a.connect_timeout_ms != b.connect_timeout_ms ||
+      a.pool.max_idle_per_worker != b.pool.max_idle_per_worker ||
+      a.pool.idle_timeout_ms != b.pool.idle_timeout_ms ||
+      a.pool.max_connections != b.pool.max_connections) {
+    return false;
+  }
+  for (size_t i = 0; i < a.endpoints.size(); i++) {
+    if (a.endpoints[i].address.text != b.endpoints[i].address.text ||
+        a.endpoints[i].weight != b.endpoints[i].weight) {
+      return false;
+    }
+  }
+  return true;
+}
+} // namespace
+
+BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
+                          const Snapshot* previous) {
   BuildResult result;
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
@@ -90,7 +110,15 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
     return result;
   }
   for (const auto& c : config->clusters) {
-    snap->clusters.push_back(std::make_shared<upstream::ClusterInfo>(c));
+    upstream::ClusterInfoPtr reuse;
+    if (previous != nullptr) {
+      for (const auto& old : previous->clusters) {
+        if (old->name() == c.name && sameCluster(old->config(), c)) {
+          reuse = old;
+        }
+      }
+    }
+    snap->clusters.push_back(reuse ? reuse : std::make_shared<upstream::ClusterInfo>(c));
   }
   stats::defineSnapshotMetrics(*snap);
   result.snapshot = std::move(snap);

@@ -63,6 +63,9 @@ struct BuildResult {
 
 // Creates every filter config (loading modules as needed) and the cluster infos. On any error,
 // nothing is kept. Must run on the main thread.
-BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation);
+// With `previous`, a cluster whose configuration did not change keeps its ClusterInfo (so its
+// pools, health and drain state survive the reload).
+BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
+                          const Snapshot* previous = nullptr);
 
 } // namespace sluice::filter

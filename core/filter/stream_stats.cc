@@ -42,6 +42,9 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
                                           "Open downstream connections", {{"listener", name}});
   }
   for (auto& c : snapshot.clusters) {
+    if (c->metrics.defined) {
+      continue;  // a ClusterInfo kept across a reload: workers read these ids right now
+    }
     const std::string& name = c->name();
     auto& m = c->metrics;
     for (int k = 1; k <= 5; k++) {
@@ -60,11 +63,20 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
     m.timeout = err("timeout");
     m.reset = err("reset");
     m.overflow = err("overflow");
+    m.defined = true;
   }
   g_ready = r.defineGauge("sluice_server_ready",
                           "1 when listeners are bound and the config is live", {});
   g_draining = r.defineGauge("sluice_server_draining", "1 while shutting down", {});
   g_generation = r.defineGauge("sluice_config_generation", "Generation of the live config", {});
+}
+
+void recordReload(bool success) {
+  static const uint32_t ok = Registry::global().defineCounter(
+      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "success"}});
+  static const uint32_t failed = Registry::global().defineCounter(
+      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "failure"}});
+  add(success ? ok : failed, 1);
 }
 
 void setServerState(bool ready, bool draining) {

@@ -24,6 +24,7 @@ void recordUpstreamError(WorkerContext& worker, upstream::ClusterPool* pool, std
 void connectionOpened(const ListenerRuntime& listener, int delta);
 void setServerState(bool ready, bool draining);
 void setGeneration(uint64_t generation);
+void recordReload(bool success);
 void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t us);
 
 } // namespace sluice::filter::stats

@@ -28,6 +28,9 @@ void WorkerContext::release(SnapshotPtr s) {
 
 WorkerSnapshot::WorkerSnapshot(WorkerContext& worker, SnapshotPtr snapshot)
     : worker_(worker), snapshot_(std::move(snapshot)) {
+  for (const auto& c : snapshot_->clusters) {
+    pools_.push_back(worker_.clusters().findShared(c->name()));
+  }
   for (const auto& l : snapshot_->listeners) {
     std::vector<void*> states;
     for (const auto& f : l.filters) {
@@ -66,11 +69,12 @@ WorkerContext::WorkerContext(event::Dispatcher& dispatcher, uint32_t index)
 WorkerContext::~WorkerContext() { shutdown(); }
 
 void WorkerContext::install(SnapshotPtr snapshot) {
+  std::vector<std::string> names;
   for (const auto& c : snapshot->clusters) {
-    if (clusters_.find(c->name()) == nullptr) {
-      clusters_.addCluster(c);
-    }
+    clusters_.setCluster(c);
+    names.push_back(c->name());
   }
+  clusters_.retainOnly(names);
   current_ = std::make_shared<WorkerSnapshot>(*this, std::move(snapshot));
 }
 

@@ -31,6 +31,9 @@ private:
   WorkerContext& worker_;
   SnapshotPtr snapshot_;
   std::vector<std::vector<void*>> states_;
+  // The pools live when this snapshot was installed: a pool retired by a later reload stays
+  // until the streams of this snapshot are done with it.
+  std::vector<upstream::ClusterPoolPtr> pools_;
 };
 using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;
 

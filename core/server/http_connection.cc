@@ -5,11 +5,12 @@
 
 namespace sluice::server {
 
-HttpConnection::HttpConnection(Worker& worker, size_t listener_index,
-                               const config::ListenerConfig& cfg)
-    : worker_(worker), listener_index_(listener_index), cfg_(cfg),
+HttpConnection::HttpConnection(Worker& worker, filter::WorkerSnapshotPtr snap,
+                               size_t listener_index)
+    : worker_(worker), snap_(std::move(snap)), listener_index_(listener_index),
+      cfg_(snap_->snapshot().listeners[listener_index].config), listener_name_(cfg_->name),
       conn_(worker.dispatcher(), *this),
-      parser_(http::MessageType::Request, arena_, cfg.limits.max_request_headers_bytes),
+      parser_(http::MessageType::Request, arena_, cfg_->limits.max_request_headers_bytes),
       stream_(worker.context(), *this) {
   parser_.setBodySink(this);
   timer_ = worker.dispatcher().createTimer([this] { onTimer(); });
@@ -37,16 +38,33 @@ int HttpConnection::accept(uv_stream_t* server) {
   return 0;
 }
 
-bool HttpConnection::draining() const { return worker_.draining(); }
+bool HttpConnection::draining() const { return worker_.draining() || listener_removed_; }
+
+bool HttpConnection::refreshSnapshot() {
+  const filter::WorkerSnapshotPtr& live = worker_.context().current();
+  if (live == snap_) {
+    return true;
+  }
+  const auto& listeners = live->snapshot().listeners;
+  for (size_t i = 0; i < listeners.size(); i++) {
+    if (listeners[i].config->name == listener_name_) {
+      snap_ = live;
+      listener_index_ = i;
+      cfg_ = listeners[i].config;
+      return true;
+    }
+  }
+  return false;
+}
 
 void HttpConnection::armHeaderTimer() {
   timer_kind_ = TimerKind::Header;
-  timer_->enable(cfg_.limits.header_timeout_ms);
+  timer_->enable(cfg_->limits.header_timeout_ms);
 }
 
 void HttpConnection::armIdleTimer() {
   timer_kind_ = TimerKind::Idle;
-  timer_->enable(cfg_.limits.idle_timeout_ms);
+  timer_->enable(cfg_->limits.idle_timeout_ms);
 }
 
 void HttpConnection::onTimer() {
@@ -88,7 +106,7 @@ void HttpConnection::processInput() {
     if (stream_.active() && request_done_) {
       // A pipelined request waits until the current response is done; stop reading if a
       // client floods us meanwhile.
-      if (in.readable() > cfg_.limits.max_request_headers_bytes) {
+      if (in.readable() > cfg_->limits.max_request_headers_bytes) {
         conn_.readEnable(false);
       }
       break;
@@ -108,8 +126,11 @@ void HttpConnection::processInput() {
       timer_->disable();
       timer_kind_ = TimerKind::None;
       request_done_ = parser_.head().no_body;
-      const auto& snap = worker_.context().current();
-      stream_.begin(snap, listener_index_, parser_.head(), worker_.dispatcher().nowMs());
+      if (!refreshSnapshot()) {
+        protocolError(503);
+        break;
+      }
+      stream_.begin(snap_, listener_index_, parser_.head(), worker_.dispatcher().nowMs());
     }
     if (ev == http::ParseEvent::HeadComplete) {
       parser_.resume();
@@ -160,14 +181,15 @@ void HttpConnection::protocolError(uint32_t status) {
     // No stream yet (a bad head): answer directly.
     network::Buffer& out = conn_.writeBuffer();
     http::appendStatusLine(out, status);
-    std::string_view body = status == 431 ? "request header fields too large\n"
+    std::string_view body = status == 431   ? "request header fields too large\n"
                             : status == 408 ? "request timeout\n"
+                            : status == 503 ? "listener removed\n"
                                             : "bad request\n";
     out.append("content-type: text/plain\r\ncontent-length: ");
     http::appendDecimal(out, body.size());
     out.append("\r\nconnection: close\r\n\r\n");
     out.append(body);
-    worker_.recordProtocolError(listener_index_, status);
+    worker_.recordProtocolError(snap_->snapshot().listeners[listener_index_], status);
   }
   closing_ = true;
   timer_->disable();
@@ -263,6 +285,16 @@ void HttpConnection::onWriteDrained() {
 void HttpConnection::onLocalClose() { destroy(); }
 
 void HttpConnection::drain() {
+  if (idle() && !parser_.messageStarted()) {
+    destroy();
+  }
+}
+
+void HttpConnection::onSnapshotChanged() {
+  if (refreshSnapshot()) {
+    return;
+  }
+  listener_removed_ = true;  // the current response carries Connection: close
   if (idle() && !parser_.messageStarted()) {
     destroy();
   }

@@ -20,7 +20,7 @@ class HttpConnection : public network::ConnectionCallbacks,
                        public http::BodySink,
                        public event::DeferredDeletable {
 public:
-  HttpConnection(Worker& worker, size_t listener_index, const config::ListenerConfig& cfg);
+  HttpConnection(Worker& worker, filter::WorkerSnapshotPtr snap, size_t listener_index);
   ~HttpConnection() override;
 
   int accept(uv_stream_t* server);
@@ -28,10 +28,14 @@ public:
   void drain();
   // Abort at teardown.
   void abort();
+  // A reload was installed: an idle connection whose listener is gone closes now.
+  void onSnapshotChanged();
   bool idle() const { return !stream_.active() && !tunnel_; }
   std::list<std::unique_ptr<HttpConnection>>::iterator self;
   bool listed = false;
-  size_t listenerIndex() const { return listener_index_; }
+  const filter::ListenerRuntime& listenerRuntime() const {
+    return snap_->snapshot().listeners[listener_index_];
+  }
 
   // network::ConnectionCallbacks
   void onData() override;
@@ -61,9 +65,15 @@ private:
   void onTimer();
   void destroy();
 
+  // Follows the worker's live snapshot between requests (a reload may renumber listeners);
+  // false when this connection's listener was removed.
+  bool refreshSnapshot();
+
   Worker& worker_;
+  filter::WorkerSnapshotPtr snap_;  // keeps cfg_ alive
   size_t listener_index_;
-  const config::ListenerConfig& cfg_;
+  const config::ListenerConfig* cfg_;
+  std::string listener_name_;
   network::Connection conn_;
   http::Arena arena_;
   http::Parser parser_;
@@ -78,6 +88,7 @@ private:
   bool closing_ = false;
   bool destroyed_ = false;
   bool read_disabled_by_stream_ = false;
+  bool listener_removed_ = false;
 };
 
 } // namespace sluice::server

@@ -72,6 +72,7 @@ int Server::openListeners(const filter::Snapshot& snap, uint32_t workers,
     }
     SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
                network::formatAddress(addr.get()));
+    bound_.emplace_back(l.name, l.address.text);
   }
   return 0;
 }
@@ -104,6 +105,7 @@ int Server::run() {
   filter::WorkerContext::setReleaseHook([this](filter::SnapshotPtr s) {
     main_.post([s = std::move(s)]() mutable { s.reset(); });
   });
+  worker_count_ = workers;
   filter::BuildResult built = filter::buildSnapshot(cfg, 1);
   if (!built.errors.empty()) {
     for (const auto& e : built.errors) {
@@ -122,6 +124,9 @@ int Server::run() {
     admin::AdminHooks hooks;
     hooks.snapshot = [this] { return snapshot_; };
     hooks.ready = [this] { return started_ && phase_ == Phase::Serving; };
+    hooks.reload = [this](const std::string* body, uint64_t* gen, std::vector<std::string>* errs) {
+      return reload(body, gen, errs);
+    };
     hooks.drain = [this] {
       if (phase_ == Phase::Serving) {
         SLUICE_LOG(Info, "server", "POST /drain: shutting down");
@@ -205,7 +210,12 @@ void Server::onSignal(int signum) {
     return;
   }
   if (signum == SIGHUP) {
-    SLUICE_LOG(Warn, "server", "SIGHUP: hot reload is not available in this build; ignoring");
+    if (phase_ != Phase::Serving) {
+      return;
+    }
+    uint64_t gen = 0;
+    std::vector<std::string> errors;
+    reload(nullptr, &gen, &errors);
     return;
   }
   if (phase_ == Phase::Serving) {
@@ -217,6 +227,103 @@ void Server::onSignal(int signum) {
     SLUICE_LOG(Info, "server", "second signal: skipping to teardown");
     enterTeardown();
   }
+}
+
+bool Server::reload(const std::string* body, uint64_t* generation,
+                    std::vector<std::string>* errors) {
+  auto fail = [&](std::vector<std::string> errs) {
+    for (const auto& e : errs) {
+      SLUICE_LOG(Error, "server", "reload rejected, the live config stays: {}", e);
+    }
+    filter::stats::recordReload(false);
+    *errors = std::move(errs);
+    return false;
+  };
+  if (phase_ != Phase::Serving) {
+    return fail({"shutting down"});
+  }
+  const config::Config& live = *snapshot_->config;
+  config::LoadResult load = body != nullptr ? config::parseConfig(*body, live.base_dir)
+                                            : config::loadConfigFile(opts_.config_path);
+  std::vector<std::string> errs;
+  for (const auto& e : load.errors) {
+    errs.push_back(e.toString());
+  }
+  if (!errs.empty()) {
+    return fail(errs);
+  }
+  auto cfg = std::make_shared<config::Config>(*load.config);
+  if (body != nullptr) {
+    cfg->path = live.path;
+  }
+  if (cfg->workers != live.workers) {
+    SLUICE_LOG(Warn, "server", "reload: \"workers\" changes need a restart; keeping {}",
+               worker_count_);
+  }
+  cfg->workers = live.workers;
+  // New or moved listeners need sockets in every worker before anything is swapped.
+  std::vector<std::vector<ListenerSocket>> added(worker_count_);
+  std::vector<std::pair<std::string, std::string>> bound;
+  auto close_added = [&] {
+    for (auto& v : added) {
+      for (auto& s : v) {
+        ::close(s.fd);
+      }
+    }
+  };
+  for (size_t li = 0; li < cfg->listeners.size(); li++) {
+    const auto& l = cfg->listeners[li];
+    bool unchanged = false;
+    for (const auto& [name, addr] : bound_) {
+      unchanged = unchanged || (name == l.name && addr == l.address.text);
+    }
+    bound.emplace_back(l.name, l.address.text);
+    if (unchanged) {
+      continue;
+    }
+    network::SockAddr addr;
+    if (!network::toSockAddr(l.address, addr)) {
+      close_added();
+      return fail({l.pointer + "/address: expected an IP address"});
+    }
+    for (uint32_t w = 0; w < worker_count_; w++) {
+      int fd = network::openListenSocket(addr, 4096);
+      if (fd < 0) {
+        close_added();
+        return fail({fmt::format("{}/address: cannot bind {}: {}", l.pointer, l.address.text,
+                                 strerror(-fd))});
+      }
+      if (w == 0 && network::portOf(addr.get()) == 0) {
+        network::boundAddress(fd, addr);
+      }
+      added[w].push_back(ListenerSocket{li, fd});
+    }
+    SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
+               network::formatAddress(addr.get()));
+  }
+  filter::BuildResult built =
+      filter::buildSnapshot(cfg, snapshot_->generation + 1, snapshot_.get());
+  if (!built.errors.empty()) {
+    close_added();
+    for (const auto& e : built.errors) {
+      errs.push_back(e.toString());
+    }
+    return fail(errs);
+  }
+  for (const auto& c : built.snapshot->clusters) {
+    c->resolve();
+  }
+  // A listener whose address changed is closed by name in the workers and opened again.
+  for (uint32_t w = 0; w < worker_count_; w++) {
+    workers_[w]->applySnapshot(built.snapshot, std::move(added[w]));
+  }
+  bound_ = std::move(bound);
+  snapshot_ = built.snapshot;
+  filter::stats::recordReload(true);
+  filter::stats::setGeneration(snapshot_->generation);
+  *generation = snapshot_->generation;
+  SLUICE_LOG(Info, "server", "config generation {} is live", snapshot_->generation);
+  return true;
 }
 
 void Server::beginShutdown() {

@@ -32,6 +32,8 @@ private:
   int openListeners(const filter::Snapshot& snap, uint32_t workers,
                     std::vector<std::vector<ListenerSocket>>& per_worker);
   void onSignal(int signum);
+  // Builds and installs a new snapshot (file when body is null); false with errors otherwise.
+  bool reload(const std::string* body, uint64_t* generation, std::vector<std::string>* errors);
   void beginShutdown();
   void enterDrain();
   void enterTeardown();
@@ -48,6 +50,9 @@ private:
   std::vector<uv_signal_t*> signals_;
   std::unique_ptr<admin::AdminServer> admin_;
   bool started_ = false;
+  uint32_t worker_count_ = 1;
+  // Where each listener (by name) is bound, to keep sockets of unchanged listeners on reload.
+  std::vector<std::pair<std::string, std::string>> bound_;
 };
 
 } // namespace sluice::server

@@ -32,16 +32,10 @@ void Worker::join() {
 void Worker::run() {
   context_ = std::make_unique<filter::WorkerContext>(dispatcher_, index_);
   context_->install(std::move(initial_));
+  const auto& snap = context_->current()->snapshot();
   for (auto& s : sockets_) {
-    auto* l = new Listener{this, s.listener_index, {}, 0};
-    uv_tcp_init(dispatcher_.loop(), &l->handle);
-    l->handle.data = l;
-    if (uv_tcp_open(&l->handle, s.fd) != 0 ||
-        uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 1024, &Worker::onConnection) != 0) {
-      SLUICE_LOG(Error, "worker", "worker {}: cannot listen on fd {}", index_, s.fd);
-    }
+    openListener(s, snap.listeners[s.listener_index].config->name);
     s.fd = -1;  // owned by the handle now
-    listeners_.push_back(l);
   }
   dispatcher_.run();
   // Loop exited: release everything on this thread.
@@ -60,15 +54,80 @@ void Worker::run() {
   dispatcher_.closeAll();
 }
 
+void Worker::openListener(const ListenerSocket& s, const std::string& name) {
+  auto* l = new Listener{this, s.listener_index, name, {}, 0};
+  uv_tcp_init(dispatcher_.loop(), &l->handle);
+  l->handle.data = l;
+  if (uv_tcp_open(&l->handle, s.fd) != 0 ||
+      uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 4096, &Worker::onConnection) != 0) {
+    SLUICE_LOG(Error, "worker", "worker {}: cannot listen on fd {}", index_, s.fd);
+  }
+  listeners_.push_back(l);
+}
+
+void Worker::closeListener(Listener* l) {
+  uv_close(reinterpret_cast<uv_handle_t*>(&l->handle),
+           [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+}
+
+void Worker::applySnapshot(filter::SnapshotPtr snapshot, std::vector<ListenerSocket> added) {
+  dispatcher_.post([this, snapshot = std::move(snapshot), added = std::move(added)]() mutable {
+    if (draining_) {
+      for (auto& s : added) {
+        ::close(s.fd);
+      }
+      return;
+    }
+    context_->install(snapshot);
+    const auto& listeners = snapshot->listeners;
+    std::vector<Listener*> kept;
+    for (Listener* l : listeners_) {
+      bool found = false;
+      bool rebound = false;
+      for (const auto& a : added) {
+        rebound = rebound || listeners[a.listener_index].config->name == l->name;
+      }
+      if (rebound) {
+        closeListener(l);  // same name, new address: the new socket replaces it
+        continue;
+      }
+      for (size_t i = 0; i < listeners.size(); i++) {
+        if (listeners[i].config->name == l->name) {
+          l->listener_index = i;  // unchanged listener: same socket, new position
+          found = true;
+          break;
+        }
+      }
+      if (found) {
+        kept.push_back(l);
+      } else {
+        closeListener(l);  // removed listener: stop accepting; its connections drain
+      }
+    }
+    listeners_ = std::move(kept);
+    for (auto& s : added) {
+      openListener(s, listeners[s.listener_index].config->name);
+    }
+    // Idle connections of removed listeners close now; busy ones after their response.
+    std::vector<HttpConnection*> all;
+    for (auto& c : connections_) {
+      all.push_back(c.get());
+    }
+    for (HttpConnection* c : all) {
+      c->onSnapshotChanged();
+    }
+  });
+}
+
 void Worker::onConnection(uv_stream_t* server, int status) {
   auto* l = static_cast<Listener*>(server->data);
   Worker* w = l->worker;
   if (status != 0 || w->draining_) {
     return;
   }
-  const auto& snap = w->context_->current()->snapshot();
-  const filter::ListenerRuntime& lr = snap.listeners[l->listener_index];
-  auto conn = std::make_unique<HttpConnection>(*w, l->listener_index, *lr.config);
+  const filter::WorkerSnapshotPtr& snap = w->context_->current();
+  const filter::ListenerRuntime& lr = snap->snapshot().listeners[l->listener_index];
+  auto conn = std::make_unique<HttpConnection>(*w, snap, l->listener_index);
   if (conn->accept(server) != 0) {
     conn->abort();
     return;
@@ -91,10 +150,7 @@ void Worker::removeConnection(HttpConnection* c) {
     return;
   }
   c->listed = false;
-  const auto& snap = context_->current()->snapshot();
-  if (c->listenerIndex() < snap.listeners.size()) {
-    filter::stats::connectionOpened(snap.listeners[c->listenerIndex()], -1);
-  }
+  filter::stats::connectionOpened(c->listenerRuntime(), -1);
   std::unique_ptr<HttpConnection> owned = std::move(*c->self);
   connections_.erase(c->self);
   active_connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -102,18 +158,15 @@ void Worker::removeConnection(HttpConnection* c) {
   maybeExit();
 }
 
-void Worker::recordProtocolError(size_t listener_index, uint32_t status) {
-  const auto& snap = context_->current()->snapshot();
-  filter::stats::recordStream(*context_, listener_index, snap.listeners[listener_index], status, 0,
-                              nullptr, false);
+void Worker::recordProtocolError(const filter::ListenerRuntime& listener, uint32_t status) {
+  filter::stats::recordStream(*context_, 0, listener, status, 0, nullptr, false);
 }
 
 void Worker::stopAccepting() {
   dispatcher_.post([this] {
     draining_ = true;
     for (Listener* l : listeners_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&l->handle),
-               [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
+      closeListener(l);
     }
     listeners_.clear();
     std::vector<HttpConnection*> idle;

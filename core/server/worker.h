@@ -31,6 +31,10 @@ public:
   void stopAccepting();      // drain phase: close listeners, close idle connections
   void abortAll();           // teardown: abort what is left, then exit the loop
   void exitWhenIdle();       // exit the loop once no connection is left
+  // Reload: install a new snapshot; `added` are sockets for listeners new in it (listener_index
+  // into the new snapshot); listeners absent from it stop accepting. Existing connections finish
+  // their current request on the old snapshot and follow the new one afterwards.
+  void applySnapshot(filter::SnapshotPtr snapshot, std::vector<ListenerSocket> added);
   size_t activeConnections() const { return active_connections_.load(); }
   void join();
 
@@ -39,18 +43,21 @@ public:
   filter::WorkerContext& context() { return *context_; }
   bool draining() const { return draining_; }
   void removeConnection(HttpConnection* c);
-  void recordProtocolError(size_t listener_index, uint32_t status);
+  void recordProtocolError(const filter::ListenerRuntime& listener, uint32_t status);
 
 private:
   struct Listener {
     Worker* worker;
     size_t listener_index;
+    std::string name;
     uv_tcp_t handle;
     size_t connections = 0;
   };
   static void onConnection(uv_stream_t* server, int status);
   void run();
   void maybeExit();
+  void openListener(const ListenerSocket& s, const std::string& name);
+  static void closeListener(Listener* l);
 
   uint32_t index_;
   event::Dispatcher dispatcher_;

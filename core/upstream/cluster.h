@@ -47,6 +47,7 @@ public:
     uint32_t timeout;
     uint32_t reset;
     uint32_t overflow;
+    bool defined;
   } metrics{};
 
   const std::string& name() const { return cfg_.name; }

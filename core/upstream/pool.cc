@@ -2,10 +2,13 @@
 
 #include "core/common/logger.h"
 
+#include <algorithm>
+
 namespace sluice::upstream {
 
 UpstreamConnection::UpstreamConnection(ClusterPool& pool, size_t endpoint_index)
-    : pool_(pool), endpoint_index_(endpoint_index), conn_(pool.dispatcher(), *this),
+    : pool_(pool), info_(pool.infoPtr()), endpoint_index_(endpoint_index),
+      endpoint_(info_->endpoints()[endpoint_index].get()), conn_(pool.dispatcher(), *this),
       parser_(http::MessageType::Response, arena_, 0) {
   parser_.setBodySink(this);
   endpoint().active_connections.fetch_add(1, std::memory_order_relaxed);
@@ -13,14 +16,12 @@ UpstreamConnection::UpstreamConnection(ClusterPool& pool, size_t endpoint_index)
 
 UpstreamConnection::~UpstreamConnection() {
   conn_.close();
-  endpoint().active_connections.fetch_sub(1, std::memory_order_relaxed);
+  endpoint_->active_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-Endpoint& UpstreamConnection::endpoint() { return *pool_.info().endpoints()[endpoint_index_]; }
+Endpoint& UpstreamConnection::endpoint() { return *endpoint_; }
 
-const std::string& UpstreamConnection::address() const {
-  return pool_.info().endpoints()[endpoint_index_]->address;
-}
+const std::string& UpstreamConnection::address() const { return endpoint_->address; }
 
 bool UpstreamConnection::start() {
   timer_ = pool_.dispatcher().createTimer([this] {
@@ -303,7 +304,7 @@ UpstreamConnection* ClusterPool::acquire(size_t endpoint_index) {
 
 void ClusterPool::release(UpstreamConnection* c) {
   auto& idle = idle_[c->endpoint_index_];
-  if (idle.size() >= info_->config().pool.max_idle_per_worker ||
+  if (retired_ || idle.size() >= info_->config().pool.max_idle_per_worker ||
       !info_->endpoints()[c->endpoint_index_]->available()) {
     c->closed_ = true;
     destroy(c);
@@ -339,14 +340,51 @@ void ClusterPool::closeAll() {
   }
 }
 
-void ClusterManager::addCluster(ClusterInfoPtr info) {
+void ClusterPool::retire() {
+  retired_ = true;
+  for (auto& idle : idle_) {
+    std::vector<UpstreamConnection*> list;
+    list.swap(idle);
+    for (UpstreamConnection* c : list) {
+      c->closed_ = true;
+      destroy(c);
+    }
+  }
+}
+
+void ClusterManager::setCluster(ClusterInfoPtr info) {
+  auto it = pools_.find(info->name());
+  if (it != pools_.end()) {
+    if (&it->second->info() == info.get()) {
+      return;
+    }
+    it->second->retire();
+    it->second = std::make_shared<ClusterPool>(dispatcher_, std::move(info));
+    return;
+  }
   std::string name = info->name();
-  pools_[name] = std::make_unique<ClusterPool>(dispatcher_, std::move(info));
+  pools_[name] = std::make_shared<ClusterPool>(dispatcher_, std::move(info));
+}
+
+void ClusterManager::retainOnly(const std::vector<std::string>& names) {
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    if (std::find(names.begin(), names.end(), it->first) == names.end()) {
+      it->second->retire();
+      it = pools_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 ClusterPool* ClusterManager::find(std::string_view name) {
   auto it = pools_.find(name);
   return it == pools_.end() ? nullptr : it->second.get();
+}
+
+ClusterPoolPtr ClusterManager::findShared(std::string_view name) {
+  auto it = pools_.find(name);
+  return it == pools_.end() ? nullptr : it->second;
 }
 
 void ClusterManager::closeAll() {

@@ -82,7 +82,9 @@ private:
   void setIdle();
 
   ClusterPool& pool_;
+  ClusterInfoPtr info_;  // outlives the pool while this connection awaits deferred deletion
   size_t endpoint_index_;
+  Endpoint* endpoint_;
   network::Connection conn_;
   http::Arena arena_;
   http::Parser parser_;
@@ -107,6 +109,7 @@ public:
 
   const ClusterInfo& info() const { return *info_; }
   ClusterInfo& info() { return *info_; }
+  const ClusterInfoPtr& infoPtr() const { return info_; }
   event::Dispatcher& dispatcher() { return dispatcher_; }
   // Smooth weighted round robin over available endpoints; -1 when none is available.
   int pickEndpoint(int exclude = -1);
@@ -115,6 +118,9 @@ public:
   size_t activeConnections() const { return all_.size(); }
   // Closes every connection (shutdown).
   void closeAll();
+  // Replaced by a reload: idle connections close now, busy ones when their exchange ends.
+  void retire();
+  bool retired() const { return retired_; }
 
 private:
   friend class UpstreamConnection;
@@ -126,14 +132,21 @@ private:
   std::list<std::unique_ptr<UpstreamConnection>> all_;
   std::vector<std::vector<UpstreamConnection*>> idle_;  // per endpoint, LIFO
   std::vector<int64_t> current_weight_;
+  bool retired_ = false;
 };
+using ClusterPoolPtr = std::shared_ptr<ClusterPool>;
 
 // A worker's pools, one per cluster of the live config.
 class ClusterManager {
 public:
   explicit ClusterManager(event::Dispatcher& d) : dispatcher_(d) {}
-  void addCluster(ClusterInfoPtr info);
+  // Makes `info` the live pool for its name: an existing pool with the same ClusterInfo is kept
+  // (reload of an unchanged cluster); a different one is retired.
+  void setCluster(ClusterInfoPtr info);
+  // Retires pools whose names are not in `names`.
+  void retainOnly(const std::vector<std::string>& names);
   ClusterPool* find(std::string_view name);
+  ClusterPoolPtr findShared(std::string_view name);
   void closeAll();
 
 private:
@@ -142,7 +155,7 @@ private:
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
-  std::unordered_map<std::string, std::unique_ptr<ClusterPool>, NameHash, std::equal_to<>> pools_;
+  std::unordered_map<std::string, ClusterPoolPtr, NameHash, std::equal_to<>> pools_;
 };
 
 } // namespace sluice::upstream

@@ -1,0 +1,179 @@
+"""Hot reload: SIGHUP, POST /reload, PUT /config; failures keep the old config; no failed
+request from a keep-alive load during reloads; listeners added and removed."""
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+
+from harness import Sluice, Upstream, case, http_request, run_cases, simple_config
+
+KEY = "reload-key"
+
+
+def cfg_for(up_a, up_b, target="a", extra_listener=None):
+    cfg = {"admin": {"address": "127.0.0.1:0", "api_key": KEY},
+           "listeners": [{"name": "web", "address": "127.0.0.1:0", "filters": [
+               {"type": "router", "config": {"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+                   {"match": {"prefix": "/"}, "cluster": target}]}]}}]}],
+           "clusters": [{"name": "a", "endpoints": [{"address": up_a.address}]},
+                        {"name": "b", "endpoints": [{"address": up_b.address}]}]}
+    if extra_listener:
+        cfg["listeners"].append(extra_listener)
+    return cfg
+
+
+def fixed_port(cfg, port):
+    cfg["listeners"][0]["address"] = "127.0.0.1:%d" % port
+    return cfg
+
+
+def who(port, path="/x"):
+    status, hs, body = http_request(port, "GET", path)
+    assert status == 200, (status, body)
+    return json.loads(body)["name"]
+
+
+def admin(sl, method, path, body=None):
+    return http_request(sl.admin_port, method, path, {"Authorization": "Bearer " + KEY}, body)
+
+
+def write_config(sl, cfg):
+    cfg.setdefault("workers", 1)
+    cfg.setdefault("shutdown", {"pre_drain_ms": 0, "drain_ms": 2000, "teardown_ms": 1000})
+    with open(sl.config_path, "w") as f:
+        json.dump(cfg, f)
+
+
+@case
+def reload_changes_routing_three_ways():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(cfg_for(a, b, "a"))
+    port = sl.port()
+    assert who(port) == "a"
+    # 1. SIGHUP re-reads the file (the listener keeps its port: same name and address)
+    write_config(sl, fixed_port(cfg_for(a, b, "b"), port))
+    sl.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while who(port) != "b" and time.time() < deadline:
+        time.sleep(0.05)
+    assert who(port) == "b"
+    # 2. POST /reload
+    write_config(sl, fixed_port(cfg_for(a, b, "a"), port))
+    status, _, body = admin(sl, "POST", "/reload")
+    assert status == 200 and json.loads(body)["generation"] == 3, body
+    assert who(port) == "a"
+    # 3. PUT /config
+    doc = fixed_port(cfg_for(a, b, "b"), port)
+    doc["workers"] = 1
+    status, _, body = admin(sl, "PUT", "/config", json.dumps(doc).encode())
+    assert status == 200 and json.loads(body)["generation"] == 4, body
+    assert who(port) == "b"
+    _, _, metrics = admin(sl, "GET", "/stats/prometheus")
+    assert b'sluice_config_reloads_total{result="success"} 3' in metrics, metrics
+    assert b"sluice_config_generation 4" in metrics
+    assert sl.stop() == 0
+
+
+@case
+def invalid_reload_keeps_the_old_config():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(cfg_for(a, b, "a"))
+    port = sl.port()
+    bad = fixed_port(cfg_for(a, b, "nope"), port)
+    status, _, body = admin(sl, "PUT", "/config", json.dumps(bad).encode())
+    assert status == 400, body
+    errs = json.loads(body)["errors"]
+    assert any("/listeners/0/filters/0/config/virtual_hosts/0/routes/0/cluster" in e for e in errs), errs
+    status, _, body = admin(sl, "PUT", "/config", b"{not json")
+    assert status == 400
+    write_config(sl, {"listeners": "wrong"})
+    status, _, body = admin(sl, "POST", "/reload")
+    assert status == 400 and b"/listeners" in body, body
+    os.remove(sl.config_path)
+    status, _, body = admin(sl, "POST", "/reload")
+    assert status == 400 and b"cannot read" in body, body
+    assert who(port) == "a"
+    _, _, metrics = admin(sl, "GET", "/stats/prometheus")
+    assert b'sluice_config_reloads_total{result="failure"} 4' in metrics, metrics
+    assert sl.stop() == 0
+
+
+@case
+def no_failed_request_under_load_during_20_reloads():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(cfg_for(a, b, "a"))
+    port = sl.port()
+    stop = threading.Event()
+    failures, counts = [], [0]
+
+    def load():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while not stop.is_set():
+            try:
+                conn.request("GET", "/load")
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    failures.append(r.status)
+                counts[0] += 1
+            except Exception as e:  # noqa
+                failures.append(repr(e))
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(20):
+        doc = fixed_port(cfg_for(a, b, "ab"[i % 2]), port)
+        status, _, body = admin(sl, "PUT", "/config", json.dumps(doc).encode())
+        assert status == 200, body
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]
+    assert counts[0] > 100, counts
+    assert sl.stop() == 0
+
+
+@case
+def listeners_are_added_and_removed():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(cfg_for(a, b, "a"))
+    port = sl.port()
+    extra = {"name": "second", "address": "127.0.0.1:0", "filters": [
+        {"type": "router", "config": {"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "cluster": "b"}]}]}}]}
+    doc = fixed_port(cfg_for(a, b, "a", extra_listener=extra), port)
+    status, _, body = admin(sl, "PUT", "/config", json.dumps(doc).encode())
+    assert status == 200, body
+    import re
+    ports = [int(m) for m in re.findall(r"listening listener=second address=\S+:(\d+)", sl.stderr_text())]
+    assert ports, sl.stderr_text()
+    assert who(ports[-1]) == "b"
+    assert who(port) == "a"
+    # a keep-alive connection to the listener that goes away gets its answer, then a close
+    conn = http.client.HTTPConnection("127.0.0.1", ports[-1], timeout=5)
+    conn.request("GET", "/ka")
+    conn.getresponse().read()
+    doc = fixed_port(cfg_for(a, b, "a"), port)
+    status, _, body = admin(sl, "PUT", "/config", json.dumps(doc).encode())
+    assert status == 200, body
+    time.sleep(0.2)
+    import socket
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect(("127.0.0.1", ports[-1]))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        data = s.recv(100)
+        assert data == b"", data
+    except (ConnectionRefusedError, ConnectionResetError):
+        pass
+    assert who(port) == "a"
+    assert sl.stop() == 0
+
+
+if __name__ == "__main__":
+    run_cases()
