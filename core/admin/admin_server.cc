@@ -315,6 +315,9 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
     return method == "GET" ? json(200, stats::Registry::global().renderJson())
                            : text(405, "use GET\n");
   }
+  if (!hooks_.snapshot() && (path == "/config_dump" || path == "/clusters")) {
+    return text(503, "config is not live yet\n");
+  }
   if (path == "/config_dump") {
     return method == "GET" ? json(200, config::redactedDump(*hooks_.snapshot()->config) + "\n")
                            : text(405, "use GET\n");

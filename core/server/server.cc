@@ -41,11 +41,11 @@ Server::~Server() {
   main_.closeAll();
 }
 
-int Server::openListeners(const filter::Snapshot& snap, uint32_t workers,
+int Server::openListeners(const config::Config& cfg, uint32_t workers,
                           std::vector<std::vector<ListenerSocket>>& per_worker) {
   per_worker.assign(workers, {});
-  for (size_t li = 0; li < snap.listeners.size(); li++) {
-    const config::ListenerConfig& l = *snap.listeners[li].config;
+  for (size_t li = 0; li < cfg.listeners.size(); li++) {
+    const config::ListenerConfig& l = cfg.listeners[li];
     network::SockAddr addr;
     if (!network::toSockAddr(l.address, addr)) {
       SLUICE_LOG(Error, "server", "listener {}: address {} is not an IP address", l.name,
@@ -72,7 +72,7 @@ int Server::openListeners(const filter::Snapshot& snap, uint32_t workers,
     }
     SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
                network::formatAddress(addr.get()));
-    bound_.emplace_back(l.name, l.address.text);
+    bound_.push_back({l.name, l.address.text, network::formatAddress(addr.get())});
   }
   return 0;
 }
@@ -106,20 +106,22 @@ int Server::run() {
     main_.post([s = std::move(s)]() mutable { s.reset(); });
   });
   worker_count_ = workers;
-  filter::BuildResult built = filter::buildSnapshot(cfg, 1);
-  if (!built.errors.empty()) {
-    for (const auto& e : built.errors) {
-      fmt::print(stderr, "config error: {}\n", e.toString());
-    }
-    return 1;
-  }
-  snapshot_ = built.snapshot;
 
+  // Bind first: listeners and the admin port accept before any slow start-up work (filter
+  // configs, regex compilation, DNS). Connections wait in the accept backlog until the config
+  // is live, or get 503 after startup.wait_for_config_ms.
   std::vector<std::vector<ListenerSocket>> sockets;
-  int rc = openListeners(*snapshot_, workers, sockets);
+  int rc = openListeners(*cfg, workers, sockets);
   if (rc != 0) {
     return rc;
   }
+  auto close_sockets = [&] {
+    for (auto& v : sockets) {
+      for (auto& s : v) {
+        ::close(s.fd);
+      }
+    }
+  };
   if (cfg->admin.enabled) {
     admin::AdminHooks hooks;
     hooks.snapshot = [this] { return snapshot_; };
@@ -138,30 +140,51 @@ int Server::run() {
     if (arc != 0) {
       SLUICE_LOG(Error, "server", "admin: cannot bind {}: {}", cfg->admin.address.text,
                  strerror(-arc));
-      for (auto& v : sockets) {
-        for (auto& s : v) {
-          ::close(s.fd);
-        }
-      }
+      close_sockets();
       return 2;
     }
   }
-  SLUICE_LOG(Info, "server", "bound {} listener(s) in {} ms", snapshot_->listeners.size(),
+  SLUICE_LOG(Info, "server", "bound {} listener(s) in {} ms", cfg->listeners.size(),
              monoMs() - kProcessStartMs);
-  // Slow work after binding: DNS for hostname endpoints.
-  for (const auto& c : snapshot_->clusters) {
-    c->resolve();
+  std::vector<std::string> names;
+  for (const auto& l : cfg->listeners) {
+    names.push_back(l.name);
   }
-  filter::stats::setGeneration(snapshot_->generation);
-  filter::stats::setServerState(true, false);
-
   for (uint32_t i = 0; i < workers; i++) {
-    workers_.push_back(std::make_unique<Worker>(i, snapshot_, std::move(sockets[i])));
+    std::vector<std::string> ws_names;
+    for (const auto& s : sockets[i]) {
+      ws_names.push_back(names[s.listener_index]);
+    }
+    workers_.push_back(std::make_unique<Worker>(i, std::move(sockets[i]), std::move(ws_names),
+                                                cfg->startup.wait_for_config_ms));
   }
   for (auto& w : workers_) {
     w->start();
   }
+
+  filter::BuildResult built = filter::buildSnapshot(cfg, 1);
+  if (!built.errors.empty()) {
+    for (const auto& e : built.errors) {
+      fmt::print(stderr, "config error: {}\n", e.toString());
+    }
+    for (auto& w : workers_) {
+      w->abortAll();
+    }
+    for (auto& w : workers_) {
+      w->join();
+    }
+    return 1;
+  }
+  snapshot_ = built.snapshot;
+  for (const auto& c : snapshot_->clusters) {
+    c->resolve();  // DNS for hostname endpoints (main thread, never a worker)
+  }
+  filter::stats::setGeneration(snapshot_->generation);
+  for (auto& w : workers_) {
+    w->activate(snapshot_);
+  }
   started_ = true;
+  filter::stats::setServerState(true, false);
   SLUICE_LOG(Info, "server", "ready: {} worker(s), config generation {} ({} ms after start)",
              workers, snapshot_->generation, monoMs() - kProcessStartMs);
 
@@ -263,7 +286,7 @@ bool Server::reload(const std::string* body, uint64_t* generation,
   cfg->workers = live.workers;
   // New or moved listeners need sockets in every worker before anything is swapped.
   std::vector<std::vector<ListenerSocket>> added(worker_count_);
-  std::vector<std::pair<std::string, std::string>> bound;
+  std::vector<BoundListener> bound;
   auto close_added = [&] {
     for (auto& v : added) {
       for (auto& s : v) {
@@ -273,12 +296,16 @@ bool Server::reload(const std::string* body, uint64_t* generation,
   };
   for (size_t li = 0; li < cfg->listeners.size(); li++) {
     const auto& l = cfg->listeners[li];
-    bool unchanged = false;
-    for (const auto& [name, addr] : bound_) {
-      unchanged = unchanged || (name == l.name && addr == l.address.text);
+    // Unchanged: same name and the same address as configured, or the address it actually got
+    // (a port-0 listener written back with its port keeps its socket).
+    const BoundListener* same = nullptr;
+    for (const auto& b : bound_) {
+      if (b.name == l.name && (b.configured == l.address.text || b.actual == l.address.text)) {
+        same = &b;
+      }
     }
-    bound.emplace_back(l.name, l.address.text);
-    if (unchanged) {
+    if (same != nullptr) {
+      bound.push_back(*same);
       continue;
     }
     network::SockAddr addr;
@@ -300,6 +327,7 @@ bool Server::reload(const std::string* body, uint64_t* generation,
     }
     SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
                network::formatAddress(addr.get()));
+    bound.push_back({l.name, l.address.text, network::formatAddress(addr.get())});
   }
   filter::BuildResult built =
       filter::buildSnapshot(cfg, snapshot_->generation + 1, snapshot_.get());

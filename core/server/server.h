@@ -29,7 +29,7 @@ public:
 
 private:
   enum class Phase { Serving, PreDrain, Drain, Teardown, Done };
-  int openListeners(const filter::Snapshot& snap, uint32_t workers,
+  int openListeners(const config::Config& cfg, uint32_t workers,
                     std::vector<std::vector<ListenerSocket>>& per_worker);
   void onSignal(int signum);
   // Builds and installs a new snapshot (file when body is null); false with errors otherwise.
@@ -51,8 +51,13 @@ private:
   std::unique_ptr<admin::AdminServer> admin_;
   bool started_ = false;
   uint32_t worker_count_ = 1;
-  // Where each listener (by name) is bound, to keep sockets of unchanged listeners on reload.
-  std::vector<std::pair<std::string, std::string>> bound_;
+  // Where each listener is bound, to keep the sockets of unchanged listeners on reload.
+  struct BoundListener {
+    std::string name;
+    std::string configured;  // address as written
+    std::string actual;      // address it got (port 0 resolved)
+  };
+  std::vector<BoundListener> bound_;
 };
 
 } // namespace sluice::server

@@ -7,8 +7,84 @@
 
 namespace sluice::server {
 
-Worker::Worker(uint32_t index, filter::SnapshotPtr snapshot, std::vector<ListenerSocket> sockets)
-    : index_(index), initial_(std::move(snapshot)), sockets_(std::move(sockets)) {}
+Worker::Worker(uint32_t index, std::vector<ListenerSocket> sockets, std::vector<std::string> names,
+               uint64_t wait_for_config_ms)
+    : index_(index), sockets_(std::move(sockets)), names_(std::move(names)),
+      wait_for_config_ms_(wait_for_config_ms) {}
+
+namespace {
+
+// A connection that arrived before any config was live and waited longer than
+// startup.wait_for_config_ms: read what it sent, answer 503, close.
+class Unconfigured : public network::ConnectionCallbacks, public event::DeferredDeletable {
+public:
+  explicit Unconfigured(event::Dispatcher& d) : dispatcher_(d), conn_(d, *this) {}
+  bool accept(uv_stream_t* server) {
+    if (conn_.accept(server) != 0) {
+      return false;
+    }
+    conn_.readEnable(true);
+    return true;
+  }
+  void onData() override {
+    conn_.readBuffer().clear();
+    if (answered_) {
+      return;
+    }
+    answered_ = true;
+    static constexpr std::string_view kReply =
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 22\r\n"
+        "connection: close\r\n\r\nconfig is not live yet\n";
+    conn_.writeBuffer().append(kReply);
+    conn_.closeAfterFlush();
+  }
+  void onRemoteClose(int) override { finish(); }
+  void onLocalClose() override { finish(); }
+
+private:
+  void finish() {
+    if (!done_) {
+      done_ = true;
+      conn_.close();
+      dispatcher_.deferredDelete(std::unique_ptr<DeferredDeletable>(this));
+    }
+  }
+  event::Dispatcher& dispatcher_;
+  network::Connection conn_;
+  bool answered_ = false;
+  bool done_ = false;
+};
+
+} // namespace
+
+void Worker::activate(filter::SnapshotPtr snapshot) {
+  dispatcher_.post([this, snapshot = std::move(snapshot)]() mutable {
+    context_->install(std::move(snapshot));
+    if (wait_timer_) {
+      wait_timer_->disable();
+    }
+    for (Listener* l : listeners_) {
+      startListening(l);
+    }
+  });
+}
+
+void Worker::startListening(Listener* l) {
+  if (l->listening) {
+    return;
+  }
+  l->listening = true;
+  if (uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 4096, &Worker::onConnection) != 0) {
+    SLUICE_LOG(Error, "worker", "worker {}: cannot listen for {}", index_, l->name);
+  }
+}
+
+void Worker::rejectUnconfigured(uv_stream_t* server) {
+  auto* c = new Unconfigured(dispatcher_);
+  if (!c->accept(server)) {
+    c->onRemoteClose(0);
+  }
+}
 
 Worker::~Worker() {
   join();
@@ -31,13 +107,20 @@ void Worker::join() {
 
 void Worker::run() {
   context_ = std::make_unique<filter::WorkerContext>(dispatcher_, index_);
-  context_->install(std::move(initial_));
-  const auto& snap = context_->current()->snapshot();
-  for (auto& s : sockets_) {
-    openListener(s, snap.listeners[s.listener_index].config->name);
-    s.fd = -1;  // owned by the handle now
+  for (size_t i = 0; i < sockets_.size(); i++) {
+    openListener(sockets_[i], names_[i], false);
+    sockets_[i].fd = -1;  // owned by the handle now
   }
+  wait_timer_ = dispatcher_.createTimer([this] {
+    if (!context_->current()) {
+      for (Listener* l : listeners_) {
+        startListening(l);
+      }
+    }
+  });
+  wait_timer_->enable(wait_for_config_ms_);
   dispatcher_.run();
+  wait_timer_.reset();
   // Loop exited: release everything on this thread.
   for (auto& c : connections_) {
     c->abort();
@@ -54,15 +137,17 @@ void Worker::run() {
   dispatcher_.closeAll();
 }
 
-void Worker::openListener(const ListenerSocket& s, const std::string& name) {
-  auto* l = new Listener{this, s.listener_index, name, {}, 0};
+void Worker::openListener(const ListenerSocket& s, const std::string& name, bool listen) {
+  auto* l = new Listener{this, s.listener_index, name, false, {}, 0};
   uv_tcp_init(dispatcher_.loop(), &l->handle);
   l->handle.data = l;
-  if (uv_tcp_open(&l->handle, s.fd) != 0 ||
-      uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 4096, &Worker::onConnection) != 0) {
-    SLUICE_LOG(Error, "worker", "worker {}: cannot listen on fd {}", index_, s.fd);
+  if (uv_tcp_open(&l->handle, s.fd) != 0) {
+    SLUICE_LOG(Error, "worker", "worker {}: cannot use fd {} for {}", index_, s.fd, name);
   }
   listeners_.push_back(l);
+  if (listen) {
+    startListening(l);
+  }
 }
 
 void Worker::closeListener(Listener* l) {
@@ -106,7 +191,7 @@ void Worker::applySnapshot(filter::SnapshotPtr snapshot, std::vector<ListenerSoc
     }
     listeners_ = std::move(kept);
     for (auto& s : added) {
-      openListener(s, listeners[s.listener_index].config->name);
+      openListener(s, listeners[s.listener_index].config->name, true);
     }
     // Idle connections of removed listeners close now; busy ones after their response.
     std::vector<HttpConnection*> all;
@@ -123,6 +208,10 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   auto* l = static_cast<Listener*>(server->data);
   Worker* w = l->worker;
   if (status != 0 || w->draining_) {
+    return;
+  }
+  if (!w->context_->current()) {
+    w->rejectUnconfigured(server);
     return;
   }
   const filter::WorkerSnapshotPtr& snap = w->context_->current();

@@ -23,10 +23,16 @@ struct ListenerSocket {
 
 class Worker {
 public:
-  Worker(uint32_t index, filter::SnapshotPtr snapshot, std::vector<ListenerSocket> sockets);
+  // Starts with bound sockets but no config: connections queue in the kernel's accept backlog
+  // until activate() installs the first snapshot; after wait_for_config_ms without one they are
+  // accepted and answered 503.
+  Worker(uint32_t index, std::vector<ListenerSocket> sockets, std::vector<std::string> names,
+         uint64_t wait_for_config_ms);
   ~Worker();
 
   void start();
+  // Installs the first snapshot and starts serving (thread-safe).
+  void activate(filter::SnapshotPtr snapshot);
   // Thread-safe requests from the main thread.
   void stopAccepting();      // drain phase: close listeners, close idle connections
   void abortAll();           // teardown: abort what is left, then exit the loop
@@ -50,20 +56,25 @@ private:
     Worker* worker;
     size_t listener_index;
     std::string name;
+    bool listening;
     uv_tcp_t handle;
     size_t connections = 0;
   };
   static void onConnection(uv_stream_t* server, int status);
   void run();
   void maybeExit();
-  void openListener(const ListenerSocket& s, const std::string& name);
+  void openListener(const ListenerSocket& s, const std::string& name, bool listen);
+  void startListening(Listener* l);
+  void rejectUnconfigured(uv_stream_t* server);
   static void closeListener(Listener* l);
 
   uint32_t index_;
   event::Dispatcher dispatcher_;
   std::unique_ptr<filter::WorkerContext> context_;
-  filter::SnapshotPtr initial_;
   std::vector<ListenerSocket> sockets_;
+  std::vector<std::string> names_;
+  uint64_t wait_for_config_ms_;
+  event::TimerPtr wait_timer_;
   std::vector<Listener*> listeners_;
   std::list<std::unique_ptr<HttpConnection>> connections_;
   std::thread thread_;

@@ -160,17 +160,24 @@ def listeners_are_added_and_removed():
     doc = fixed_port(cfg_for(a, b, "a"), port)
     status, _, body = admin(sl, "PUT", "/config", json.dumps(doc).encode())
     assert status == 200, body
-    time.sleep(0.2)
     import socket
-    s = socket.socket()
-    s.settimeout(2)
-    try:
-        s.connect(("127.0.0.1", ports[-1]))
-        s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        data = s.recv(100)
-        assert data == b"", data
-    except (ConnectionRefusedError, ConnectionResetError):
-        pass
+    # The workers stop accepting on the removed listener once they apply the new snapshot.
+    deadline = time.time() + 10
+    closed = False
+    while time.time() < deadline and not closed:
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", ports[-1]))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            closed = s.recv(100) == b""
+        except (ConnectionRefusedError, ConnectionResetError):
+            closed = True
+        except socket.timeout:
+            pass
+        s.close()
+        time.sleep(0.05)
+    assert closed
     assert who(port) == "a"
     assert sl.stop() == 0
 
