@@ -450,10 +450,7 @@ public:
         error(p + "/lb_policy", "expected one of round_robin, least_request, random, ring_hash, "
                                 "maglev, got \"" + policy + "\"");
       }
-      if (found && out.lb_policy != LbPolicy::RoundRobin) {
-        error(p + "/lb_policy", "lb_policy \"" + policy +
-                                    "\" is not available in this build (round_robin is)");
-      }
+
     }
     bool hashing = out.lb_policy == LbPolicy::RingHash || out.lb_policy == LbPolicy::Maglev;
     if (const json* h = field(c, "hash_on")) {
@@ -461,10 +458,22 @@ public:
         error(p + "/hash_on", "hash_on is only used by the ring_hash and maglev policies");
       } else if (object(*h, p + "/hash_on", {"header", "client_ip"})) {
         HashOn ho;
-        getString(*h, p + "/hash_on", "header", ho.header, false, true);
+        if (getString(*h, p + "/hash_on", "header", ho.header, false, true)) {
+          for (char& ch : ho.header) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          }
+        }
         getBool(*h, p + "/hash_on", "client_ip", ho.client_ip);
+        if (ho.header.empty() == !ho.client_ip) {
+          error(p + "/hash_on", "expected {\"header\": NAME} or {\"client_ip\": true}");
+        }
         out.hash_on = ho;
       }
+    }
+    if (hashing && !out.hash_on) {
+      HashOn ho;
+      ho.client_ip = true;  // the default key of a hashing policy
+      out.hash_on = ho;
     }
     getUint(c, p, "connect_timeout_ms", out.connect_timeout_ms, 1, 86400000);
     if (const json* pl = field(c, "pool")) {
@@ -475,7 +484,14 @@ public:
         getUint(*pl, pp, "max_connections", out.pool.max_connections, 1, 10000000);
       }
     }
-    for (const char* k : {"health_check", "outlier_detection", "circuit_breaker", "tls"}) {
+    if (const json* cb = field(c, "circuit_breaker")) {
+      std::string cp = p + "/circuit_breaker";
+      if (object(*cb, cp, {"max_pending", "max_requests"})) {
+        getUint(*cb, cp, "max_pending", out.circuit_breaker.max_pending, 1, 100000000);
+        getUint(*cb, cp, "max_requests", out.circuit_breaker.max_requests, 1, 100000000);
+      }
+    }
+    for (const char* k : {"health_check", "outlier_detection", "tls"}) {
       if (field(c, k) != nullptr) {
         // Parsed by the cluster manager issue; refusing beats accepting a setting that does
         // nothing.

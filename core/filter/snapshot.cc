@@ -26,7 +26,12 @@ bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b)
       a.connect_timeout_ms != b.connect_timeout_ms ||
       a.pool.max_idle_per_worker != b.pool.max_idle_per_worker ||
       a.pool.idle_timeout_ms != b.pool.idle_timeout_ms ||
-      a.pool.max_connections != b.pool.max_connections) {
+      a.pool.max_connections != b.pool.max_connections ||
+      a.circuit_breaker.max_pending != b.circuit_breaker.max_pending ||
+      a.circuit_breaker.max_requests != b.circuit_breaker.max_requests ||
+      a.hash_on.has_value() != b.hash_on.has_value() ||
+      (a.hash_on && (a.hash_on->header != b.hash_on->header ||
+                     a.hash_on->client_ip != b.hash_on->client_ip))) {
     return false;
   }
   for (size_t i = 0; i < a.endpoints.size(); i++) {

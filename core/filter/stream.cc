@@ -82,6 +82,7 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   req_ = &head;
   resp_ = nullptr;
   pool_ = nullptr;
+  pending_ = false;
   route_name_ = {};
   upstream_path_ = {};
   timeout_ms_ = retries_left_ = retry_on_ = per_try_timeout_ms_ = 0;
@@ -400,9 +401,31 @@ void Stream::startUpstream() {
 }
 
 bool Stream::tryUpstream() {
-  int ep = pool_->pickEndpoint(last_endpoint_);
+  upstream::ClusterInfo& info = pool_->info();
+  const config::ClusterConfig& cc = info.config();
+  uint64_t hash = 0;
+  bool has_hash = false;
+  if (cc.hash_on) {
+    std::string_view key = cc.hash_on->client_ip ? std::string_view(owner_.peerIp())
+                                                 : req_->headers.get(cc.hash_on->header);
+    if (!key.empty()) {
+      hash = upstream::hashKey(key);
+      has_hash = true;
+    }
+  }
+  int ep = pool_->pickEndpoint(last_endpoint_, hash, has_hash);
   if (ep < 0) {
     failUpstream(503, SLUICE_FLAG_NO_HEALTHY_UPSTREAM, "no healthy upstream\n");
+    return false;
+  }
+  // Circuit breakers: requests in flight and requests waiting for a connection, per cluster
+  // across all workers.
+  if (info.active_requests.load(std::memory_order_relaxed) >=
+          static_cast<int64_t>(cc.circuit_breaker.max_requests) ||
+      info.pending_requests.load(std::memory_order_relaxed) >=
+          static_cast<int64_t>(cc.circuit_breaker.max_pending)) {
+    stats::recordUpstreamError(worker_, pool_, "overflow");
+    failUpstream(503, SLUICE_FLAG_UPSTREAM_OVERFLOW, "upstream overflow\n");
     return false;
   }
   upstream::UpstreamConnection* c = pool_->acquire(static_cast<size_t>(ep));
@@ -415,6 +438,11 @@ bool Stream::tryUpstream() {
   last_endpoint_ = ep;
   endpoint_address_ = c->address();
   c->endpoint().active_requests.fetch_add(1, std::memory_order_relaxed);
+  info.active_requests.fetch_add(1, std::memory_order_relaxed);
+  if (!c->connected()) {
+    pending_ = true;
+    info.pending_requests.fetch_add(1, std::memory_order_relaxed);
+  }
   c->attach(this, is_head_);
   writeUpstreamHead();
   if (per_try_timeout_ms_ > 0) {
@@ -524,6 +552,8 @@ void Stream::releaseUpstream(bool abort) {
   upstream::UpstreamConnection* c = up_;
   up_ = nullptr;
   c->endpoint().active_requests.fetch_sub(1, std::memory_order_relaxed);
+  clearPending();
+  pool_->info().active_requests.fetch_sub(1, std::memory_order_relaxed);
   if (abort) {
     c->abort();
   } else {
@@ -543,6 +573,8 @@ void Stream::onUpstreamFailure(upstream::Failure f, bool response_started) {
   }
   if (up_ != nullptr) {
     up_->endpoint().active_requests.fetch_sub(1, std::memory_order_relaxed);
+    pool_->info().active_requests.fetch_sub(1, std::memory_order_relaxed);
+    clearPending();
     up_ = nullptr;  // the connection is already closed
   }
   try_timer_->disable();
@@ -853,6 +885,13 @@ void Stream::finishResponse() {
 }
 
 void Stream::onUpstreamDrained() { owner_.readDisableDownstream(false); }
+
+void Stream::clearPending() {
+  if (pending_) {
+    pending_ = false;
+    pool_->info().pending_requests.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
 
 void Stream::onDownstreamDrained() {
   if (up_ != nullptr) {

@@ -91,7 +91,7 @@ public:
   void onResponseData(std::string_view data) override;
   void onResponseComplete() override;
   void onUpstreamFailure(upstream::Failure f, bool response_started) override;
-  void onUpstreamConnected() override {}
+  void onUpstreamConnected() override { clearPending(); }
   void onUpstreamDrained() override;
   void onTunnelData(std::string_view data) override;
   void onTunnelClosed() override;
@@ -102,6 +102,7 @@ public:
 
 private:
   bool afterHook();
+  void clearPending();
   enum class Pause { None, Stop, Buffer };
   void runRequestHeaders(size_t from);
   void requestHeadersDone();
@@ -191,6 +192,7 @@ private:
   size_t skip_body_filter_ = SIZE_MAX;       // got the whole request body already
   size_t resp_skip_body_filter_ = SIZE_MAX;  // got the whole response body already
   bool is_head_ = false;
+  bool pending_ = false;  // counted in the cluster's pending requests (connection connecting)
 };
 
 } // namespace sluice::filter

@@ -2,7 +2,24 @@
 
 #include "core/common/logger.h"
 
+#include <algorithm>
+
 namespace sluice::upstream {
+
+uint64_t hashKey(std::string_view key) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  // Finalizer (splitmix64) so short keys spread over the whole range.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
 
 ClusterInfo::ClusterInfo(const config::ClusterConfig& cfg) : cfg_(cfg) {
   for (const auto& e : cfg_.endpoints) {
@@ -12,6 +29,85 @@ ClusterInfo::ClusterInfo(const config::ClusterConfig& cfg) : cfg_(cfg) {
     ep->resolved = network::toSockAddr(e.address, ep->addr);
     endpoints_.push_back(std::move(ep));
   }
+  if (cfg_.lb_policy == config::LbPolicy::RingHash) {
+    buildRing();
+  } else if (cfg_.lb_policy == config::LbPolicy::Maglev) {
+    buildMaglev();
+  }
+}
+
+void ClusterInfo::buildRing() {
+  // Points depend only on each endpoint's address and weight, so adding or removing one endpoint
+  // moves only the keys that fall on its points (about 1/N).
+  for (uint32_t i = 0; i < endpoints_.size(); i++) {
+    uint32_t n = kRingReplicas * endpoints_[i]->weight;
+    for (uint32_t r = 0; r < n; r++) {
+      ring_.emplace_back(hashKey(endpoints_[i]->address + "#" + std::to_string(r)), i);
+    }
+  }
+  std::sort(ring_.begin(), ring_.end());
+}
+
+void ClusterInfo::buildMaglev() {
+  // Maglev (Eisenbud et al., NSDI 2016) with weights: each endpoint fills table slots from its
+  // own permutation; heavier endpoints take more turns per round.
+  const size_t m = kMaglevTableSize;
+  size_t n = endpoints_.size();
+  std::vector<uint64_t> offset(n), skip(n), next(n, 0);
+  uint32_t max_weight = 1;
+  for (size_t i = 0; i < n; i++) {
+    offset[i] = hashKey(endpoints_[i]->address + "/offset") % m;
+    skip[i] = hashKey(endpoints_[i]->address + "/skip") % (m - 1) + 1;
+    max_weight = std::max(max_weight, endpoints_[i]->weight);
+  }
+  maglev_.assign(m, UINT32_MAX);
+  size_t filled = 0;
+  for (uint64_t round = 0; filled < m; round++) {
+    for (size_t i = 0; i < n && filled < m; i++) {
+      // An endpoint of weight w takes a turn in w of every max_weight rounds.
+      if ((round % max_weight) >= endpoints_[i]->weight) {
+        continue;
+      }
+      uint64_t c = (offset[i] + next[i] * skip[i]) % m;
+      while (maglev_[c] != UINT32_MAX) {
+        next[i]++;
+        c = (offset[i] + next[i] * skip[i]) % m;
+      }
+      maglev_[c] = static_cast<uint32_t>(i);
+      next[i]++;
+      filled++;
+    }
+  }
+}
+
+int ClusterInfo::ringLookup(uint64_t hash) const {
+  if (ring_.empty()) {
+    return -1;
+  }
+  auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(hash, 0u));
+  for (size_t step = 0; step < ring_.size(); step++, ++it) {
+    if (it == ring_.end()) {
+      it = ring_.begin();
+    }
+    if (endpoints_[it->second]->available()) {
+      return static_cast<int>(it->second);
+    }
+  }
+  return -1;
+}
+
+int ClusterInfo::maglevLookup(uint64_t hash) const {
+  if (maglev_.empty()) {
+    return -1;
+  }
+  size_t slot = hash % maglev_.size();
+  for (size_t step = 0; step < maglev_.size(); step++) {
+    uint32_t e = maglev_[(slot + step) % maglev_.size()];
+    if (endpoints_[e]->available()) {
+      return static_cast<int>(e);
+    }
+  }
+  return -1;
 }
 
 void ClusterInfo::resolve() {

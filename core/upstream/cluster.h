@@ -33,8 +33,14 @@ struct Endpoint {
   }
 };
 
+// 64-bit FNV-1a: stable hashing for ring_hash and maglev keys and tables.
+uint64_t hashKey(std::string_view key);
+
 class ClusterInfo {
 public:
+  static constexpr size_t kMaglevTableSize = 65537;  // prime
+  static constexpr uint32_t kRingReplicas = 160;     // virtual nodes per unit of weight
+
   explicit ClusterInfo(const config::ClusterConfig& cfg);
   // Resolves hostname endpoints (blocking DNS: main thread only, never on a worker).
   void resolve();
@@ -54,10 +60,23 @@ public:
   const config::ClusterConfig& config() const { return cfg_; }
   std::vector<std::unique_ptr<Endpoint>>& endpoints() { return endpoints_; }
   const std::vector<std::unique_ptr<Endpoint>>& endpoints() const { return endpoints_; }
+  // Consistent hashing tables (immutable once built; built for ring_hash / maglev only).
+  // Both skip unavailable endpoints at lookup by walking on, so a healthy endpoint's keys stay.
+  int ringLookup(uint64_t hash) const;
+  int maglevLookup(uint64_t hash) const;
+
+  // Circuit breaker state, shared by every worker.
+  std::atomic<int64_t> active_requests{0};
+  std::atomic<int64_t> pending_requests{0};
 
 private:
+  void buildRing();
+  void buildMaglev();
+
   config::ClusterConfig cfg_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
+  std::vector<std::pair<uint64_t, uint32_t>> ring_;  // (point, endpoint), sorted
+  std::vector<uint32_t> maglev_;                     // kMaglevTableSize entries
 };
 
 using ClusterInfoPtr = std::shared_ptr<ClusterInfo>;

@@ -243,14 +243,90 @@ void UpstreamConnection::setIdle() {
 }
 
 ClusterPool::ClusterPool(event::Dispatcher& dispatcher, ClusterInfoPtr info)
-    : dispatcher_(dispatcher), info_(std::move(info)) {
+    : dispatcher_(dispatcher), info_(std::move(info)),
+      rng_(reinterpret_cast<uintptr_t>(this) * 0x9E3779B97F4A7C15ull | 1) {
   idle_.resize(info_->endpoints().size());
   current_weight_.assign(info_->endpoints().size(), 0);
 }
 
 ClusterPool::~ClusterPool() { closeAll(); }
 
-int ClusterPool::pickEndpoint(int exclude) {
+int ClusterPool::pickEndpoint(int exclude, uint64_t hash, bool has_hash) {
+  switch (info_->config().lb_policy) {
+  case config::LbPolicy::RoundRobin:
+    return pickRoundRobin(exclude);
+  case config::LbPolicy::Random:
+    return pickRandom(exclude);
+  case config::LbPolicy::LeastRequest:
+    return pickLeastRequest(exclude);
+  case config::LbPolicy::RingHash:
+  case config::LbPolicy::Maglev: {
+    if (!has_hash) {
+      return pickRoundRobin(exclude);
+    }
+    // A retry moves the key on to the next slot so it lands on another endpoint.
+    uint64_t h = exclude >= 0 ? hash + 0x9e3779b97f4a7c15ull : hash;
+    int e = info_->config().lb_policy == config::LbPolicy::RingHash ? info_->ringLookup(h)
+                                                                     : info_->maglevLookup(h);
+    if (e == exclude && exclude >= 0) {
+      int other = pickRoundRobin(exclude);
+      return other >= 0 ? other : e;
+    }
+    return e;
+  }
+  }
+  return -1;
+}
+
+uint64_t ClusterPool::nextRandom() {
+  uint64_t x = rng_;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  rng_ = x;
+  return x;
+}
+
+int ClusterPool::pickRandom(int exclude) {
+  auto& eps = info_->endpoints();
+  uint64_t total = 0;
+  for (size_t i = 0; i < eps.size(); i++) {
+    if (eps[i]->available() && static_cast<int>(i) != exclude) {
+      total += eps[i]->weight;
+    }
+  }
+  if (total == 0) {
+    return exclude >= 0 ? pickRandom(-1) : -1;
+  }
+  uint64_t pick = nextRandom() % total;
+  for (size_t i = 0; i < eps.size(); i++) {
+    if (eps[i]->available() && static_cast<int>(i) != exclude) {
+      if (pick < eps[i]->weight) {
+        return static_cast<int>(i);
+      }
+      pick -= eps[i]->weight;
+    }
+  }
+  return -1;
+}
+
+int ClusterPool::pickLeastRequest(int exclude) {
+  // Power of two choices, weight-aware: of two weighted-random candidates, the one with fewer
+  // active requests per unit of weight (active counts are shared by all workers).
+  int a = pickRandom(exclude);
+  if (a < 0) {
+    return -1;
+  }
+  int b = pickRandom(exclude);
+  auto& eps = info_->endpoints();
+  auto load = [&](int i) {
+    return static_cast<double>(eps[i]->active_requests.load(std::memory_order_relaxed) + 1) /
+           eps[i]->weight;
+  };
+  return (b >= 0 && load(b) < load(a)) ? b : a;
+}
+
+int ClusterPool::pickRoundRobin(int exclude) {
   // Smooth weighted round robin (as in nginx): no bursts to one endpoint.
   auto& eps = info_->endpoints();
   int64_t total = 0;
@@ -267,7 +343,7 @@ int ClusterPool::pickEndpoint(int exclude) {
     }
   }
   if (best < 0 && exclude >= 0) {
-    return pickEndpoint(-1);
+    return pickRoundRobin(-1);
   }
   if (best >= 0) {
     current_weight_[best] -= total;

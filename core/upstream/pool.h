@@ -111,8 +111,10 @@ public:
   ClusterInfo& info() { return *info_; }
   const ClusterInfoPtr& infoPtr() const { return info_; }
   event::Dispatcher& dispatcher() { return dispatcher_; }
-  // Smooth weighted round robin over available endpoints; -1 when none is available.
-  int pickEndpoint(int exclude = -1);
+  // Picks an available endpoint with the cluster's policy; -1 when none is available.
+  // `exclude` (a retry) is avoided when another endpoint is available; `hash` is the key hash
+  // for ring_hash / maglev (0 when the request has no key: round robin then).
+  int pickEndpoint(int exclude = -1, uint64_t hash = 0, bool has_hash = false);
   // An idle connection to the endpoint or a new one; null when max_connections is reached.
   UpstreamConnection* acquire(size_t endpoint_index);
   size_t activeConnections() const { return all_.size(); }
@@ -131,7 +133,13 @@ private:
   ClusterInfoPtr info_;
   std::list<std::unique_ptr<UpstreamConnection>> all_;
   std::vector<std::vector<UpstreamConnection*>> idle_;  // per endpoint, LIFO
+  int pickRoundRobin(int exclude);
+  int pickRandom(int exclude);
+  int pickLeastRequest(int exclude);
+  uint64_t nextRandom();
+
   std::vector<int64_t> current_weight_;
+  uint64_t rng_;
   bool retired_ = false;
 };
 using ClusterPoolPtr = std::shared_ptr<ClusterPool>;

@@ -24,8 +24,9 @@ _cases = []
 
 
 class Upstream:
-    def __init__(self, name="up"):
-        self.proc = subprocess.Popen([UPSTREAM, "--listen", "127.0.0.1:0", "--name", name],
+    def __init__(self, name="up", delay_ms=0):
+        self.proc = subprocess.Popen([UPSTREAM, "--listen", "127.0.0.1:0", "--name", name,
+                                      "--delay-ms", str(delay_ms)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _procs.append(self.proc)
         line = self.proc.stdout.readline()

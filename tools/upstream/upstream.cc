@@ -34,6 +34,7 @@
 namespace {
 
 std::string g_name = "upstream";
+int g_delay_ms = 0;  // added to every response (a slow endpoint)
 std::atomic<uint64_t> g_count{0};
 
 // ---------------------------------------------------------------- SHA-256 (FIPS 180-4)
@@ -402,6 +403,9 @@ void serve(int fd) {
       }
     }
     bool head_only = method == "HEAD";
+    if (g_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_ms));
+    }
     if (path == "/reset") {
       struct linger lg = {1, 0};
       setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -511,8 +515,10 @@ int main(int argc, char** argv) {
       listen = argv[++i];
     } else if (a == "--name" && i + 1 < argc) {
       g_name = argv[++i];
+    } else if (a == "--delay-ms" && i + 1 < argc) {
+      g_delay_ms = atoi(argv[++i]);
     } else if (a == "--help" || a == "-h") {
-      printf("usage: sluice-test-upstream [--listen IP:PORT] [--name NAME]\n");
+      printf("usage: sluice-test-upstream [--listen IP:PORT] [--name NAME] [--delay-ms N]\n");
       return 0;
     } else {
       fprintf(stderr, "unknown argument %s\n", a.c_str());

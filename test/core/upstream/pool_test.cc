@@ -68,3 +68,85 @@ TEST_CASE("Pool: a retry avoids the endpoint that just failed when another exist
   info->endpoints()[1]->healthy = false;
   CHECK(pool.pickEndpoint(0) == 0);  // the only one left
 }
+
+namespace {
+config::ClusterConfig withPolicy(config::ClusterConfig c, config::LbPolicy p) {
+  c.lb_policy = p;
+  return c;
+}
+std::vector<std::pair<std::string, uint32_t>> endpoints(int n) {
+  std::vector<std::pair<std::string, uint32_t>> v;
+  for (int i = 0; i < n; i++) {
+    v.emplace_back("127.0.0." + std::to_string(i + 1) + ":80", 1);
+  }
+  return v;
+}
+} // namespace
+
+TEST_CASE("Pool: random follows the weights", "[upstream]") {
+  event::Dispatcher d;
+  auto info = std::make_shared<upstream::ClusterInfo>(
+      withPolicy(cluster({{"127.0.0.1:1", 3}, {"127.0.0.1:2", 1}}), config::LbPolicy::Random));
+  upstream::ClusterPool pool(d, info);
+  int a = 0;
+  for (int i = 0; i < 20000; i++) {
+    a += pool.pickEndpoint() == 0;
+  }
+  CHECK(a > 14000);
+  CHECK(a < 16000);
+}
+
+TEST_CASE("Pool: least_request prefers the endpoint with fewer active requests", "[upstream]") {
+  event::Dispatcher d;
+  auto info = std::make_shared<upstream::ClusterInfo>(withPolicy(
+      cluster({{"127.0.0.1:1", 1}, {"127.0.0.1:2", 1}}), config::LbPolicy::LeastRequest));
+  upstream::ClusterPool pool(d, info);
+  info->endpoints()[0]->active_requests = 50;  // a slow endpoint piles up requests
+  int slow = 0;
+  for (int i = 0; i < 10000; i++) {
+    slow += pool.pickEndpoint() == 0;
+  }
+  // Only when both choices are the slow one (1/4 of the time) does it get a request.
+  CHECK(slow > 2000);
+  CHECK(slow < 3000);
+  info->endpoints()[1]->healthy = false;
+  CHECK(pool.pickEndpoint() == 0);
+}
+
+TEST_CASE("Pool: consistent hashing keeps keys when an endpoint goes away", "[upstream]") {
+  auto policy = GENERATE(config::LbPolicy::RingHash, config::LbPolicy::Maglev);
+  event::Dispatcher d;
+  const int n = 10;
+  auto full = std::make_shared<upstream::ClusterInfo>(withPolicy(cluster(endpoints(n)), policy));
+  auto fewer_eps = endpoints(n);
+  fewer_eps.erase(fewer_eps.begin() + 3);
+  auto fewer = std::make_shared<upstream::ClusterInfo>(withPolicy(cluster(fewer_eps), policy));
+  upstream::ClusterPool pf(d, full), pl(d, fewer);
+  int moved = 0, same_key_stable = 0;
+  std::vector<int> per(n, 0);
+  const int keys = 20000;
+  for (int k = 0; k < keys; k++) {
+    uint64_t h = upstream::hashKey("user-" + std::to_string(k));
+    int a = pf.pickEndpoint(-1, h, true);
+    int b = pl.pickEndpoint(-1, h, true);
+    per[a]++;
+    same_key_stable += pf.pickEndpoint(-1, h, true) == a;
+    std::string addr_a = full->endpoints()[a]->address;
+    std::string addr_b = fewer->endpoints()[b]->address;
+    moved += addr_a != addr_b;
+  }
+  CHECK(same_key_stable == keys);
+  // Only the removed endpoint's keys (about 1/N) move.
+  CHECK(moved > keys / n / 2);
+  CHECK(moved < keys / n * 2);
+  for (int c : per) {
+    CHECK(c > keys / n / 2);  // every endpoint gets a fair share
+  }
+  // An unavailable endpoint is skipped without moving the other keys.
+  full->endpoints()[5]->healthy = false;
+  for (int k = 0; k < 2000; k++) {
+    uint64_t h = upstream::hashKey("user-" + std::to_string(k));
+    int e = pf.pickEndpoint(-1, h, true);
+    CHECK(e != 5);
+  }
+}
