@@ -491,7 +491,34 @@ public:
         getUint(*cb, cp, "max_requests", out.circuit_breaker.max_requests, 1, 100000000);
       }
     }
-    for (const char* k : {"health_check", "outlier_detection", "tls"}) {
+    if (const json* hc = field(c, "health_check")) {
+      std::string hp = p + "/health_check";
+      if (object(*hc, hp, {"path", "interval_ms", "timeout_ms", "healthy_threshold",
+                           "unhealthy_threshold", "expected_statuses"})) {
+        HealthCheckConfig h;
+        if (getString(*hc, hp, "path", h.path) && (h.path.empty() || h.path[0] != '/')) {
+          error(hp + "/path", "expected a path starting with \"/\"");
+        }
+        getUint(*hc, hp, "interval_ms", h.interval_ms, 1, 86400000);
+        getUint(*hc, hp, "timeout_ms", h.timeout_ms, 1, 86400000);
+        getUint(*hc, hp, "healthy_threshold", h.healthy_threshold, 1, 1000);
+        getUint(*hc, hp, "unhealthy_threshold", h.unhealthy_threshold, 1, 1000);
+        if (const json* es = getArray(*hc, hp, "expected_statuses", false, true)) {
+          h.expected_statuses.clear();
+          for (size_t i = 0; i < es->size(); i++) {
+            const json& v = (*es)[i];
+            if (!v.is_number_integer() || v.get<int64_t>() < 100 || v.get<int64_t>() > 599) {
+              error(hp + "/expected_statuses/" + std::to_string(i),
+                    "expected a status 100..599, got " + describe(v));
+            } else {
+              h.expected_statuses.push_back(static_cast<uint32_t>(v.get<int64_t>()));
+            }
+          }
+        }
+        out.health_check = h;
+      }
+    }
+    for (const char* k : {"outlier_detection", "tls"}) {
       if (field(c, k) != nullptr) {
         // Parsed by the cluster manager issue; refusing beats accepting a setting that does
         // nothing.

@@ -31,8 +31,19 @@ bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b)
       a.circuit_breaker.max_requests != b.circuit_breaker.max_requests ||
       a.hash_on.has_value() != b.hash_on.has_value() ||
       (a.hash_on && (a.hash_on->header != b.hash_on->header ||
-                     a.hash_on->client_ip != b.hash_on->client_ip))) {
+                     a.hash_on->client_ip != b.hash_on->client_ip)) ||
+      a.health_check.has_value() != b.health_check.has_value()) {
     return false;
+  }
+  if (a.health_check) {
+    const auto& x = *a.health_check;
+    const auto& y = *b.health_check;
+    if (x.path != y.path || x.interval_ms != y.interval_ms || x.timeout_ms != y.timeout_ms ||
+        x.healthy_threshold != y.healthy_threshold ||
+        x.unhealthy_threshold != y.unhealthy_threshold ||
+        x.expected_statuses != y.expected_statuses) {
+      return false;
+    }
   }
   for (size_t i = 0; i < a.endpoints.size(); i++) {
     if (a.endpoints[i].address.text != b.endpoints[i].address.text ||

@@ -31,6 +31,7 @@ Server::~Server() {
   workers_.clear();
   filter::WorkerContext::setReleaseHook(nullptr);
   admin_.reset();
+  checkers_.clear();
   snapshot_.reset();
   for (uv_signal_t* s : signals_) {
     uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
@@ -180,6 +181,7 @@ int Server::run() {
     c->resolve();  // DNS for hostname endpoints (main thread, never a worker)
   }
   filter::stats::setGeneration(snapshot_->generation);
+  syncHealthCheckers();
   for (auto& w : workers_) {
     w->activate(snapshot_);
   }
@@ -347,11 +349,33 @@ bool Server::reload(const std::string* body, uint64_t* generation,
   }
   bound_ = std::move(bound);
   snapshot_ = built.snapshot;
+  syncHealthCheckers();
   filter::stats::recordReload(true);
   filter::stats::setGeneration(snapshot_->generation);
   *generation = snapshot_->generation;
   SLUICE_LOG(Info, "server", "config generation {} is live", snapshot_->generation);
   return true;
+}
+
+void Server::syncHealthCheckers() {
+  std::vector<std::unique_ptr<upstream::HealthChecker>> next;
+  for (const auto& c : snapshot_->clusters) {
+    if (!c->config().health_check) {
+      continue;
+    }
+    std::unique_ptr<upstream::HealthChecker> kept;
+    for (auto& hc : checkers_) {
+      if (hc && hc->cluster() == c.get()) {
+        kept = std::move(hc);
+      }
+    }
+    if (!kept) {
+      kept = std::make_unique<upstream::HealthChecker>(main_, c);
+      kept->start();
+    }
+    next.push_back(std::move(kept));
+  }
+  checkers_ = std::move(next);
 }
 
 void Server::beginShutdown() {

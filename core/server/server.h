@@ -13,6 +13,7 @@
 #include "core/event/dispatcher.h"
 #include "core/filter/snapshot.h"
 #include "core/server/worker.h"
+#include "core/upstream/health_checker.h"
 
 namespace sluice::server {
 
@@ -58,6 +59,10 @@ private:
     std::string actual;      // address it got (port 0 resolved)
   };
   std::vector<BoundListener> bound_;
+  // Health checkers of the live clusters (main thread); kept across a reload for a cluster whose
+  // ClusterInfo is kept.
+  std::vector<std::unique_ptr<upstream::HealthChecker>> checkers_;
+  void syncHealthCheckers();
 };
 
 } // namespace sluice::server

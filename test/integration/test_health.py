@@ -1,0 +1,88 @@
+"""Active health checks: a dead endpoint is marked unhealthy within interval × threshold, traffic
+avoids it with no failed request, and it comes back."""
+import json
+import subprocess
+import time
+
+from harness import SLOW, UPSTREAM, Sluice, Upstream, case, http_request, run_cases, simple_config
+
+KEY = "hc-key"
+
+
+@case
+def dead_endpoint_is_ejected_and_comes_back():
+    a, b = Upstream("a"), Upstream("b")
+    hc = {"path": "/healthz", "interval_ms": 100, "timeout_ms": 200, "healthy_threshold": 2,
+          "unhealthy_threshold": 2, "expected_statuses": [200]}
+    cfg = simple_config(a.address, clusters=[{"name": "up", "endpoints": [{"address": a.address},
+                                                                          {"address": b.address}],
+                                              "health_check": hc}])
+    cfg["admin"] = {"address": "127.0.0.1:0", "api_key": KEY}
+    sl = Sluice(cfg)
+    auth = {"Authorization": "Bearer " + KEY}
+
+    def endpoints():
+        doc = json.loads(http_request(sl.admin_port, "GET", "/clusters", auth)[2])
+        return {e["address"]: e["healthy"] for e in doc["clusters"][0]["endpoints"]}
+
+    assert endpoints() == {a.address: True, b.address: True}
+    b.stop()
+    t0 = time.time()
+    while endpoints()[b.address] and time.time() - t0 < 5 * SLOW:
+        time.sleep(0.02)
+    took = time.time() - t0
+    assert not endpoints()[b.address]
+    assert took < (0.1 * 2 + 1.0) * SLOW, took  # interval × threshold plus slack
+    # No failed request once it is out.
+    for i in range(30):
+        status, _, body = http_request(sl.port(), "GET", "/x")
+        assert status == 200 and json.loads(body)["name"] == "a", (status, body)
+    _, _, metrics = http_request(sl.admin_port, "GET", "/metrics", auth)
+    assert ('sluice_upstream_endpoint_healthy{cluster="up",endpoint="%s"} 0' % b.address).encode() in metrics
+    # It comes back on the same port.
+    proc = subprocess.Popen([UPSTREAM, "--listen", b.address, "--name", "b"], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()
+        t0 = time.time()
+        while not endpoints()[b.address] and time.time() - t0 < 5 * SLOW:
+            time.sleep(0.02)
+        assert endpoints()[b.address]
+        names = {json.loads(http_request(sl.port(), "GET", "/x")[2])["name"] for _ in range(10)}
+        assert names == {"a", "b"}, names
+    finally:
+        proc.kill()
+        proc.wait()
+    sl.stop()
+
+
+@case
+def all_endpoints_down_is_503_at_once():
+    a = Upstream("a")
+    hc = {"path": "/healthz", "interval_ms": 100, "timeout_ms": 200, "unhealthy_threshold": 1}
+    cfg = simple_config(a.address, clusters=[{"name": "up", "endpoints": [{"address": a.address}],
+                                              "health_check": hc}])
+    sl = Sluice(cfg)
+    a.stop()
+    time.sleep(0.5 * SLOW)
+    t0 = time.time()
+    status, _, body = http_request(sl.port(), "GET", "/x")
+    assert status == 503 and time.time() - t0 < 0.5 * SLOW, (status, body)
+    sl.stop()
+
+
+@case
+def failing_status_marks_unhealthy():
+    a, b = Upstream("a"), Upstream("b")
+    hc = {"path": "/status/500", "interval_ms": 100, "timeout_ms": 200, "unhealthy_threshold": 1,
+          "expected_statuses": [200]}
+    cfg = simple_config(a.address, clusters=[{"name": "up", "endpoints": [{"address": a.address}],
+                                              "health_check": hc},
+                                             {"name": "other", "endpoints": [{"address": b.address}]}])
+    sl = Sluice(cfg)
+    time.sleep(0.4 * SLOW)
+    assert http_request(sl.port(), "GET", "/x")[0] == 503
+    sl.stop()
+
+
+if __name__ == "__main__":
+    run_cases()
