@@ -261,10 +261,10 @@ std::string AdminServer::clustersJson() const {
       out += efirst ? "" : ", ";
       efirst = false;
       out += fmt::format(
-          "{{\"address\": \"{}\", \"weight\": {}, \"healthy\": {}, \"ejected\": false, "
+          "{{\"address\": \"{}\", \"weight\": {}, \"healthy\": {}, \"ejected\": {}, "
           "\"draining\": {}, \"resolved\": {}, \"active_requests\": {}, \"active_connections\": {}}}",
           jsonEscape(e->address), e->weight, e->healthy.load() ? "true" : "false",
-          e->draining.load() ? "true" : "false", e->resolved ? "true" : "false",
+          e->ejected() ? "true" : "false", e->draining.load() ? "true" : "false", e->resolved ? "true" : "false",
           e->active_requests.load(), e->active_connections.load());
     }
     out += "]}";

@@ -518,7 +518,17 @@ public:
         out.health_check = h;
       }
     }
-    for (const char* k : {"outlier_detection", "tls"}) {
+    if (const json* od = field(c, "outlier_detection")) {
+      std::string op = p + "/outlier_detection";
+      if (object(*od, op, {"consecutive_5xx", "base_ejection_ms", "max_ejection_percent"})) {
+        OutlierDetectionConfig o;
+        getUint(*od, op, "consecutive_5xx", o.consecutive_5xx, 1, 1000000);
+        getUint(*od, op, "base_ejection_ms", o.base_ejection_ms, 1, 86400000);
+        getUint(*od, op, "max_ejection_percent", o.max_ejection_percent, 0, 100);
+        out.outlier_detection = o;
+      }
+    }
+    for (const char* k : {"tls"}) {
       if (field(c, k) != nullptr) {
         // Parsed by the cluster manager issue; refusing beats accepting a setting that does
         // nothing.

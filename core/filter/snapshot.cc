@@ -32,7 +32,13 @@ bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b)
       a.hash_on.has_value() != b.hash_on.has_value() ||
       (a.hash_on && (a.hash_on->header != b.hash_on->header ||
                      a.hash_on->client_ip != b.hash_on->client_ip)) ||
-      a.health_check.has_value() != b.health_check.has_value()) {
+      a.health_check.has_value() != b.health_check.has_value() ||
+      a.outlier_detection.has_value() != b.outlier_detection.has_value() ||
+      (a.outlier_detection &&
+       (a.outlier_detection->consecutive_5xx != b.outlier_detection->consecutive_5xx ||
+        a.outlier_detection->base_ejection_ms != b.outlier_detection->base_ejection_ms ||
+        a.outlier_detection->max_ejection_percent !=
+            b.outlier_detection->max_ejection_percent))) {
     return false;
   }
   if (a.health_check) {

@@ -596,6 +596,9 @@ void Stream::onUpstreamFailure(upstream::Failure f, bool response_started) {
     break;
   }
   stats::recordUpstreamError(worker_, pool_, kind);
+  if (last_endpoint_ >= 0 && cause != SLUICE_RETRY_TIMEOUT) {
+    pool_->info().recordOutcome(static_cast<size_t>(last_endpoint_), true);
+  }
   if (response_started || response_started_) {
     flags_ |= SLUICE_FLAG_UPSTREAM_RESET;
     close_after_ = true;
@@ -627,6 +630,9 @@ void Stream::onResponseHead(http::MessageHead& head) {
   try_timer_->disable();
   upstream_head_us_ = monoUs();
   stats::recordUpstreamDuration(pool_, upstream_head_us_ - upstream_start_us_);
+  if (last_endpoint_ >= 0) {
+    pool_->info().recordOutcome(static_cast<size_t>(last_endpoint_), head.status >= 500);
+  }
   if (head.status >= 500 && (retry_on_ & SLUICE_RETRY_5XX) && retries_left_ > 0 &&
       !req_body_sent_ && upstream_request_done_) {
     retries_left_--;

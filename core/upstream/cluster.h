@@ -26,11 +26,20 @@ struct Endpoint {
   std::atomic<bool> draining{false};
   std::atomic<int64_t> active_requests{0};
   std::atomic<int64_t> active_connections{0};
+  // Passive outlier detection (written by every worker with relaxed atomics).
+  std::atomic<uint32_t> consecutive_failures{0};
+  std::atomic<uint32_t> ejections{0};
+  std::atomic<uint64_t> ejected_until_ms{0};  // monotonic ms; 0 = not ejected
 
+  bool ejected() const {
+    uint64_t until = ejected_until_ms.load(std::memory_order_relaxed);
+    return until != 0 && until > monotonicMs();
+  }
   bool available() const {
     return resolved && healthy.load(std::memory_order_relaxed) &&
-           !draining.load(std::memory_order_relaxed);
+           !draining.load(std::memory_order_relaxed) && !ejected();
   }
+  static uint64_t monotonicMs();
 };
 
 // 64-bit FNV-1a: stable hashing for ring_hash and maglev keys and tables.
@@ -64,6 +73,11 @@ public:
   // Both skip unavailable endpoints at lookup by walking on, so a healthy endpoint's keys stay.
   int ringLookup(uint64_t hash) const;
   int maglevLookup(uint64_t hash) const;
+
+  // Outlier detection: a failure (5xx, connect failure, reset) or a success of a request to
+  // endpoint `i`; ejects it after consecutive_5xx failures for base_ejection_ms × its ejection
+  // count, never more than max_ejection_percent of the cluster at once.
+  void recordOutcome(size_t i, bool failure);
 
   // Circuit breaker state, shared by every worker.
   std::atomic<int64_t> active_requests{0};

@@ -1,8 +1,17 @@
 """Integration test harness: starts the real sluice binary and the test upstream on loopback.
 
-Stdlib only. Each test file is a plain script: cases are registered with @case and run by
-run_cases(), which exits 1 if any case failed.
+Stdlib only, no pytest. Each test file is a plain script: cases are registered with @case and
+run by run_cases(), which prints PASS/FAIL per case and exits 1 if any case failed.
+Set CASE=substring to run only the matching cases.
+
+Environment (set by ctest): SLUICE_BIN, SLUICE_UPSTREAM_BIN, SLUICE_SOURCE_DIR, and
+SLUICE_SANITIZE (non-empty under ASan/UBSan: every timeout is multiplied by SLOW).
+
+Every sluice started through Sluice/start_sluice is checked when its case ends: if it is still
+running it gets SIGTERM and must exit within the timeout; a death by signal or any sanitizer
+report on its stderr fails the case.
 """
+import atexit
 import http.client
 import json
 import os
@@ -19,23 +28,38 @@ SLUICE = os.environ.get("SLUICE_BIN", "build/sluice")
 UPSTREAM = os.environ.get("SLUICE_UPSTREAM_BIN", "build/tools/sluice-test-upstream")
 SOURCE = os.environ.get("SLUICE_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SLOW = 3 if os.environ.get("SLUICE_SANITIZE") else 1
-_procs = []
+SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer",
+                     "UndefinedBehaviorSanitizer")
+_procs = []      # every child process of the current case (killed when the case ends)
+_sluices = []    # every Sluice of the current case (checked when the case ends)
 _cases = []
 
 
 class Upstream:
-    def __init__(self, name="up", delay_ms=0):
-        self.proc = subprocess.Popen([UPSTREAM, "--listen", "127.0.0.1:0", "--name", name,
-                                      "--delay-ms", str(delay_ms)],
+    """A sluice-test-upstream process on 127.0.0.1 with a free port.
+    `delay_ms` delays every answer; a non-zero `status` answers every request but /healthz
+    with that status; `extra_args` go to its command line."""
+
+    def __init__(self, name="up", delay_ms=0, status=0, extra_args=()):
+        args = [UPSTREAM, "--listen", "127.0.0.1:0", "--name", name]
+        if delay_ms:
+            args += ["--delay-ms", str(delay_ms)]
+        if status:
+            args += ["--status", str(status)]
+        self.proc = subprocess.Popen(args + list(extra_args),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _procs.append(self.proc)
         line = self.proc.stdout.readline()
         m = re.match(r"listening 127\.0\.0\.1:(\d+)", line)
         if not m:
-            raise RuntimeError("upstream did not start: %r" % line)
+            raise RuntimeError("upstream did not start: %r %s" % (line, self.proc.stderr.read()))
         self.port = int(m.group(1))
         self.address = "127.0.0.1:%d" % self.port
         self.name = name
+
+    def stats(self):
+        """{"requests", "connections_open", "connections_total", "in_flight"} (asked directly)."""
+        return json.loads(http_request(self.port, "GET", "/stats")[2])
 
     def stop(self):
         if self.proc.poll() is None:
@@ -44,13 +68,19 @@ class Upstream:
 
 
 class Sluice:
+    """`sluice run -c CONFIG` with stderr captured to a file.
+
+    With expect_ready (default) the constructor waits until every listener printed
+    `listening listener=NAME address=IP:PORT`, the admin (if configured) printed
+    `admin listening address=IP:PORT`, and the config is live (`ready:`)."""
+
     def __init__(self, config, extra_args=(), expect_ready=True, workers=None):
         self.dir = tempfile.mkdtemp(prefix="sluice-it-")
         self.config_path = os.path.join(self.dir, "config.json")
         if isinstance(config, dict):
             config = dict(config)
             config.setdefault("shutdown", {"pre_drain_ms": 0, "drain_ms": 2000, "teardown_ms": 1000})
-            config.setdefault("workers", 1)
+            config.setdefault("workers", 1 if workers is None else workers)
             text = json.dumps(config)
         else:
             text = config
@@ -63,29 +93,41 @@ class Sluice:
         args = [SLUICE, "run", "-c", self.config_path] + list(extra_args)
         self.proc = subprocess.Popen(args, stdout=self._out, stderr=self._err)
         _procs.append(self.proc)
+        _sluices.append(self)
         self.ports = {}
         self.admin_port = None
         if expect_ready:
-            self._wait_listening(config if isinstance(config, dict) else json.loads(text))
+            try:
+                cfg = config if isinstance(config, dict) else json.loads(text)
+            except ValueError:
+                cfg = {}
+            self._wait_listening(cfg)
+
+    def _scan(self, text):
+        for m in re.finditer(r"listening listener=(\S+) address=\S+:(\d+)", text):
+            self.ports[m.group(1)] = int(m.group(2))
+        m = re.search(r"admin listening address=\S+:(\d+)", text)
+        if m:
+            self.admin_port = int(m.group(1))
 
     def _wait_listening(self, cfg):
-        want = [l["name"] for l in cfg.get("listeners", [])]
+        want = [l.get("name") for l in cfg.get("listeners", []) if isinstance(l, dict)]
+        want_admin = isinstance(cfg.get("admin"), dict)
         deadline = time.time() + 10 * SLOW
         while time.time() < deadline:
             text = self.stderr_text()
-            for m in re.finditer(r"listening listener=(\S+) address=\S+:(\d+)", text):
-                self.ports[m.group(1)] = int(m.group(2))
-            m = re.search(r"admin listening address=\S+:(\d+)", text)
-            if m:
-                self.admin_port = int(m.group(1))
-            if all(n in self.ports for n in want) and "ready:" in text:
+            self._scan(text)
+            if (all(n in self.ports for n in want) and (self.admin_port or not want_admin)
+                    and "ready:" in text):
                 return
             if self.proc.poll() is not None:
-                raise AssertionError("sluice exited with %s:\n%s" % (self.proc.returncode, text))
+                raise AssertionError("sluice exited with %s:\n%s" % (self.proc.returncode, text[-4000:]))
             time.sleep(0.02)
-        raise AssertionError("sluice did not start listening:\n" + self.stderr_text())
+        raise AssertionError("sluice did not start listening within %ds:\n%s" % (10 * SLOW, self.stderr_text()[-4000:]))
 
     def port(self, listener=None):
+        if not self.ports:
+            self._scan(self.stderr_text())
         if listener is None:
             return next(iter(self.ports.values()))
         return self.ports[listener]
@@ -98,7 +140,12 @@ class Sluice:
         with open(self.stdout_path, errors="replace") as f:
             return f.read()
 
+    def wait_exit(self, timeout=20):
+        """Waits for the process to exit by itself; returns its exit code."""
+        return self.proc.wait(timeout=timeout * SLOW)
+
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Sends `sig`, waits for the exit, checks it was clean; returns the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -106,20 +153,32 @@ class Sluice:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError("sluice did not exit within %ss of %s" % (timeout, sig))
+                raise AssertionError("sluice did not exit within %ss of %s:\n%s"
+                                     % (timeout * SLOW, sig, self.stderr_text()[-3000:]))
         self.check_clean()
         return self.proc.returncode
 
     def check_clean(self):
         text = self.stderr_text()
-        assert self.proc.returncode is None or self.proc.returncode >= 0, \
-            "sluice died with signal %d:\n%s" % (-self.proc.returncode, text[-3000:])
-        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+        rc = self.proc.returncode
+        assert rc is None or rc >= 0, "sluice died with signal %d:\n%s" % (-rc, text[-3000:])
+        for bad in SANITIZER_MARKERS:
             assert bad not in text, "sanitizer report:\n" + text[-6000:]
+
+
+def start_upstream(name="up", delay_ms=0, status=0, extra_args=()):
+    """An upstream with .port and .address; killed when the case ends."""
+    return Upstream(name, delay_ms, status, extra_args)
+
+
+def start_sluice(config, extra_args=(), **kw):
+    """`config` is a dict (JSON-encoded, `workers` defaults to 1) or the config text."""
+    return Sluice(config, extra_args, **kw)
 
 
 def simple_config(upstream_address, routes=None, filters_before=(), filters_after=(), listener_extra=None,
                   clusters=None, **top):
+    """One listener `web` on 127.0.0.1:0 with a router (all domains) to cluster `up`."""
     routes = routes if routes is not None else [{"match": {"prefix": "/"}, "cluster": "up"}]
     listener = {"name": "web", "address": "127.0.0.1:0",
                 "filters": list(filters_before) + [
@@ -134,29 +193,38 @@ def simple_config(upstream_address, routes=None, filters_before=(), filters_afte
 
 
 def http_request(port, method="GET", path="/", headers=None, body=None, timeout=10, conn=None):
+    """One request with http.client; returns (status, [(name, value)...], body bytes).
+    Pass `conn` to reuse a keep-alive connection."""
     own = conn is None
     if own:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout * SLOW)
-    conn.request(method, path, body=body, headers=headers or {})
-    resp = conn.getresponse()
-    data = resp.read()
-    result = (resp.status, resp.getheaders(), data)
-    if own:
-        conn.close()
-    return result
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return (resp.status, resp.getheaders(), data)
+    finally:
+        if own:
+            conn.close()
 
 
 def header(headers, name):
+    """The first value of `name` in a headers list, or None."""
     for k, v in headers:
         if k.lower() == name.lower():
             return v
     return None
 
 
-def raw_exchange(port, data, timeout=5, read_until_close=True, wait_for=None):
+def raw_exchange(port, data, timeout=5, read_until_close=True, wait_for=None, read_timeout=None):
     """Sends raw bytes and returns what comes back until close, timeout or `wait_for` seen."""
+    if read_timeout is not None:
+        timeout = read_timeout
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
-    s.sendall(data)
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
     out = b""
     deadline = time.time() + timeout * SLOW
     s.settimeout(0.2)
@@ -178,7 +246,79 @@ def raw_exchange(port, data, timeout=5, read_until_close=True, wait_for=None):
     return out
 
 
+def recv_until(sock, marker, timeout=5):
+    """Reads from `sock` until `marker` is in the data, EOF or timeout; returns the data."""
+    sock.settimeout(timeout * SLOW)
+    data = b""
+    deadline = time.time() + timeout * SLOW
+    while marker not in data and time.time() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def parse_responses(data, head_requests=()):
+    """Splits raw bytes into HTTP/1.1 responses: a list of (status, [(name, value)...], body).
+    Bodies are framed by content-length or chunked (de-chunked here); a response without either
+    runs to the end of the data. Interim (1xx) responses are included. `head_requests` holds
+    the indexes of final responses that answer HEAD requests (no body). A truncated last
+    response is returned as it is."""
+    out = []
+    final_index = 0
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            raise AssertionError("incomplete response head: %r" % data[:300])
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            raise AssertionError("not a status line: %r" % lines[0])
+        status = int(parts[1])
+        headers = []
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            headers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+        names = {k.lower(): v for k, v in headers}
+        if status < 200 or status in (204, 304) or final_index in head_requests:
+            body = b""
+        elif "chunked" in names.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                size_line, sep, rest = rest.partition(b"\r\n")
+                if not sep:
+                    break
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    # trailer fields, then the empty line
+                    if rest.startswith(b"\r\n"):
+                        rest = rest[2:]
+                    else:
+                        end = rest.find(b"\r\n\r\n")
+                        rest = rest[end + 4:] if end >= 0 else b""
+                    break
+                body += rest[:size]
+                rest = rest[size + 2:]
+        elif "content-length" in names:
+            n = int(names["content-length"])
+            body, rest = rest[:n], rest[n:]
+        else:
+            body, rest = rest, b""
+        out.append((status, headers, body))
+        if status >= 200 or status == 101:
+            final_index += 1
+        if status == 101:
+            break
+        data = rest
+    return out
+
+
 def is_closed(sock, timeout=3):
+    """True when the peer closes (FIN or RST) within `timeout`; any data is discarded."""
     sock.settimeout(timeout * SLOW)
     try:
         data = sock.recv(65536)
@@ -191,7 +331,29 @@ def is_closed(sock, timeout=3):
         return False
 
 
+def wait_until(predicate, timeout=5, interval=0.02, message="condition"):
+    """Polls `predicate` until it returns a true value; fails after `timeout` (× SLOW)."""
+    deadline = time.time() + timeout * SLOW
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (message, last))
+
+
+def free_port():
+    """A port nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def run_validate(config):
+    """`sluice validate -c FILE` on a dict or text; returns (exit code, stderr + stdout)."""
     d = tempfile.mkdtemp(prefix="sluice-val-")
     p = os.path.join(d, "config.json")
     with open(p, "w") as f:
@@ -205,24 +367,55 @@ def case(fn):
     return fn
 
 
+def _finish_case():
+    """Stops what the case left running; returns the problems found with its sluices."""
+    problems = []
+    for sl in list(_sluices):
+        try:
+            sl.stop(timeout=15)
+        except AssertionError as e:
+            problems.append(str(e))
+    _sluices.clear()
+    for p in list(_procs):
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    _procs.clear()
+    return problems
+
+
+def _kill_all():
+    for p in list(_procs):
+        if p.poll() is None:
+            p.kill()
+
+
+atexit.register(_kill_all)
+
+
 def run_cases():
     failed = 0
+    ran = 0
     only = os.environ.get("CASE")
     for fn in _cases:
         if only and only not in fn.__name__:
             continue
+        ran += 1
         t0 = time.time()
+        error = None
         try:
             fn()
-            print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
         except Exception:
+            error = traceback.format_exc()
+            for sl in _sluices:
+                error += "--- sluice stderr (tail):\n" + sl.stderr_text()[-2000:]
+        problems = _finish_case()
+        if problems and error is None:
+            error = "at shutdown:\n" + "\n".join(problems)
+        if error is None:
+            print("PASS %s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
+        else:
             failed += 1
-            print("FAIL %s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
-        finally:
-            for p in list(_procs):
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-            _procs.clear()
-    print("%d case(s), %d failed" % (len(_cases), failed))
+            print("FAIL %s\n%s" % (fn.__name__, error), flush=True)
+    print("%d case(s), %d failed" % (ran, failed), flush=True)
     sys.exit(1 if failed else 0)

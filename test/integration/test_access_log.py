@@ -3,9 +3,10 @@ when-conditions, flush at shutdown, reopen on SIGUSR1."""
 import json
 import os
 import signal
+import socket
 import time
 
-from harness import Sluice, Upstream, case, http_request, run_cases, simple_config
+from harness import SLOW, Sluice, Upstream, case, http_request, run_cases, simple_config
 
 
 def with_log(up, log_cfg, routes=None):
@@ -54,6 +55,26 @@ def local_replies_and_errors_carry_flags():
 
 
 @case
+def disconnects_and_local_replies_are_logged_with_flags():
+    up = Upstream()
+    sl = Sluice(with_log(up, {"path": "access.log"}, routes=[
+        {"match": {"path": "/direct"}, "direct_response": {"status": 200, "body": "here\n"}},
+        {"match": {"prefix": "/"}, "cluster": "up"}]))
+    http_request(sl.port(), "GET", "/direct")
+    s = socket.create_connection(("127.0.0.1", sl.port()), timeout=5 * SLOW)
+    s.sendall(b"GET /delay?ms=3000 HTTP/1.1\r\nHost: h\r\n\r\n")
+    time.sleep(0.3)
+    s.close()
+    time.sleep(0.3)
+    assert sl.stop() == 0
+    lines = [json.loads(l) for l in read_lines(os.path.join(sl.dir, "access.log"))]
+    by_path = {l["path"]: l for l in lines}
+    assert set(by_path) == {"/direct", "/delay?ms=3000"}, lines
+    assert by_path["/direct"]["status"] == 200 and "LR" in by_path["/direct"]["flags"], lines
+    assert "DC" in by_path["/delay?ms=3000"]["flags"], lines
+
+
+@case
 def combined_and_template_formats():
     up = Upstream()
     sl = Sluice(simple_config(up.address, filters_after=[
@@ -85,7 +106,7 @@ def sigusr1_reopens_the_file():
     sl = Sluice(with_log(up, {"path": "access.log", "flush_ms": 50}))
     path = os.path.join(sl.dir, "access.log")
     http_request(sl.port(), "GET", "/before")
-    deadline = time.time() + 5
+    deadline = time.time() + 5 * SLOW
     while len(read_lines(path)) < 1 and time.time() < deadline:
         time.sleep(0.05)
     os.rename(path, path + ".1")

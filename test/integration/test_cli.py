@@ -1,10 +1,11 @@
 """The command line: version, filters, validate, run exit codes."""
 import json
 import os
+import re
 import socket
 import subprocess
 
-from harness import SLUICE, SOURCE, Sluice, Upstream, case, run_cases, run_validate, simple_config
+from harness import SLOW, SLUICE, SOURCE, Sluice, Upstream, case, free_port, run_cases, run_validate, simple_config
 
 
 def good():
@@ -13,9 +14,9 @@ def good():
 
 @case
 def version_and_filters():
-    out = subprocess.run([SLUICE, "version"], capture_output=True, text=True).stdout
+    out = subprocess.run([SLUICE, "version"], capture_output=True, text=True, timeout=30 * SLOW).stdout
     assert "C ABI 1.0" in out and "router" in out, out
-    out = subprocess.run([SLUICE, "filters"], capture_output=True, text=True).stdout
+    out = subprocess.run([SLUICE, "filters"], capture_output=True, text=True, timeout=30 * SLOW).stdout
     assert "router" in out and "access_log" in out, out
 
 
@@ -26,7 +27,7 @@ def validate_accepts_good_configs_and_examples():
     ex = os.path.join(SOURCE, "examples")
     for name in sorted(os.listdir(ex)):
         if name.endswith(".json"):
-            r = subprocess.run([SLUICE, "validate", "-c", os.path.join(ex, name)], capture_output=True, text=True)
+            r = subprocess.run([SLUICE, "validate", "-c", os.path.join(ex, name)], capture_output=True, text=True, timeout=30 * SLOW)
             assert r.returncode == 0, (name, r.stderr)
 
 
@@ -69,30 +70,56 @@ def all_errors_are_reported_at_once():
 
 
 @case
-def run_with_bad_config_exits_1_and_port_in_use_exits_2():
-    c = good(); c["listeners"][0]["bogus"] = True
+def version_names_the_abi_version():
+    r = subprocess.run([SLUICE, "version"], capture_output=True, text=True, timeout=30 * SLOW)
+    assert r.returncode == 0, r
+    assert re.search(r"\d+\.\d+\.\d+", r.stdout), r.stdout
+    assert re.search(r"ABI[^\n]*\b1\.0\b", r.stdout), r.stdout
+
+
+@case
+def duplicate_listener_addresses_are_a_config_error():
+    port = free_port()
+    c = good()
+    second = json.loads(json.dumps(c["listeners"][0]))
+    second["name"] = "web2"
+    c["listeners"][0]["address"] = second["address"] = "127.0.0.1:%d" % port
+    c["listeners"].append(second)
+    expect_error(c, "/listeners/1/address")
     s = Sluice(c, expect_ready=False)
-    assert s.proc.wait(timeout=20) == 1
+    assert s.wait_exit(20) == 1, s.stderr_text()
+
+
+@case
+def run_with_bad_config_exits_1_and_port_in_use_exits_2():
+    port = free_port()
+    c = good(); c["listeners"][0]["bogus"] = True
+    c["listeners"][0]["address"] = "127.0.0.1:%d" % port
+    s = Sluice(c, expect_ready=False)
+    assert s.wait_exit(20) == 1
+    text = s.stderr_text()
+    assert "config error: /listeners/0/bogus" in text, text
+    assert "listening" not in text, "bound a port with an invalid config:\n" + text
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen(1)
     port = blocker.getsockname()[1]
     c = good(); c["listeners"][0]["address"] = "127.0.0.1:%d" % port
     s = Sluice(c, expect_ready=False)
-    assert s.proc.wait(timeout=20) == 2, s.stderr_text()
+    assert s.wait_exit(20) == 2, s.stderr_text()
     assert "cannot bind" in s.stderr_text()
     blocker.close()
 
 
 @case
 def bad_arguments_exit_1():
-    r = subprocess.run([SLUICE, "run"], capture_output=True, text=True)
+    r = subprocess.run([SLUICE, "run"], capture_output=True, text=True, timeout=30 * SLOW)
     assert r.returncode == 1
-    r = subprocess.run([SLUICE, "run", "-c", "/nonexistent.json"], capture_output=True, text=True)
+    r = subprocess.run([SLUICE, "run", "-c", "/nonexistent.json"], capture_output=True, text=True, timeout=30 * SLOW)
     assert r.returncode == 1 and "cannot read" in r.stderr
-    r = subprocess.run([SLUICE, "frobnicate"], capture_output=True, text=True)
+    r = subprocess.run([SLUICE, "frobnicate"], capture_output=True, text=True, timeout=30 * SLOW)
     assert r.returncode == 1
-    r = subprocess.run([SLUICE, "run", "-c", "x.json", "--workers", "lots"], capture_output=True, text=True)
+    r = subprocess.run([SLUICE, "run", "-c", "x.json", "--workers", "lots"], capture_output=True, text=True, timeout=30 * SLOW)
     assert r.returncode == 1
 
 

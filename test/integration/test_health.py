@@ -84,5 +84,32 @@ def failing_status_marks_unhealthy():
     sl.stop()
 
 
+@case
+def outlier_detection_ejects_a_failing_endpoint_within_the_cap():
+    good, bad, bad2 = Upstream("good"), Upstream("bad", status=500), Upstream("bad2", status=503)
+    od = {"consecutive_5xx": 3, "base_ejection_ms": 5000, "max_ejection_percent": 50}
+    cfg = simple_config(good.address, clusters=[{"name": "up", "outlier_detection": od, "endpoints": [
+        {"address": good.address}, {"address": bad.address}]},
+        {"name": "allbad", "outlier_detection": od, "endpoints": [
+            {"address": bad.address}, {"address": bad2.address}]}],
+        routes=[{"match": {"prefix": "/allbad/"}, "cluster": "allbad"}, {"match": {"prefix": "/"}, "cluster": "up"}])
+    cfg["admin"] = {"address": "127.0.0.1:0", "api_key": KEY}
+    sl = Sluice(cfg)
+    statuses = [http_request(sl.port(), "GET", "/x")[0] for _ in range(10)]
+    assert statuses.count(500) == 3, statuses  # the bad endpoint's 3rd 5xx ejects it
+    statuses = [http_request(sl.port(), "GET", "/x")[0] for _ in range(20)]
+    assert statuses == [200] * 20, statuses
+    doc = json.loads(http_request(sl.admin_port, "GET", "/clusters", {"Authorization": "Bearer " + KEY})[2])
+    eps = {e["address"]: e["ejected"] for e in doc["clusters"][0]["endpoints"]}
+    assert eps == {good.address: False, bad.address: True}, eps
+    # Both endpoints failing: the 50 % cap keeps one in the rotation.
+    for _ in range(20):
+        http_request(sl.port(), "GET", "/allbad/x")
+    doc = json.loads(http_request(sl.admin_port, "GET", "/clusters", {"Authorization": "Bearer " + KEY})[2])
+    ejected = [e["ejected"] for e in doc["clusters"][1]["endpoints"]]
+    assert ejected.count(True) == 1, ejected
+    sl.stop()
+
+
 if __name__ == "__main__":
     run_cases()

@@ -8,8 +8,8 @@ import os
 import socket
 import time
 
-from harness import (Sluice, Upstream, case, header, http_request, raw_exchange, run_cases,
-                     simple_config)
+from harness import (SLOW, Sluice, Upstream, case, header, http_request, is_closed, parse_responses,
+                     raw_exchange, recv_until, run_cases, simple_config)
 
 
 def start(**kw):
@@ -70,15 +70,52 @@ def untrusted_request_id_is_replaced():
 
 
 @case
+def trusted_incoming_request_id_is_kept_explicitly():
+    up = Upstream()
+    sl = Sluice(simple_config(up.address, listener_extra={"request_id": {"header": "x-request-id", "trust_incoming": True}}))
+    status, headers, body = http_request(sl.port(), "GET", "/", {"X-Request-Id": "abc-123"})
+    assert hdr(json.loads(body), "x-request-id") == ["abc-123"], body
+    assert header(headers, "x-request-id") == "abc-123", headers
+    sl.stop()
+
+
+@case
 def hop_by_hop_headers_are_not_forwarded():
     up, sl = start()
+    # Upgrade without "upgrade" in Connection is not an upgrade: just a hop-by-hop header.
     doc = echo(http_request(sl.port(), "GET", "/", {"Connection": "keep-alive, X-Secret", "X-Secret": "1",
                                                      "Keep-Alive": "timeout=5", "Proxy-Connection": "x",
-                                                     "TE": "trailers", "Trailer": "x", "X-Kept": "yes"}))
+                                                     "TE": "trailers", "Trailer": "x", "Upgrade": "websocket",
+                                                     "X-Kept": "yes"}))
     names = [k.lower() for k, v in doc["headers"]]
-    for h in ("connection", "x-secret", "keep-alive", "proxy-connection", "te", "trailer"):
+    for h in ("connection", "x-secret", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"):
         assert h not in names, (h, doc)
     assert "x-kept" in names
+    sl.stop()
+
+
+@case
+def hop_by_hop_response_headers_are_not_returned():
+    up, sl = start()
+    status, headers, body = http_request(
+        sl.port(), "GET", "/response-headers?h=Connection:%20x-hop&h=X-Hop:1&h=Keep-Alive:%20timeout=5"
+                          "&h=Proxy-Connection:%20keep-alive&h=X-End:%20yes")
+    assert status == 200, status
+    names = [k.lower() for k, v in headers]
+    for h in ("x-hop", "keep-alive", "proxy-connection"):
+        assert h not in names, (h, headers)
+    assert header(headers, "connection") in (None, "keep-alive"), headers
+    assert header(headers, "x-end") == "yes", headers
+    sl.stop()
+
+
+@case
+def small_post_reaches_the_upstream():
+    up, sl = start()
+    doc = echo(http_request(sl.port(), "POST", "/form", {"Content-Type": "text/plain"}, b"hello world"))
+    assert doc["method"] == "POST" and doc["path"] == "/form"
+    assert doc["body_len"] == 11 and doc["body_sha256"] == hashlib.sha256(b"hello world").hexdigest()
+    assert hdr(doc, "content-length") == ["11"], doc
     sl.stop()
 
 
@@ -99,12 +136,50 @@ def keep_alive_reuses_one_client_connection_and_upstream_pool():
 @case
 def pipelined_requests_are_answered_in_order():
     up, sl = start()
-    reqs = b"".join(b"GET /p%d HTTP/1.1\r\nHost: h\r\n\r\n" % i for i in range(3))
-    out = raw_exchange(sl.port(), reqs + b"GET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", timeout=5)
-    positions = [out.find(b'"path": "/p%d"' % i) for i in range(3)] + [out.find(b'"path": "/last"')]
-    assert all(p >= 0 for p in positions), out[:2000]
-    assert positions == sorted(positions), positions
-    assert out.count(b"HTTP/1.1 200") == 4
+    # The first request is the slowest, so a proxy that answers out of order is caught.
+    reqs = (b"GET /delay?ms=300 HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"POST /p1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+            b"GET /p2 HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"GET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    out = raw_exchange(sl.port(), reqs, timeout=5)
+    rs = parse_responses(out)
+    assert [r[0] for r in rs] == [200] * 4, out[:3000]
+    assert rs[0][2] == b"delayed 300\n", rs[0]
+    assert [json.loads(r[2])["path"] for r in rs[1:]] == ["/p1", "/p2", "/last"]
+    assert json.loads(rs[1][2])["body_len"] == 3
+    sl.stop()
+
+
+@case
+def bodyless_responses_keep_the_connection_framed():
+    up, sl = start()
+    reqs = (b"GET /status/204 HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"GET /status/304 HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"HEAD /bytes?n=100 HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"HEAD /bytes?n=100&chunked=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"GET /end HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    out = raw_exchange(sl.port(), reqs, timeout=5)
+    rs = parse_responses(out, head_requests=(2, 3))
+    assert [r[0] for r in rs] == [204, 304, 200, 200, 200], out[:3000]
+    assert json.loads(rs[4][2])["path"] == "/end", out[:3000]
+    sl.stop()
+
+
+@case
+def response_body_is_streamed_not_buffered():
+    up, sl = start()
+    s = socket.create_connection(("127.0.0.1", sl.port()), timeout=5 * SLOW)
+    t0 = time.time()
+    s.sendall(b"GET /drip?n=4&ms=500 HTTP/1.1\r\nHost: h\r\n\r\n")
+    first = recv_until(s, b"piece 0\n", timeout=5)
+    t_first = time.time() - t0
+    assert b"piece 0\n" in first, first
+    rest = recv_until(s, b"0\r\n\r\n", timeout=5)
+    t_all = time.time() - t0
+    assert b"piece 3\n" in first + rest, first + rest
+    # The upstream needs 1.5 s for all pieces; the first must arrive long before that.
+    assert t_first < 1.0 * SLOW and t_all >= 1.4, (t_first, t_all)
+    s.close()
     sl.stop()
 
 
@@ -136,6 +211,20 @@ def chunked_request_body_is_streamed():
     expected = b"".join(b"x" * (1000 + i) for i in range(50))
     assert doc["body_len"] == len(expected)
     assert doc["body_sha256"] == hashlib.sha256(expected).hexdigest()
+    sl.stop()
+
+
+@case
+def chunked_request_with_extensions_and_trailers():
+    up, sl = start()
+    body = (b"5;name=value\r\nhello\r\n6;x\r\n world\r\n0\r\nX-Checksum: 1\r\n\r\n")
+    out = raw_exchange(sl.port(), b"POST /ext HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body +
+                       b"GET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", timeout=5)
+    rs = parse_responses(out)
+    assert [r[0] for r in rs] == [200, 200], out[:2000]
+    doc = json.loads(rs[0][2])
+    assert doc["body_len"] == 11 and doc["body_sha256"] == hashlib.sha256(b"hello world").hexdigest(), doc
+    assert json.loads(rs[1][2])["path"] == "/after"
     sl.stop()
 
 
@@ -192,8 +281,12 @@ def websocket_upgrade_is_tunnelled_both_ways():
         assert chunk, "tunnel closed early"
         got += chunk
     assert got == payload
+    # A second exchange on the same tunnel, then the client's FIN ends it on both sides.
+    s.sendall(b"ping")
+    assert recv_until(s, b"ping", timeout=5) == b"ping"
+    s.shutdown(socket.SHUT_WR)
+    assert is_closed(s, timeout=5), "tunnel not closed after the client's FIN"
     s.close()
-    time.sleep(0.2)
     sl.stop()
 
 
@@ -204,6 +297,29 @@ def two_workers_serve_on_one_port():
     for i in range(20):
         status, _, _ = http_request(sl.port(), "GET", "/w%d" % i)
         assert status == 200
+    assert sl.stop() == 0
+
+
+@case
+def workers_2_in_the_config_serve_concurrent_clients():
+    import threading
+    up = Upstream()
+    sl = Sluice(simple_config(up.address, workers=2))
+    results = []
+
+    def client(n):
+        conn = http.client.HTTPConnection("127.0.0.1", sl.port(), timeout=10 * SLOW)
+        for i in range(10):
+            status, _, body = http_request(sl.port(), "GET", "/c%d/%d" % (n, i), conn=conn)
+            results.append(status == 200 and json.loads(body)["path"] == "/c%d/%d" % (n, i))
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30 * SLOW)
+    assert len(results) == 80 and all(results), results
     assert sl.stop() == 0
 
 

@@ -2,8 +2,8 @@
 import socket
 import time
 
-from harness import (SLOW, Sluice, Upstream, case, http_request, is_closed, raw_exchange,
-                     run_cases, simple_config)
+from harness import (SLOW, Sluice, Upstream, case, free_port, http_request, is_closed, parse_responses,
+                     raw_exchange, run_cases, simple_config, wait_until)
 
 
 def start(limits=None, routes=None, clusters=None):
@@ -118,10 +118,7 @@ def body_over_limit_gets_413():
 @case
 def upstream_failures_map_to_502_and_504():
     up = Upstream()
-    dead_port = socket.socket()
-    dead_port.bind(("127.0.0.1", 0))
-    port = dead_port.getsockname()[1]
-    dead_port.close()
+    port = free_port()
     cfg = simple_config(up.address, routes=[
         {"match": {"prefix": "/slow/"}, "prefix_rewrite": "/", "cluster": "up", "timeout_ms": 300},
         {"match": {"prefix": "/dead"}, "cluster": "dead"},
@@ -152,6 +149,55 @@ def client_going_away_cancels_upstream_and_proxy_keeps_serving():
     s.close()
     for i in range(5):
         assert http_request(sl.port(), "GET", "/after%d" % i)[0] == 200
+    sl.stop()
+
+
+@case
+def client_going_away_closes_the_upstream_request():
+    up, sl = start()
+    # /no-response holds its upstream connection until the proxy gives up on it; the upstream
+    # counts it in `in_flight` (as it counts the /stats request asking).
+    s = socket.create_connection(("127.0.0.1", sl.port()), timeout=5)
+    s.sendall(b"GET /no-response HTTP/1.1\r\nHost: h\r\n\r\n")
+    wait_until(lambda: up.stats()["in_flight"] == 2, 3, message="the request to reach the upstream")
+    s.close()
+    wait_until(lambda: up.stats()["in_flight"] == 1, 3, message="the upstream request to be cancelled")
+    assert http_request(sl.port(), "GET", "/after")[0] == 200
+    sl.stop()
+
+
+@case
+def upstream_sending_its_head_too_slowly_is_504():
+    up, sl = start(routes=[{"match": {"prefix": "/"}, "cluster": "up", "timeout_ms": 300}])
+    t0 = time.time()
+    status, _, _ = http_request(sl.port(), "GET", "/slow-headers?ms=400")
+    assert status == 504, status
+    assert time.time() - t0 < 2 * SLOW
+    assert http_request(sl.port(), "GET", "/fine")[0] == 200
+    sl.stop()
+
+
+@case
+def client_connection_close_is_honoured():
+    up, sl = start()
+    s = socket.create_connection(("127.0.0.1", sl.port()), timeout=5 * SLOW)
+    s.sendall(b"GET /one HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    data = b""
+    s.settimeout(5 * SLOW)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        raise AssertionError("connection left open after Connection: close: %r" % data[:300])
+    rs = parse_responses(data)
+    assert len(rs) == 1 and rs[0][0] == 200, data[:500]
+    s.close()
+    # HTTP/1.0 without keep-alive closes too.
+    out = raw_exchange(sl.port(), b"GET /ten HTTP/1.0\r\nHost: h\r\n\r\n", timeout=5)
+    assert out.startswith(b"HTTP/1.1 200") or out.startswith(b"HTTP/1.0 200"), out[:200]
     sl.stop()
 
 
