@@ -1,7 +1,7 @@
 // BM_Codec_*: HTTP/1.1 request parsing into header views (no copies, no allocation once warm).
-#include <benchmark/benchmark.h>
-
 #include "core/http/codec.h"
+
+#include <benchmark/benchmark.h>
 
 using namespace sluice;
 

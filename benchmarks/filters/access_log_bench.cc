@@ -1,7 +1,7 @@
 // BM_AccessLog_Format*: one access-log line into a reused buffer.
-#include <benchmark/benchmark.h>
-
 #include "filters/access_log/formatter.h"
+
+#include <benchmark/benchmark.h>
 
 using namespace sluice::filters::access_log;
 
@@ -39,8 +39,12 @@ void bench(benchmark::State& state, const Formatter& f) {
   }
 }
 
-void BM_AccessLog_FormatJson(benchmark::State& s) { bench(s, Formatter(Format::Json)); }
-void BM_AccessLog_FormatCombined(benchmark::State& s) { bench(s, Formatter(Format::Combined)); }
+void BM_AccessLog_FormatJson(benchmark::State& s) {
+  bench(s, Formatter(Format::Json));
+}
+void BM_AccessLog_FormatCombined(benchmark::State& s) {
+  bench(s, Formatter(Format::Combined));
+}
 void BM_AccessLog_FormatTemplate(benchmark::State& s) {
   std::vector<Segment> segs;
   std::string err;

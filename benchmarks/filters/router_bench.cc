@@ -1,10 +1,10 @@
 // BM_Router_Match: virtual host + route selection over 1, 100 and 10,000 routes, with the
 // matching route last (the worst case for first-match-wins) and half of the routes regexes.
-#include <benchmark/benchmark.h>
+#include "filters/router/config.h"
 
 #include <string>
 
-#include "filters/router/config.h"
+#include <benchmark/benchmark.h>
 
 using namespace sluice::filters::router;
 
@@ -15,15 +15,16 @@ std::unique_ptr<RouteTable> table(int n, bool regex) {
   for (int i = 0; i < n; i++) {
     routes += i ? "," : "";
     if (regex && i % 2 == 0) {
-      routes += R"({"match": {"regex": "^/r)" + std::to_string(i) + R"(/[0-9]+$"}, "cluster": "a"})";
+      routes +=
+          R"({"match": {"regex": "^/r)" + std::to_string(i) + R"(/[0-9]+$"}, "cluster": "a"})";
     } else {
       routes += R"({"match": {"prefix": "/p)" + std::to_string(i) + R"(/"}, "cluster": "a"})";
     }
   }
   std::vector<ConfigError> errors;
   return RouteTable::parse(
-      R"({"virtual_hosts": [{"name": "v", "domains": ["api.example.com", "*"], "routes": [)" + routes +
-          "]}]}",
+      R"({"virtual_hosts": [{"name": "v", "domains": ["api.example.com", "*"], "routes": [)" +
+          routes + "]}]}",
       [](std::string_view) { return true; }, errors);
 }
 
@@ -43,8 +44,12 @@ void run(benchmark::State& state, bool regex) {
   }
 }
 
-void BM_Router_MatchPrefix(benchmark::State& state) { run(state, false); }
-void BM_Router_MatchMixedRegex(benchmark::State& state) { run(state, true); }
+void BM_Router_MatchPrefix(benchmark::State& state) {
+  run(state, false);
+}
+void BM_Router_MatchMixedRegex(benchmark::State& state) {
+  run(state, true);
+}
 BENCHMARK(BM_Router_MatchPrefix)->Arg(1)->Arg(100)->Arg(10000);
 BENCHMARK(BM_Router_MatchMixedRegex)->Arg(2)->Arg(100)->Arg(10000);
 

@@ -1,13 +1,12 @@
 #include "core/admin/admin_server.h"
 
-#include <unistd.h>
-
-#include <fmt/format.h>
-
 #include "core/common/logger.h"
 #include "core/http/codec.h"
 #include "core/network/connection.h"
 #include "core/stats/registry.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
 
 namespace sluice::admin {
 
@@ -46,8 +45,10 @@ std::string percentDecode(std::string_view s) {
   for (size_t i = 0; i < s.size(); i++) {
     if (s[i] == '%' && i + 2 < s.size()) {
       auto hex = [](char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        return c >= '0' && c <= '9'   ? c - '0'
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                      : -1;
       };
       int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
@@ -86,8 +87,8 @@ public:
       bool ready = false;
       http::ParseEvent ev = http::parseStep(parser_, in, head_, &ready);
       if (ev == http::ParseEvent::Error) {
-        reply({parser_.error() == http::ParseError::HeadersTooLarge ? 431u : 400u,
-               "text/plain", "bad request\n", true});
+        reply({parser_.error() == http::ParseError::HeadersTooLarge ? 431u : 400u, "text/plain",
+               "bad request\n", true});
         return;
       }
       if (ready) {
@@ -248,24 +249,25 @@ void AdminServer::remove(Session* s) {
 std::string AdminServer::clustersJson() const {
   filter::SnapshotPtr snap = hooks_.snapshot();
   std::string out = "{\"clusters\": [";
-  static const char* kPolicies[] = {"round_robin", "least_request", "random", "ring_hash", "maglev"};
+  static const char* kPolicies[] = {"round_robin", "least_request", "random", "ring_hash",
+                                    "maglev"};
   bool first = true;
   for (const auto& c : snap->clusters) {
     out += first ? "\n" : ",\n";
     first = false;
     out += fmt::format("  {{\"name\": \"{}\", \"lb_policy\": \"{}\", \"endpoints\": [",
-                       jsonEscape(c->name()),
-                       kPolicies[static_cast<int>(c->config().lb_policy)]);
+                       jsonEscape(c->name()), kPolicies[static_cast<int>(c->config().lb_policy)]);
     bool efirst = true;
     for (const auto& e : c->endpoints()) {
       out += efirst ? "" : ", ";
       efirst = false;
-      out += fmt::format(
-          "{{\"address\": \"{}\", \"weight\": {}, \"healthy\": {}, \"ejected\": {}, "
-          "\"draining\": {}, \"resolved\": {}, \"active_requests\": {}, \"active_connections\": {}}}",
-          jsonEscape(e->address), e->weight, e->healthy.load() ? "true" : "false",
-          e->ejected() ? "true" : "false", e->draining.load() ? "true" : "false", e->resolved ? "true" : "false",
-          e->active_requests.load(), e->active_connections.load());
+      out += fmt::format("{{\"address\": \"{}\", \"weight\": {}, \"healthy\": {}, \"ejected\": {}, "
+                         "\"draining\": {}, \"resolved\": {}, \"active_requests\": {}, "
+                         "\"active_connections\": {}}}",
+                         jsonEscape(e->address), e->weight, e->healthy.load() ? "true" : "false",
+                         e->ejected() ? "true" : "false", e->draining.load() ? "true" : "false",
+                         e->resolved ? "true" : "false", e->active_requests.load(),
+                         e->active_connections.load());
     }
     out += "]}";
   }

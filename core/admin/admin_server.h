@@ -4,23 +4,23 @@
 // the redacted config, cluster state, health-check override, drain. Bearer-key auth (constant
 // time) on everything but /ready and /healthz.
 
+#include "core/config/config.h"
+#include "core/event/dispatcher.h"
+#include "core/filter/snapshot.h"
+#include "core/network/socket.h"
+
 #include <functional>
 #include <list>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/config/config.h"
-#include "core/event/dispatcher.h"
-#include "core/filter/snapshot.h"
-#include "core/network/socket.h"
-
 namespace sluice::admin {
 
 struct AdminHooks {
-  std::function<filter::SnapshotPtr()> snapshot;  // the live snapshot
-  std::function<bool()> ready;                     // listeners bound, config live, not draining
-  std::function<void()> drain;                     // start the shutdown sequence
+  std::function<filter::SnapshotPtr()> snapshot; // the live snapshot
+  std::function<bool()> ready;                   // listeners bound, config live, not draining
+  std::function<void()> drain;                   // start the shutdown sequence
   // Reload from the config file (body null) or from a document; the new generation, or errors.
   std::function<bool(const std::string* body, uint64_t* generation,
                      std::vector<std::string>* errors)>

@@ -1,19 +1,19 @@
 #pragma once
 
+#include "core/common/logger.h"
+
 #include <cstdio>
 #include <cstdlib>
 
-#include "core/common/logger.h"
-
 // SLUICE_ASSERT: debug-only invariant. SLUICE_RELEASE_ASSERT: unrecoverable, always checked.
 // SLUICE_BUG: a should-not-happen that release builds survive (logged), debug builds abort.
-#define SLUICE_RELEASE_ASSERT(cond, msg)                                                       \
-  do {                                                                                         \
-    if (!(cond)) {                                                                             \
-      std::fprintf(stderr, "sluice: assertion failed at %s:%d: %s (%s)\n", __FILE__, __LINE__, \
-                   #cond, msg);                                                                \
-      std::abort();                                                                            \
-    }                                                                                          \
+#define SLUICE_RELEASE_ASSERT(cond, msg)                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "sluice: assertion failed at %s:%d: %s (%s)\n", __FILE__, __LINE__,     \
+                   #cond, msg);                                                                    \
+      std::abort();                                                                                \
+    }                                                                                              \
   } while (0)
 
 #ifdef NDEBUG

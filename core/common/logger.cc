@@ -1,10 +1,10 @@
 #include "core/common/logger.h"
 
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <ctime>
+
+#include <sys/time.h>
+#include <unistd.h>
 
 namespace sluice {
 
@@ -12,7 +12,7 @@ std::atomic<LogLevel> Logger::level_{LogLevel::Info};
 
 bool Logger::parseLevel(std::string_view text, LogLevel& out) {
   static constexpr std::pair<std::string_view, LogLevel> kLevels[] = {
-      {"trace", LogLevel::Trace}, {"debug", LogLevel::Debug}, {"info", LogLevel::Info},
+      {"trace", LogLevel::Trace}, {"debug", LogLevel::Debug},  {"info", LogLevel::Info},
       {"warn", LogLevel::Warn},   {"warning", LogLevel::Warn}, {"error", LogLevel::Error},
       {"off", LogLevel::Off}};
   for (const auto& [name, l] : kLevels) {

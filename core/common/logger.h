@@ -34,5 +34,5 @@ void log(LogLevel level, std::string_view component, fmt::format_string<Args...>
 
 } // namespace sluice
 
-#define SLUICE_LOG(level, component, ...)                                                      \
+#define SLUICE_LOG(level, component, ...)                                                          \
   ::sluice::log(::sluice::LogLevel::level, component, __VA_ARGS__)

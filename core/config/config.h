@@ -16,16 +16,16 @@ namespace sluice::config {
 
 // "host:port" split; host may be an IPv4/IPv6 literal ("[::1]:80") or a hostname.
 struct Address {
-  std::string host;  // without brackets
+  std::string host; // without brackets
   uint16_t port = 0;
-  bool is_ip = false;  // host is an IP literal
-  std::string text;    // as written ("127.0.0.1:8080")
+  bool is_ip = false; // host is an IP literal
+  std::string text;   // as written ("127.0.0.1:8080")
 };
 
 struct AdminConfig {
   bool enabled = false;
   Address address;
-  std::string api_key;  // resolved secret; empty = none
+  std::string api_key; // resolved secret; empty = none
 };
 
 struct StartupConfig {
@@ -40,7 +40,7 @@ struct ShutdownConfig {
 };
 
 struct TlsCertificate {
-  std::string cert_file;  // resolved against the config folder
+  std::string cert_file; // resolved against the config folder
   std::string key_file;
 };
 
@@ -53,22 +53,22 @@ struct ListenerTls {
 struct ListenerLimits {
   uint64_t max_connections = 100000;
   uint64_t max_request_headers_bytes = 65536;
-  uint64_t max_request_body_bytes = 0;  // 0 = unlimited
+  uint64_t max_request_body_bytes = 0; // 0 = unlimited
   uint64_t header_timeout_ms = 10000;
   uint64_t idle_timeout_ms = 60000;
 };
 
 struct RequestIdConfig {
-  std::string header = "x-request-id";  // lower-case
+  std::string header = "x-request-id"; // lower-case
   bool trust_incoming = true;
 };
 
 struct FilterEntry {
   std::string type;
-  std::string name;         // defaults to type
-  std::string module;       // resolved path of a .so; empty = built-in/linked
-  std::string config_json;  // the "config" value serialized ("{}" when absent)
-  std::string pointer;      // JSON pointer of this entry, e.g. "/listeners/0/filters/2"
+  std::string name;        // defaults to type
+  std::string module;      // resolved path of a .so; empty = built-in/linked
+  std::string config_json; // the "config" value serialized ("{}" when absent)
+  std::string pointer;     // JSON pointer of this entry, e.g. "/listeners/0/filters/2"
 };
 
 struct ListenerConfig {
@@ -78,7 +78,7 @@ struct ListenerConfig {
   ListenerLimits limits;
   RequestIdConfig request_id;
   std::vector<FilterEntry> filters;
-  std::string pointer;  // "/listeners/N"
+  std::string pointer; // "/listeners/N"
 };
 
 struct EndpointConfig {
@@ -89,14 +89,14 @@ struct EndpointConfig {
 enum class LbPolicy { RoundRobin, LeastRequest, Random, RingHash, Maglev };
 
 struct HashOn {
-  std::string header;  // lower-case; empty when client_ip
+  std::string header; // lower-case; empty when client_ip
   bool client_ip = false;
 };
 
 struct PoolConfig {
   uint32_t max_idle_per_worker = 64;
   uint64_t idle_timeout_ms = 60000;
-  uint32_t max_connections = 1024;  // per worker
+  uint32_t max_connections = 1024; // per worker
 };
 
 struct HealthCheckConfig {
@@ -136,19 +136,19 @@ struct ClusterConfig {
   std::optional<OutlierDetectionConfig> outlier_detection;
   CircuitBreakerConfig circuit_breaker;
   std::optional<ClusterTls> tls;
-  std::string pointer;  // "/clusters/N"
+  std::string pointer; // "/clusters/N"
 };
 
 struct Config {
-  uint32_t workers = 0;  // 0 = one per CPU
+  uint32_t workers = 0; // 0 = one per CPU
   AdminConfig admin;
   StartupConfig startup;
   ShutdownConfig shutdown;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
-  std::string path;        // the file it came from (empty for PUT /config)
-  std::string base_dir;    // folder relative paths resolve against
-  std::string raw_json;    // the document as loaded, for /config_dump (redacted there)
+  std::string path;     // the file it came from (empty for PUT /config)
+  std::string base_dir; // folder relative paths resolve against
+  std::string raw_json; // the document as loaded, for /config_dump (redacted there)
 
   const ClusterConfig* findCluster(std::string_view name) const {
     for (const auto& c : clusters) {
@@ -168,7 +168,7 @@ struct ConfigError {
 };
 
 struct LoadResult {
-  std::shared_ptr<const Config> config;  // null when errors is non-empty
+  std::shared_ptr<const Config> config; // null when errors is non-empty
   std::vector<ConfigError> errors;
   std::vector<std::string> warnings;
 };

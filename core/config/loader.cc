@@ -1,21 +1,20 @@
 // JSON -> typed config with JSON-pointer errors. Every error is collected; nothing throws out.
 
-#include <arpa/inet.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "core/config/config.h"
 
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include "core/config/config.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace sluice::config {
 
@@ -127,8 +126,8 @@ public:
       return false;
     }
     uint64_t cap = std::min<uint64_t>(max, std::numeric_limits<T>::max());
-    if (!v->is_number_integer() || (v->is_number_integer() && !v->is_number_unsigned() &&
-                                    v->get<int64_t>() < 0)) {
+    if (!v->is_number_integer() ||
+        (v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0)) {
       error(p, fmt::format("expected an integer {}..{}, got {}", min, cap, describe(*v)));
       return false;
     }
@@ -246,8 +245,7 @@ public:
     }
     if (const json* s = field(root, "startup")) {
       if (object(*s, "/startup", {"wait_for_config_ms"})) {
-        getUint(*s, "/startup", "wait_for_config_ms", cfg.startup.wait_for_config_ms, 0,
-                86400000);
+        getUint(*s, "/startup", "wait_for_config_ms", cfg.startup.wait_for_config_ms, 0, 86400000);
       }
     }
     if (const json* s = field(root, "shutdown")) {
@@ -300,8 +298,8 @@ public:
     const std::string& h = admin.address.host;
     bool loopback = h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
     if (!admin.address.host.empty() && !loopback && admin.api_key.empty()) {
-      error("/admin/api_key", "a non-loopback admin address (" + admin.address.text +
-                                  ") needs an api_key");
+      error("/admin/api_key",
+            "a non-loopback admin address (" + admin.address.text + ") needs an api_key");
     }
   }
 
@@ -337,7 +335,8 @@ public:
         }
         if (getString(*t, tp, "min_version", tls.min_version) && tls.min_version != "1.2" &&
             tls.min_version != "1.3") {
-          error(tp + "/min_version", "expected \"1.2\" or \"1.3\", got \"" + tls.min_version + "\"");
+          error(tp + "/min_version",
+                "expected \"1.2\" or \"1.3\", got \"" + tls.min_version + "\"");
         }
         if (const json* alpn = getArray(*t, tp, "alpn")) {
           for (size_t i = 0; i < alpn->size(); i++) {
@@ -355,8 +354,9 @@ public:
     }
     if (const json* lim = field(l, "limits")) {
       std::string lp = p + "/limits";
-      if (object(*lim, lp, {"max_connections", "max_request_headers_bytes",
-                            "max_request_body_bytes", "header_timeout_ms", "idle_timeout_ms"})) {
+      if (object(*lim, lp,
+                 {"max_connections", "max_request_headers_bytes", "max_request_body_bytes",
+                  "header_timeout_ms", "idle_timeout_ms"})) {
         getUint(*lim, lp, "max_connections", out.limits.max_connections, 1, 10000000);
         getUint(*lim, lp, "max_request_headers_bytes", out.limits.max_request_headers_bytes, 1024,
                 16 * 1024 * 1024);
@@ -412,8 +412,9 @@ public:
 
   void parseCluster(const json& c, ClusterConfig& out) {
     const std::string& p = out.pointer;
-    if (!object(c, p, {"name", "endpoints", "lb_policy", "hash_on", "connect_timeout_ms", "pool",
-                       "health_check", "outlier_detection", "circuit_breaker", "tls"})) {
+    if (!object(c, p,
+                {"name", "endpoints", "lb_policy", "hash_on", "connect_timeout_ms", "pool",
+                 "health_check", "outlier_detection", "circuit_breaker", "tls"})) {
       return;
     }
     getString(c, p, "name", out.name, true, true);
@@ -436,8 +437,10 @@ public:
     std::string policy = "round_robin";
     if (getString(c, p, "lb_policy", policy)) {
       static const std::pair<const char*, LbPolicy> kPolicies[] = {
-          {"round_robin", LbPolicy::RoundRobin}, {"least_request", LbPolicy::LeastRequest},
-          {"random", LbPolicy::Random},          {"ring_hash", LbPolicy::RingHash},
+          {"round_robin", LbPolicy::RoundRobin},
+          {"least_request", LbPolicy::LeastRequest},
+          {"random", LbPolicy::Random},
+          {"ring_hash", LbPolicy::RingHash},
           {"maglev", LbPolicy::Maglev}};
       bool found = false;
       for (auto& [n, v] : kPolicies) {
@@ -448,9 +451,9 @@ public:
       }
       if (!found) {
         error(p + "/lb_policy", "expected one of round_robin, least_request, random, ring_hash, "
-                                "maglev, got \"" + policy + "\"");
+                                "maglev, got \"" +
+                                    policy + "\"");
       }
-
     }
     bool hashing = out.lb_policy == LbPolicy::RingHash || out.lb_policy == LbPolicy::Maglev;
     if (const json* h = field(c, "hash_on")) {
@@ -472,7 +475,7 @@ public:
     }
     if (hashing && !out.hash_on) {
       HashOn ho;
-      ho.client_ip = true;  // the default key of a hashing policy
+      ho.client_ip = true; // the default key of a hashing policy
       out.hash_on = ho;
     }
     getUint(c, p, "connect_timeout_ms", out.connect_timeout_ms, 1, 86400000);
@@ -493,8 +496,9 @@ public:
     }
     if (const json* hc = field(c, "health_check")) {
       std::string hp = p + "/health_check";
-      if (object(*hc, hp, {"path", "interval_ms", "timeout_ms", "healthy_threshold",
-                           "unhealthy_threshold", "expected_statuses"})) {
+      if (object(*hc, hp,
+                 {"path", "interval_ms", "timeout_ms", "healthy_threshold", "unhealthy_threshold",
+                  "expected_statuses"})) {
         HealthCheckConfig h;
         if (getString(*hc, hp, "path", h.path) && (h.path.empty() || h.path[0] != '/')) {
           error(hp + "/path", "expected a path starting with \"/\"");
@@ -622,11 +626,11 @@ LoadResult parseConfig(std::string_view json_text, const std::string& base_dir) 
   if (result.errors.empty()) {
     const auto& s = cfg->shutdown;
     if (s.pre_drain_ms + s.drain_ms + s.teardown_ms > s.grace_period_ms) {
-      result.warnings.push_back(fmt::format(
-          "shutdown phases pre_drain_ms={} + drain_ms={} + teardown_ms={} = {} exceed "
-          "grace_period_ms={}",
-          s.pre_drain_ms, s.drain_ms, s.teardown_ms, s.pre_drain_ms + s.drain_ms + s.teardown_ms,
-          s.grace_period_ms));
+      result.warnings.push_back(
+          fmt::format("shutdown phases pre_drain_ms={} + drain_ms={} + teardown_ms={} = {} exceed "
+                      "grace_period_ms={}",
+                      s.pre_drain_ms, s.drain_ms, s.teardown_ms,
+                      s.pre_drain_ms + s.drain_ms + s.teardown_ms, s.grace_period_ms));
     }
     result.config = std::move(cfg);
   }
@@ -695,11 +699,11 @@ EnvOverrideResult applyShutdownEnv(ShutdownConfig& shutdown,
   }
   const auto& sd = shutdown;
   if (sd.pre_drain_ms + sd.drain_ms + sd.teardown_ms > sd.grace_period_ms) {
-    r.warnings.push_back(fmt::format(
-        "shutdown phases pre_drain_ms={} + drain_ms={} + teardown_ms={} = {} exceed "
-        "grace_period_ms={}",
-        sd.pre_drain_ms, sd.drain_ms, sd.teardown_ms, sd.pre_drain_ms + sd.drain_ms + sd.teardown_ms,
-        sd.grace_period_ms));
+    r.warnings.push_back(
+        fmt::format("shutdown phases pre_drain_ms={} + drain_ms={} + teardown_ms={} = {} exceed "
+                    "grace_period_ms={}",
+                    sd.pre_drain_ms, sd.drain_ms, sd.teardown_ms,
+                    sd.pre_drain_ms + sd.drain_ms + sd.teardown_ms, sd.grace_period_ms));
   }
   return r;
 }
@@ -711,8 +715,8 @@ std::string redactedDump(const Config& config) {
   } catch (...) {
     return "{}";
   }
-  static const std::set<std::string> kSecretKeys = {"api_key", "secret", "password", "token",
-                                                    "k", "d", "p", "q", "dp", "dq", "qi"};
+  static const std::set<std::string> kSecretKeys = {
+      "api_key", "secret", "password", "token", "k", "d", "p", "q", "dp", "dq", "qi"};
   std::function<void(json&)> walk = [&](json& v) {
     if (v.is_object()) {
       for (auto it = v.begin(); it != v.end(); ++it) {

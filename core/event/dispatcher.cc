@@ -9,9 +9,13 @@ Timer::Timer(Dispatcher& d, Callback cb) : cb_(std::move(cb)) {
   handle_.data = this;
 }
 
-void Timer::enable(uint64_t ms) { uv_timer_start(&handle_, &Timer::onTimer, ms, 0); }
+void Timer::enable(uint64_t ms) {
+  uv_timer_start(&handle_, &Timer::onTimer, ms, 0);
+}
 
-void Timer::disable() { uv_timer_stop(&handle_); }
+void Timer::disable() {
+  uv_timer_stop(&handle_);
+}
 
 void Timer::onTimer(uv_timer_t* t) {
   auto* self = static_cast<Timer*>(t->data);
@@ -30,7 +34,8 @@ Dispatcher::Dispatcher() {
   async_.data = this;
   uv_check_init(&loop_, &check_);
   check_.data = this;
-  uv_check_start(&check_, [](uv_check_t* c) { static_cast<Dispatcher*>(c->data)->clearDeferred(); });
+  uv_check_start(&check_,
+                 [](uv_check_t* c) { static_cast<Dispatcher*>(c->data)->clearDeferred(); });
   uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
 }
 
@@ -39,7 +44,9 @@ Dispatcher::~Dispatcher() {
   uv_loop_close(&loop_);
 }
 
-TimerPtr Dispatcher::createTimer(Timer::Callback cb) { return TimerPtr(new Timer(*this, std::move(cb))); }
+TimerPtr Dispatcher::createTimer(Timer::Callback cb) {
+  return TimerPtr(new Timer(*this, std::move(cb)));
+}
 
 void Dispatcher::post(std::function<void()> cb) {
   {
@@ -49,7 +56,9 @@ void Dispatcher::post(std::function<void()> cb) {
   uv_async_send(&async_);
 }
 
-void Dispatcher::onPost(uv_async_t* a) { static_cast<Dispatcher*>(a->data)->runPosted(); }
+void Dispatcher::onPost(uv_async_t* a) {
+  static_cast<Dispatcher*>(a->data)->runPosted();
+}
 
 void Dispatcher::runPosted() {
   {

@@ -4,13 +4,13 @@
 // Everything here is single-threaded except Dispatcher::post, which any thread may call.
 // Objects owning a libuv handle are freed only after the handle's close callback.
 
-#include <uv.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
+
+#include <uv.h>
 
 namespace sluice::event {
 

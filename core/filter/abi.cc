@@ -1,15 +1,15 @@
 // The host side of the C ABI: every sluice_host_* function. Trampolines are noexcept and
 // validate what a module hands them; nothing here throws into C.
 
-#include <cstring>
-#include <string>
-
 #include "core/common/logger.h"
 #include "core/filter/config_context.h"
 #include "core/filter/http_call.h"
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
 #include "core/stats/registry.h"
+
+#include <cstring>
+#include <string>
 
 namespace sluice::filter {
 
@@ -18,10 +18,18 @@ namespace {
 std::string_view sv(sluice_str_t s) {
   return s.ptr == nullptr ? std::string_view() : std::string_view(s.ptr, s.len);
 }
-sluice_str_t st(std::string_view v) { return sluice_str_t{v.data(), v.size()}; }
-ConfigContext* ctx(sluice_config_ctx_t* c) { return reinterpret_cast<ConfigContext*>(c); }
-Stream* strm(sluice_stream_t* s) { return Stream::from(s); }
-WorkerContext* wk(sluice_worker_t* w) { return reinterpret_cast<WorkerContext*>(w); }
+sluice_str_t st(std::string_view v) {
+  return sluice_str_t{v.data(), v.size()};
+}
+ConfigContext* ctx(sluice_config_ctx_t* c) {
+  return reinterpret_cast<ConfigContext*>(c);
+}
+Stream* strm(sluice_stream_t* s) {
+  return Stream::from(s);
+}
+WorkerContext* wk(sluice_worker_t* w) {
+  return reinterpret_cast<WorkerContext*>(w);
+}
 
 void hostLog(sluice_config_ctx_t* cfg, sluice_stream_t* s, sluice_log_level_t level,
              sluice_str_t message) noexcept {
@@ -297,8 +305,8 @@ sluice_call_id_t httpCall(sluice_worker_t* w, sluice_stream_t* s, sluice_str_t c
   if (w == nullptr || cb == nullptr) {
     return 0;
   }
-  return HttpCalls::start(*wk(w), s ? strm(s) : nullptr, sv(cluster), sv(method), sv(path),
-                          headers, header_count, sv(body), timeout_ms, cb, user_data);
+  return HttpCalls::start(*wk(w), s ? strm(s) : nullptr, sv(cluster), sv(method), sv(path), headers,
+                          header_count, sv(body), timeout_ms, cb, user_data);
 }
 
 void httpCallCancel(sluice_worker_t* w, sluice_call_id_t id) noexcept {
@@ -307,9 +315,13 @@ void httpCallCancel(sluice_worker_t* w, sluice_call_id_t id) noexcept {
   }
 }
 
-uint32_t workerIndex(sluice_worker_t* w) noexcept { return w ? wk(w)->index() : 0; }
+uint32_t workerIndex(sluice_worker_t* w) noexcept {
+  return w ? wk(w)->index() : 0;
+}
 
-uint64_t workerNowMs(sluice_worker_t* w) noexcept { return w ? wk(w)->dispatcher().nowMs() : 0; }
+uint64_t workerNowMs(sluice_worker_t* w) noexcept {
+  return w ? wk(w)->dispatcher().nowMs() : 0;
+}
 
 const sluice_host_t kHost = {
     sizeof(sluice_host_t),
@@ -352,6 +364,8 @@ const sluice_host_t kHost = {
 
 } // namespace
 
-const sluice_host_t* hostTable() { return &kHost; }
+const sluice_host_t* hostTable() {
+  return &kHost;
+}
 
 } // namespace sluice::filter

@@ -3,9 +3,9 @@
 // The table of filters linked into this binary. The build generates its definition
 // (builtin_filters.cc) from the SLUICE_FILTERS selection.
 
-#include <cstddef>
-
 #include "sluice/filter.h"
+
+#include <cstddef>
 
 namespace sluice::filter {
 

@@ -1,9 +1,9 @@
 #include "core/filter/http_call.h"
 
+#include "core/http/codec.h"
+
 #include <string>
 #include <vector>
-
-#include "core/http/codec.h"
 
 namespace sluice::filter {
 
@@ -20,8 +20,7 @@ public:
   }
 
   bool start(upstream::ClusterPool* pool, std::string_view method, std::string_view path,
-             const sluice_header_t* headers, size_t n, std::string_view body,
-             uint32_t timeout_ms) {
+             const sluice_header_t* headers, size_t n, std::string_view body, uint32_t timeout_ms) {
     int ep = pool->pickEndpoint();
     if (ep < 0) {
       return false;

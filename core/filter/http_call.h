@@ -3,10 +3,10 @@
 // sluice_host_http_call: a one-shot request to a cluster through its load balancer and pool,
 // completed on the same worker with the whole response (bounded) or an error.
 
-#include <string_view>
-
 #include "core/filter/worker_context.h"
 #include "sluice/filter.h"
+
+#include <string_view>
 
 namespace sluice::filter {
 

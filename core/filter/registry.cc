@@ -1,10 +1,9 @@
 #include "core/filter/registry.h"
 
-#include <dlfcn.h>
-
-#include <fmt/format.h>
-
 #include "core/common/logger.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
 
 namespace sluice::filter {
 
@@ -27,9 +26,9 @@ std::string checkModule(const sluice_module_t* m, const std::string& what) {
     return fmt::format("{}: module descriptor is too small ({} bytes)", what, m->size);
   }
   if (m->abi_major != SLUICE_ABI_VERSION_MAJOR) {
-    return fmt::format("{}: built for C ABI {}.{}, this sluice has ABI {}.{} (major versions differ)",
-                       what, m->abi_major, m->abi_minor, SLUICE_ABI_VERSION_MAJOR,
-                       SLUICE_ABI_VERSION_MINOR);
+    return fmt::format(
+        "{}: built for C ABI {}.{}, this sluice has ABI {}.{} (major versions differ)", what,
+        m->abi_major, m->abi_minor, SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR);
   }
   if (m->abi_minor > SLUICE_ABI_VERSION_MINOR) {
     return fmt::format("{}: built for C ABI {}.{}, newer than this sluice's ABI {}.{}", what,
@@ -109,7 +108,8 @@ const FilterType* Registry::loadModuleType(const std::string& path, const std::s
                           SLUICE_MODULE_ENTRY_SYMBOL);
       return nullptr;
     }
-    const sluice_module_t* m = entry(hostTable(), SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR);
+    const sluice_module_t* m =
+        entry(hostTable(), SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR);
     std::string err = checkModule(m, fmt::format("module {}", path));
     if (!err.empty()) {
       dlclose(h);

@@ -4,14 +4,14 @@
 // modules loaded with dlopen. Built-ins and modules go through the same entry function and
 // descriptors: one code path for both.
 
+#include "core/filter/builtin.h"
+#include "sluice/filter.h"
+
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include "core/filter/builtin.h"
-#include "sluice/filter.h"
 
 namespace sluice::filter {
 
@@ -33,8 +33,8 @@ using ModulePtr = std::shared_ptr<Module>;
 struct FilterType {
   std::string type;
   const sluice_filter_descriptor_t* descriptor = nullptr;
-  std::string origin;  // "built-in" or the module path
-  ModulePtr module;    // null for built-ins
+  std::string origin; // "built-in" or the module path
+  ModulePtr module;   // null for built-ins
 };
 
 // Validates a descriptor table; returns an empty string or what is wrong.

@@ -30,15 +30,14 @@ bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b)
       a.circuit_breaker.max_pending != b.circuit_breaker.max_pending ||
       a.circuit_breaker.max_requests != b.circuit_breaker.max_requests ||
       a.hash_on.has_value() != b.hash_on.has_value() ||
-      (a.hash_on && (a.hash_on->header != b.hash_on->header ||
-                     a.hash_on->client_ip != b.hash_on->client_ip)) ||
+      (a.hash_on &&
+       (a.hash_on->header != b.hash_on->header || a.hash_on->client_ip != b.hash_on->client_ip)) ||
       a.health_check.has_value() != b.health_check.has_value() ||
       a.outlier_detection.has_value() != b.outlier_detection.has_value() ||
       (a.outlier_detection &&
        (a.outlier_detection->consecutive_5xx != b.outlier_detection->consecutive_5xx ||
         a.outlier_detection->base_ejection_ms != b.outlier_detection->base_ejection_ms ||
-        a.outlier_detection->max_ejection_percent !=
-            b.outlier_detection->max_ejection_percent))) {
+        a.outlier_detection->max_ejection_percent != b.outlier_detection->max_ejection_percent))) {
     return false;
   }
   if (a.health_check) {
@@ -87,9 +86,9 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
           for (const FilterType* t : registry.builtins()) {
             known += (known.empty() ? "" : ", ") + t->type;
           }
-          result.errors.push_back({f.pointer + "/type",
-                                   "unknown filter type \"" + f.type + "\" (this build has: " +
-                                       known + "; a module needs \"module\")"});
+          result.errors.push_back({f.pointer + "/type", "unknown filter type \"" + f.type +
+                                                            "\" (this build has: " + known +
+                                                            "; a module needs \"module\")"});
           continue;
         }
       }
@@ -98,9 +97,8 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
       ctx.pointer = f.pointer + "/config";
       ctx.name = f.name;
       const sluice_filter_descriptor_t* d = type->descriptor;
-      void* cfg = d->sluice_on_config_new(
-          hostTable(), reinterpret_cast<sluice_config_ctx_t*>(&ctx),
-          sluice_str_t{f.config_json.data(), f.config_json.size()});
+      void* cfg = d->sluice_on_config_new(hostTable(), reinterpret_cast<sluice_config_ctx_t*>(&ctx),
+                                          sluice_str_t{f.config_json.data(), f.config_json.size()});
       if (cfg == nullptr || !ctx.errors.empty()) {
         if (ctx.errors.empty()) {
           ctx.errors.push_back({ctx.pointer, "filter \"" + f.type + "\" rejected its config"});

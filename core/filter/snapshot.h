@@ -4,15 +4,15 @@
 // chain with its filter configs created, and the clusters. Built whole on the main thread;
 // workers receive a shared_ptr<const Snapshot> and never take a lock to read it.
 
-#include <atomic>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include "core/config/config.h"
 #include "core/filter/registry.h"
 #include "core/upstream/cluster.h"
 #include "sluice/filter.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace sluice::filter {
 
@@ -24,7 +24,7 @@ public:
   void* config = nullptr;
   std::string name;
   std::string type;
-  ModulePtr module;  // keeps a .so mapped
+  ModulePtr module; // keeps a .so mapped
   // Hooks present, resolved once: the filter manager skips absent ones without a branch per
   // descriptor field size check.
   bool has_request_body = false;
@@ -40,7 +40,7 @@ struct ListenerRuntime {
   bool any_response_body_hook = false;
   // Metric series ids (defined while the snapshot is built; read-only afterwards).
   struct Metrics {
-    uint32_t requests[6];  // by status class, [1]..[5]
+    uint32_t requests[6]; // by status class, [1]..[5]
     uint32_t duration;
     uint32_t connections;
   } metrics{};

@@ -1,14 +1,14 @@
 #include "core/filter/stream.h"
 
-#include <sys/time.h>
-#include <uv.h>
+#include "core/common/logger.h"
+#include "core/filter/http_call.h"
+#include "core/filter/stream_stats.h"
+#include "core/http/path.h"
 
 #include <cstring>
 
-#include "core/common/logger.h"
-#include "core/http/path.h"
-#include "core/filter/http_call.h"
-#include "core/filter/stream_stats.h"
+#include <sys/time.h>
+#include <uv.h>
 
 namespace sluice::filter {
 
@@ -40,7 +40,9 @@ bool namedInConnection(std::string_view connection, std::string_view name) {
   return !connection.empty() && http::headerListContains(connection, name);
 }
 
-uint64_t monoUs() { return uv_hrtime() / 1000; }
+uint64_t monoUs() {
+  return uv_hrtime() / 1000;
+}
 
 uint64_t unixMicros() {
   struct timeval tv;
@@ -126,14 +128,14 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   http::PathStatus ps = http::normalizePath(head.target, path_buf_, &changed);
   if (ps != http::PathStatus::Ok) {
     close_after_ = true;
-    sendLocalReply(400, ps == http::PathStatus::EscapesRoot ? "path escapes the root\n"
-                                                            : "bad request target\n",
+    sendLocalReply(400,
+                   ps == http::PathStatus::EscapesRoot ? "path escapes the root\n"
+                                                       : "bad request target\n",
                    0);
     return;
   }
   path_ = changed ? std::string_view(path_buf_) : head.target;
-  expect_continue_ = !head.no_body &&
-                     http::iequals(head.headers.get("expect"), "100-continue");
+  expect_continue_ = !head.no_body && http::iequals(head.headers.get("expect"), "100-continue");
   upgrade_ = head.upgrade;
   // A request that asks for an upgrade and does not get a 101 ends its connection: the bytes
   // after its head belong to the protocol it asked for.
@@ -162,8 +164,8 @@ std::string_view Stream::generateRequestId() {
   static constexpr char kHex[] = "0123456789abcdef";
   uint64_t a = worker_.random();
   uint64_t b = worker_.random();
-  a = (a & ~0xF000ull) | 0x4000ull;                           // version 4
-  b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;    // RFC 4122 variant
+  a = (a & ~0xF000ull) | 0x4000ull;                        // version 4
+  b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // RFC 4122 variant
   char buf[36];
   int j = 0;
   for (int i = 0; i < 16; i++) {
@@ -212,7 +214,7 @@ void Stream::runRequestHeaders(size_t from) {
       return;
     }
     if (st == SLUICE_STATUS_STOP_AND_BUFFER && req_->no_body) {
-      continue;  // nothing to buffer
+      continue; // nothing to buffer
     }
     if (st != SLUICE_STATUS_CONTINUE) {
       req_pause_ = st == SLUICE_STATUS_STOP_AND_BUFFER ? Pause::Buffer : Pause::Stop;
@@ -575,7 +577,7 @@ void Stream::onUpstreamFailure(upstream::Failure f, bool response_started) {
     up_->endpoint().active_requests.fetch_sub(1, std::memory_order_relaxed);
     pool_->info().active_requests.fetch_sub(1, std::memory_order_relaxed);
     clearPending();
-    up_ = nullptr;  // the connection is already closed
+    up_ = nullptr; // the connection is already closed
   }
   try_timer_->disable();
   uint32_t cause = 0;
@@ -587,7 +589,7 @@ void Stream::onUpstreamFailure(upstream::Failure f, bool response_started) {
     break;
   case upstream::Failure::ConnectTimeout:
     cause = (flags_ & SLUICE_FLAG_UPSTREAM_TIMEOUT) ? SLUICE_RETRY_TIMEOUT
-                                                     : SLUICE_RETRY_CONNECT_FAILURE;
+                                                    : SLUICE_RETRY_CONNECT_FAILURE;
     kind = (flags_ & SLUICE_FLAG_UPSTREAM_TIMEOUT) ? "timeout" : "connect_failure";
     break;
   case upstream::Failure::Reset:
@@ -778,7 +780,7 @@ void Stream::onResponseComplete() {
     return;
   }
   if (resp_pause_ == Pause::Stop || !resp_headers_done_) {
-    return;  // resume() finishes
+    return; // resume() finishes
   }
   if (listener_->any_response_body_hook) {
     runResponseBody(resp_top_, true);
@@ -883,14 +885,18 @@ void Stream::sendResponseBody(std::string_view data, bool end) {
   }
 }
 
-void Stream::onReadDone() { owner_.flushDownstream(); }
+void Stream::onReadDone() {
+  owner_.flushDownstream();
+}
 
 void Stream::finishResponse() {
   timer_->disable();
   complete(close_after_ || !req_complete_);
 }
 
-void Stream::onUpstreamDrained() { owner_.readDisableDownstream(false); }
+void Stream::onUpstreamDrained() {
+  owner_.readDisableDownstream(false);
+}
 
 void Stream::clearPending() {
   if (pending_) {
@@ -949,7 +955,7 @@ void Stream::sendLocalReply(uint32_t status, std::string_view body, uint32_t fla
   releaseUpstream(true);
   timer_->disable();
   if (!req_complete_) {
-    close_after_ = true;  // the rest of the request body will not be read
+    close_after_ = true; // the rest of the request body will not be read
   }
   local_resp_.reset();
   http::HeaderMap& rh = local_resp_.headers;
@@ -1016,8 +1022,8 @@ void Stream::complete(bool close_connection) {
       f.instance->desc->sluice_on_stream_complete(f.object, handle());
     }
   }
-  stats::recordStream(worker_, listener_index_, *listener_, status_, end_us_ - start_us_,
-                      pool_, upstream_head_us_ > 0);
+  stats::recordStream(worker_, listener_index_, *listener_, status_, end_us_ - start_us_, pool_,
+                      upstream_head_us_ > 0);
   for (auto& f : filters_) {
     if (f.object != nullptr && f.instance->desc->sluice_on_stream_destroy != nullptr) {
       f.instance->desc->sluice_on_stream_destroy(f.object);
@@ -1238,8 +1244,8 @@ void Stream::fillInfo(sluice_stream_info_t* info) {
     full.listener = {ln.data(), ln.size()};
     full.tls = listener_->config->tls.has_value();
   }
-  full.protocol = (req_ != nullptr && req_->minor == 0) ? SLUICE_STR("HTTP/1.0")
-                                                         : SLUICE_STR("HTTP/1.1");
+  full.protocol =
+      (req_ != nullptr && req_->minor == 0) ? SLUICE_STR("HTTP/1.0") : SLUICE_STR("HTTP/1.1");
   full.route_name = {route_name_.data(), route_name_.size()};
   if (pool_ != nullptr) {
     const std::string& cn = pool_->info().name();

@@ -5,16 +5,16 @@
 // cluster and streams the response back. A connection reuses one Stream object for every
 // request it serves, so steady state does not allocate.
 
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <vector>
-
 #include "core/filter/worker_context.h"
 #include "core/http/codec.h"
 #include "core/network/buffer.h"
 #include "core/upstream/pool.h"
 #include "sluice/filter.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace sluice::filter {
 
@@ -40,7 +40,7 @@ public:
 struct ActiveFilter {
   const FilterInstance* instance;
   void* worker_state;
-  void* object;  // from sluice_on_stream_new; null = filter skipped for this stream
+  void* object; // from sluice_on_stream_new; null = filter skipped for this stream
 };
 
 class Stream : public upstream::ResponseHandler {
@@ -129,9 +129,9 @@ private:
   const ListenerRuntime* listener_ = nullptr;
   std::vector<ActiveFilter> filters_;
   http::MessageHead* req_ = nullptr;
-  http::MessageHead* resp_ = nullptr;  // upstream head, or local_resp_
+  http::MessageHead* resp_ = nullptr; // upstream head, or local_resp_
   http::MessageHead local_resp_;
-  std::string_view path_;       // normalized (or rewritten) :path
+  std::string_view path_; // normalized (or rewritten) :path
   std::string_view request_id_;
   std::string path_buf_;
   network::Buffer req_body_;
@@ -156,12 +156,12 @@ private:
   bool active_ = false;
   bool routed_ = false;
   bool local_reply_ = false;
-  bool req_headers_done_ = false;  // request header hooks finished
-  bool req_complete_ = false;      // downstream request fully received
-  bool req_body_sent_ = false;     // some request body went upstream
+  bool req_headers_done_ = false; // request header hooks finished
+  bool req_complete_ = false;     // downstream request fully received
+  bool req_body_sent_ = false;    // some request body went upstream
   bool upstream_started_ = false;
   bool upstream_request_done_ = false;
-  bool response_started_ = false;  // head written downstream
+  bool response_started_ = false; // head written downstream
   bool resp_headers_done_ = false;
   bool resp_complete_ = false;
   bool req_chunked_up_ = false;
@@ -173,8 +173,8 @@ private:
   Pause req_pause_ = Pause::None;
   size_t req_pause_at_ = 0;
   Pause resp_pause_ = Pause::None;
-  size_t resp_pause_at_ = 0;   // filter index (in chain order) that paused the response
-  size_t resp_top_ = 0;        // response hooks run on filters [0, resp_top_)
+  size_t resp_pause_at_ = 0; // filter index (in chain order) that paused the response
+  size_t resp_top_ = 0;      // response hooks run on filters [0, resp_top_)
   bool resp_headers_held_ = false;
   uint32_t flags_ = 0;
   uint32_t status_ = 0;
@@ -189,10 +189,10 @@ private:
   size_t cur_filter_ = SIZE_MAX;
   int in_hook_ = 0;
   bool pending_complete_ = false;
-  size_t skip_body_filter_ = SIZE_MAX;       // got the whole request body already
-  size_t resp_skip_body_filter_ = SIZE_MAX;  // got the whole response body already
+  size_t skip_body_filter_ = SIZE_MAX;      // got the whole request body already
+  size_t resp_skip_body_filter_ = SIZE_MAX; // got the whole response body already
   bool is_head_ = false;
-  bool pending_ = false;  // counted in the cluster's pending requests (connection connecting)
+  bool pending_ = false; // counted in the cluster's pending requests (connection connecting)
 };
 
 } // namespace sluice::filter

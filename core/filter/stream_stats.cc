@@ -1,9 +1,9 @@
 #include "core/filter/stream_stats.h"
 
-#include <string>
-
 #include "core/filter/worker_context.h"
 #include "core/stats/registry.h"
+
+#include <string>
 
 namespace sluice::filter::stats {
 
@@ -34,16 +34,15 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
                                               "Requests received, by listener and status class",
                                               {{"listener", name}, {"code", kCodes[c]}});
     }
-    l.metrics.duration =
-        r.defineHistogram("sluice_downstream_request_duration_seconds",
-                          "Time from the first request byte to the end of the response",
-                          {{"listener", name}}, {});
+    l.metrics.duration = r.defineHistogram(
+        "sluice_downstream_request_duration_seconds",
+        "Time from the first request byte to the end of the response", {{"listener", name}}, {});
     l.metrics.connections = r.defineGauge("sluice_downstream_connections_active",
                                           "Open downstream connections", {{"listener", name}});
   }
   for (auto& c : snapshot.clusters) {
     if (c->metrics.defined) {
-      continue;  // a ClusterInfo kept across a reload: workers read these ids right now
+      continue; // a ClusterInfo kept across a reload: workers read these ids right now
     }
     const std::string& name = c->name();
     auto& m = c->metrics;
@@ -65,8 +64,8 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
     m.overflow = err("overflow");
     m.defined = true;
   }
-  g_ready = r.defineGauge("sluice_server_ready",
-                          "1 when listeners are bound and the config is live", {});
+  g_ready =
+      r.defineGauge("sluice_server_ready", "1 when listeners are bound and the config is live", {});
   g_draining = r.defineGauge("sluice_server_draining", "1 while shutting down", {});
   g_generation = r.defineGauge("sluice_config_generation", "Generation of the live config", {});
 }

@@ -3,11 +3,11 @@
 // The SPEC §5 data-path metrics recorded when a stream ends. Series are defined when a
 // snapshot is installed, so recording is an array index and a relaxed add.
 
-#include <cstdint>
-#include <string_view>
-
 #include "core/filter/snapshot.h"
 #include "core/upstream/pool.h"
+
+#include <cstdint>
+#include <string_view>
 
 namespace sluice::filter {
 class WorkerContext;

@@ -66,7 +66,9 @@ WorkerContext::WorkerContext(event::Dispatcher& dispatcher, uint32_t index)
   }
 }
 
-WorkerContext::~WorkerContext() { shutdown(); }
+WorkerContext::~WorkerContext() {
+  shutdown();
+}
 
 void WorkerContext::install(SnapshotPtr snapshot) {
   std::vector<std::string> names;
@@ -112,7 +114,9 @@ uint64_t WorkerContext::startTimer(Stream* stream, uint64_t ms, sluice_task_call
   return id;
 }
 
-void WorkerContext::cancelTimer(uint64_t id) { timers_.erase(id); }
+void WorkerContext::cancelTimer(uint64_t id) {
+  timers_.erase(id);
+}
 
 void WorkerContext::cancelStreamTimers(Stream* stream) {
   if (timers_.empty()) {

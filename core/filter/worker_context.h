@@ -3,15 +3,15 @@
 // Per-worker state the filter manager and the ABI need: the loop, the cluster pools, the live
 // snapshot with this worker's filter states, and ABI timers. Single-threaded (the worker's).
 
+#include "core/event/dispatcher.h"
+#include "core/filter/snapshot.h"
+#include "core/upstream/pool.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
-
-#include "core/event/dispatcher.h"
-#include "core/filter/snapshot.h"
-#include "core/upstream/pool.h"
 
 namespace sluice::filter {
 
@@ -66,7 +66,9 @@ public:
   static void release(SnapshotPtr s);
 
   // Outgoing HTTP calls made through the ABI (owned here, keyed by call id).
-  std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>>& calls() { return calls_; }
+  std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>>& calls() {
+    return calls_;
+  }
   uint64_t nextCallId() { return next_call_++; }
 
 private:

@@ -1,8 +1,8 @@
 #include "core/http/codec.h"
 
-#include <llhttp.h>
-
 #include <cstring>
+
+#include <llhttp.h>
 
 namespace sluice::http {
 
@@ -69,7 +69,9 @@ void Parser::reset() {
   head_bytes_ = 0;
 }
 
-const char* Parser::errorReason() const { return llhttp_get_error_reason(parser_.get()); }
+const char* Parser::errorReason() const {
+  return llhttp_get_error_reason(parser_.get());
+}
 
 void Parser::extend(Span& s, const char* at, size_t len) {
   uint32_t off = static_cast<uint32_t>(at - base_);
@@ -102,7 +104,9 @@ int Parser::onUrl(llhttp_t* p, const char* at, size_t len) {
   return 0;
 }
 
-int Parser::onStatus(llhttp_t*, const char*, size_t) { return 0; }
+int Parser::onStatus(llhttp_t*, const char*, size_t) {
+  return 0;
+}
 
 int Parser::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   Parser* self = SELF(p);
@@ -164,7 +168,8 @@ void Parser::buildHead() {
   head_.major = llhttp_get_http_major(parser_.get());
   head_.minor = llhttp_get_http_minor(parser_.get());
   if (type_ == MessageType::Request) {
-    head_.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(parser_.get())));
+    head_.method =
+        llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(parser_.get())));
     head_.target = std::string_view(base_ + url_.off, url_.len);
   } else {
     head_.status = static_cast<uint32_t>(llhttp_get_status_code(parser_.get()));
@@ -227,7 +232,7 @@ int Parser::onHeadersComplete(llhttp_t* p) {
     }
     h.no_body = !h.chunked && h.content_length == 0;
     if (h.upgrade) {
-      return 2;  // no body; the rest is the tunnel once the upstream agrees
+      return 2; // no body; the rest is the tunnel once the upstream agrees
     }
     return HPE_PAUSED;
   }
@@ -237,7 +242,7 @@ int Parser::onHeadersComplete(llhttp_t* p) {
     if (st == 101) {
       return 2;
     }
-    return 1;  // skip body; message complete follows at once
+    return 1; // skip body; message complete follows at once
   }
   h.no_body = !h.chunked && h.has_content_length && h.content_length == 0;
   return HPE_PAUSED;
@@ -302,7 +307,9 @@ ParseEvent Parser::execute(network::Buffer& buf, size_t* consumed) {
   }
 }
 
-void Parser::resume() { llhttp_resume(parser_.get()); }
+void Parser::resume() {
+  llhttp_resume(parser_.get());
+}
 
 bool Parser::finish() {
   llhttp_errno_t err = llhttp_finish(parser_.get());
@@ -311,35 +318,64 @@ bool Parser::finish() {
 
 std::string_view reasonPhrase(uint32_t status) {
   switch (status) {
-  case 100: return "Continue";
-  case 101: return "Switching Protocols";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 303: return "See Other";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  default: return "Unknown";
+  case 100:
+    return "Continue";
+  case 101:
+    return "Switching Protocols";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 206:
+    return "Partial Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 303:
+    return "See Other";
+  case 304:
+    return "Not Modified";
+  case 307:
+    return "Temporary Redirect";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  default:
+    return "Unknown";
   }
 }
 

@@ -5,14 +5,14 @@
 // buffer (no copies). The parser pauses after each message head and after each message, so the
 // caller can hand the head buffer to the stream and serve pipelined requests one at a time.
 
+#include "core/http/header_map.h"
+#include "core/network/buffer.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "core/http/header_map.h"
-#include "core/network/buffer.h"
 
 struct llhttp__internal_s;
 
@@ -37,17 +37,17 @@ struct MessageHead {
     upgrade = false;
     no_body = false;
   }
-  std::string_view method;  // request
-  std::string_view target;  // request target as received
-  uint32_t status = 0;      // response
+  std::string_view method; // request
+  std::string_view target; // request target as received
+  uint32_t status = 0;     // response
   uint8_t major = 1;
   uint8_t minor = 1;
   bool keep_alive = true;
   bool chunked = false;
   bool has_content_length = false;
   uint64_t content_length = 0;
-  bool upgrade = false;     // request asks for / response grants an upgrade
-  bool no_body = false;     // message has no body (known after the head)
+  bool upgrade = false; // request asks for / response grants an upgrade
+  bool no_body = false; // message has no body (known after the head)
   HeaderMap headers;
   HeaderMap trailers;
 };
@@ -146,7 +146,7 @@ private:
 void appendStatusLine(network::Buffer& out, uint32_t status);
 std::string_view reasonPhrase(uint32_t status);
 void appendHeader(network::Buffer& out, std::string_view name, std::string_view value);
-void appendChunk(network::Buffer& out, std::string_view data);  // one chunk with framing
+void appendChunk(network::Buffer& out, std::string_view data); // one chunk with framing
 void appendLastChunk(network::Buffer& out, const HeaderMap* trailers);
 void appendDecimal(network::Buffer& out, uint64_t v);
 

@@ -29,7 +29,7 @@ private:
     size_t cap;
   };
   std::vector<Block> blocks_;
-  size_t used_ = 0;  // in the last block
+  size_t used_ = 0; // in the last block
   size_t active_ = 0;
 };
 

@@ -96,9 +96,9 @@ PathStatus normalizePath(std::string_view target, std::string& out, bool* change
   // 2. Segments: drop empty and "." segments, pop on "..".
   std::string result;
   result.reserve(decoded.size());
-  size_t i = 1;  // decoded[0] == '/'
+  size_t i = 1; // decoded[0] == '/'
   bool trailing_slash = false;
-  std::vector<size_t> starts;  // where each kept segment's '/' begins in result
+  std::vector<size_t> starts; // where each kept segment's '/' begins in result
   while (i <= decoded.size()) {
     size_t slash = decoded.find('/', i);
     if (slash == std::string::npos) {

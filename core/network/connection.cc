@@ -21,7 +21,9 @@ Connection::Connection(event::Dispatcher& dispatcher, ConnectionCallbacks& cb)
   box_->owner = this;
 }
 
-Connection::~Connection() { close(); }
+Connection::~Connection() {
+  close();
+}
 
 int Connection::fd() const {
   uv_os_fd_t fd = -1;
@@ -165,8 +167,8 @@ void Connection::startWrite() {
   box->wreq.data = box;
   uv_buf_t b = uv_buf_init(const_cast<char*>(box->inflight.readPtr()),
                            static_cast<unsigned int>(box->inflight.readable()));
-  int rc = uv_write(&box->wreq, reinterpret_cast<uv_stream_t*>(&box->tcp), &b, 1,
-                    &Connection::onWrite);
+  int rc =
+      uv_write(&box->wreq, reinterpret_cast<uv_stream_t*>(&box->tcp), &b, 1, &Connection::onWrite);
   if (rc != 0) {
     box->writing = false;
     box->inflight.clear();

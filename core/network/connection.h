@@ -5,14 +5,14 @@
 // and watermark callbacks for backpressure. The libuv handle lives in a separate box freed in
 // its close callback, so the Connection object itself may be destroyed right after close().
 
-#include <uv.h>
+#include "core/event/dispatcher.h"
+#include "core/network/buffer.h"
+#include "core/network/socket.h"
 
 #include <cstdint>
 #include <string>
 
-#include "core/event/dispatcher.h"
-#include "core/network/buffer.h"
-#include "core/network/socket.h"
+#include <uv.h>
 
 namespace sluice::network {
 

@@ -1,15 +1,14 @@
 #include "core/network/socket.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
-#include <fmt/format.h>
 
 namespace sluice::network {
 

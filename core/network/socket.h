@@ -1,10 +1,10 @@
 #pragma once
 
-#include <sys/socket.h>
+#include "core/config/config.h"
 
 #include <string>
 
-#include "core/config/config.h"
+#include <sys/socket.h>
 
 namespace sluice::network {
 

@@ -1,11 +1,5 @@
 #include "core/server/cli.h"
 
-#include <cstring>
-#include <string>
-#include <vector>
-
-#include <fmt/format.h>
-
 #include "core/common/logger.h"
 #include "core/config/config.h"
 #include "core/filter/builtin.h"
@@ -13,6 +7,12 @@
 #include "core/filter/snapshot.h"
 #include "core/server/server.h"
 #include "sluice/version.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
 
 namespace sluice::server {
 
@@ -29,13 +29,12 @@ void registerBuiltins() {
 }
 
 void usage(FILE* out) {
-  fmt::print(out,
-             "usage:\n"
-             "  sluice run -c CONFIG.json [--workers N] [--log-level LEVEL]\n"
-             "  sluice -c CONFIG.json            (same as run)\n"
-             "  sluice validate -c CONFIG.json\n"
-             "  sluice version\n"
-             "  sluice filters\n");
+  fmt::print(out, "usage:\n"
+                  "  sluice run -c CONFIG.json [--workers N] [--log-level LEVEL]\n"
+                  "  sluice -c CONFIG.json            (same as run)\n"
+                  "  sluice validate -c CONFIG.json\n"
+                  "  sluice version\n"
+                  "  sluice filters\n");
 }
 
 struct Args {
@@ -125,8 +124,8 @@ int validate(const std::string& path) {
   for (size_t i = 0; i < load.config->listeners.size(); i++) {
     const auto& l = load.config->listeners[i];
     if (!l.address.is_ip) {
-      errors.push_back({l.pointer + "/address", "expected an IP address and port, got \"" +
-                                                    l.address.text + "\""});
+      errors.push_back({l.pointer + "/address",
+                        "expected an IP address and port, got \"" + l.address.text + "\""});
     }
   }
   filter::BuildResult built = filter::buildSnapshot(load.config, 0);
@@ -156,7 +155,8 @@ int runCli(int argc, char** argv) {
   if (!a.log_level.empty()) {
     LogLevel l;
     if (!Logger::parseLevel(a.log_level, l)) {
-      fmt::print(stderr, "sluice: --log-level: expected trace|debug|info|warn|error|off, got \"{}\"\n",
+      fmt::print(stderr,
+                 "sluice: --log-level: expected trace|debug|info|warn|error|off, got \"{}\"\n",
                  a.log_level);
       return 1;
     }

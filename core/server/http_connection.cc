@@ -38,7 +38,9 @@ int HttpConnection::accept(uv_stream_t* server) {
   return 0;
 }
 
-bool HttpConnection::draining() const { return worker_.draining() || listener_removed_; }
+bool HttpConnection::draining() const {
+  return worker_.draining() || listener_removed_;
+}
 
 bool HttpConnection::refreshSnapshot() {
   const filter::WorkerSnapshotPtr& live = worker_.context().current();
@@ -143,7 +145,7 @@ void HttpConnection::processInput() {
         stream_.onRequestEnd();
       }
       if (parser_.head().upgrade) {
-        break;  // the rest is tunnel data if the upstream agrees
+        break; // the rest is tunnel data if the upstream agrees
       }
       continue;
     }
@@ -171,9 +173,8 @@ void HttpConnection::onBodyData(std::string_view data) {
 void HttpConnection::protocolError(uint32_t status) {
   if (stream_.active()) {
     if (!stream_.responseStarted()) {
-      stream_.sendLocalReply(status, status == 431 ? "request header fields too large\n"
-                                                   : "bad request\n",
-                             0);
+      stream_.sendLocalReply(
+          status, status == 431 ? "request header fields too large\n" : "bad request\n", 0);
     } else {
       stream_.onDownstreamReset();
     }
@@ -282,7 +283,9 @@ void HttpConnection::onWriteDrained() {
   stream_.onDownstreamDrained();
 }
 
-void HttpConnection::onLocalClose() { destroy(); }
+void HttpConnection::onLocalClose() {
+  destroy();
+}
 
 void HttpConnection::drain() {
   if (idle() && !parser_.messageStarted()) {
@@ -294,7 +297,7 @@ void HttpConnection::onSnapshotChanged() {
   if (refreshSnapshot()) {
     return;
   }
-  listener_removed_ = true;  // the current response carries Connection: close
+  listener_removed_ = true; // the current response carries Connection: close
   if (idle() && !parser_.messageStarted()) {
     destroy();
   }

@@ -4,12 +4,12 @@
 // (pipelined requests wait their turn), enforces header size and timeouts, and tunnels raw
 // bytes after a 101.
 
-#include <list>
-#include <memory>
-
 #include "core/filter/stream.h"
 #include "core/http/codec.h"
 #include "core/network/connection.h"
+
+#include <list>
+#include <memory>
 
 namespace sluice::server {
 
@@ -70,7 +70,7 @@ private:
   bool refreshSnapshot();
 
   Worker& worker_;
-  filter::WorkerSnapshotPtr snap_;  // keeps cfg_ alive
+  filter::WorkerSnapshotPtr snap_; // keeps cfg_ alive
   size_t listener_index_;
   const config::ListenerConfig* cfg_;
   std::string listener_name_;
@@ -83,7 +83,7 @@ private:
   upstream::UpstreamConnection* tunnel_ = nullptr;
   enum class TimerKind { None, Header, Idle } timer_kind_ = TimerKind::None;
   bool in_parse_ = false;
-  bool request_done_ = false;  // the current request was fully read
+  bool request_done_ = false; // the current request was fully read
   bool need_resume_ = false;
   bool closing_ = false;
   bool destroyed_ = false;

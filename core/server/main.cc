@@ -1,3 +1,5 @@
 #include "core/server/cli.h"
 
-int main(int argc, char** argv) { return sluice::server::runCli(argc, argv); }
+int main(int argc, char** argv) {
+  return sluice::server::runCli(argc, argv);
+}

@@ -1,15 +1,15 @@
 #include "core/server/server.h"
 
-#include <unistd.h>
+#include "core/common/logger.h"
+#include "core/filter/stream_stats.h"
+#include "core/filter/worker_context.h"
+#include "core/network/socket.h"
 
 #include <csignal>
 #include <cstring>
 #include <thread>
 
-#include "core/common/logger.h"
-#include "core/filter/stream_stats.h"
-#include "core/filter/worker_context.h"
-#include "core/network/socket.h"
+#include <unistd.h>
 
 namespace sluice::server {
 
@@ -34,7 +34,8 @@ Server::~Server() {
   checkers_.clear();
   snapshot_.reset();
   for (uv_signal_t* s : signals_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(s),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
   }
   signals_.clear();
   phase_timer_.reset();
@@ -103,9 +104,8 @@ int Server::run() {
     SLUICE_LOG(Warn, "config", "{}", w);
   }
 
-  filter::WorkerContext::setReleaseHook([this](filter::SnapshotPtr s) {
-    main_.post([s = std::move(s)]() mutable { s.reset(); });
-  });
+  filter::WorkerContext::setReleaseHook(
+      [this](filter::SnapshotPtr s) { main_.post([s = std::move(s)]() mutable { s.reset(); }); });
   worker_count_ = workers;
 
   // Bind first: listeners and the admin port accept before any slow start-up work (filter
@@ -178,7 +178,7 @@ int Server::run() {
   }
   snapshot_ = built.snapshot;
   for (const auto& c : snapshot_->clusters) {
-    c->resolve();  // DNS for hostname endpoints (main thread, never a worker)
+    c->resolve(); // DNS for hostname endpoints (main thread, never a worker)
   }
   filter::stats::setGeneration(snapshot_->generation);
   syncHealthCheckers();
@@ -245,8 +245,8 @@ void Server::onSignal(int signum) {
   }
   if (phase_ == Phase::Serving) {
     SLUICE_LOG(Info, "server", "{}: shutting down (pre_drain_ms={} drain_ms={} teardown_ms={})",
-               signum == SIGTERM ? "SIGTERM" : "SIGINT", shutdown_.pre_drain_ms,
-               shutdown_.drain_ms, shutdown_.teardown_ms);
+               signum == SIGTERM ? "SIGTERM" : "SIGINT", shutdown_.pre_drain_ms, shutdown_.drain_ms,
+               shutdown_.teardown_ms);
     beginShutdown();
   } else {
     SLUICE_LOG(Info, "server", "second signal: skipping to teardown");

@@ -3,11 +3,6 @@
 // The main thread: loads the config, binds every listener before slow work, starts the
 // workers, owns signals and the shutdown phases.
 
-#include <atomic>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include "core/admin/admin_server.h"
 #include "core/config/config.h"
 #include "core/event/dispatcher.h"
@@ -15,11 +10,16 @@
 #include "core/server/worker.h"
 #include "core/upstream/health_checker.h"
 
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
 namespace sluice::server {
 
 struct RunOptions {
   std::string config_path;
-  int workers = -1;  // -1: from the config
+  int workers = -1; // -1: from the config
 };
 
 class Server {
@@ -55,8 +55,8 @@ private:
   // Where each listener is bound, to keep the sockets of unchanged listeners on reload.
   struct BoundListener {
     std::string name;
-    std::string configured;  // address as written
-    std::string actual;      // address it got (port 0 resolved)
+    std::string configured; // address as written
+    std::string actual;     // address it got (port 0 resolved)
   };
   std::vector<BoundListener> bound_;
   // Health checkers of the live clusters (main thread); kept across a reload for a cluster whose

@@ -1,9 +1,9 @@
 #include "core/server/worker.h"
 
-#include <unistd.h>
-
 #include "core/common/logger.h"
 #include "core/filter/stream_stats.h"
+
+#include <unistd.h>
 
 namespace sluice::server {
 
@@ -109,7 +109,7 @@ void Worker::run() {
   context_ = std::make_unique<filter::WorkerContext>(dispatcher_, index_);
   for (size_t i = 0; i < sockets_.size(); i++) {
     openListener(sockets_[i], names_[i], false);
-    sockets_[i].fd = -1;  // owned by the handle now
+    sockets_[i].fd = -1; // owned by the handle now
   }
   wait_timer_ = dispatcher_.createTimer([this] {
     if (!context_->current()) {
@@ -173,12 +173,12 @@ void Worker::applySnapshot(filter::SnapshotPtr snapshot, std::vector<ListenerSoc
         rebound = rebound || listeners[a.listener_index].config->name == l->name;
       }
       if (rebound) {
-        closeListener(l);  // same name, new address: the new socket replaces it
+        closeListener(l); // same name, new address: the new socket replaces it
         continue;
       }
       for (size_t i = 0; i < listeners.size(); i++) {
         if (listeners[i].config->name == l->name) {
-          l->listener_index = i;  // unchanged listener: same socket, new position
+          l->listener_index = i; // unchanged listener: same socket, new position
           found = true;
           break;
         }
@@ -186,7 +186,7 @@ void Worker::applySnapshot(filter::SnapshotPtr snapshot, std::vector<ListenerSoc
       if (found) {
         kept.push_back(l);
       } else {
-        closeListener(l);  // removed listener: stop accepting; its connections drain
+        closeListener(l); // removed listener: stop accepting; its connections drain
       }
     }
     listeners_ = std::move(kept);

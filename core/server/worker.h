@@ -4,15 +4,15 @@
 // its upstream pools and its filter states. Everything it owns is touched only by its thread;
 // the main thread talks to it through Dispatcher::post.
 
+#include "core/event/dispatcher.h"
+#include "core/filter/worker_context.h"
+#include "core/server/http_connection.h"
+
 #include <atomic>
 #include <list>
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include "core/event/dispatcher.h"
-#include "core/filter/worker_context.h"
-#include "core/server/http_connection.h"
 
 namespace sluice::server {
 
@@ -34,9 +34,9 @@ public:
   // Installs the first snapshot and starts serving (thread-safe).
   void activate(filter::SnapshotPtr snapshot);
   // Thread-safe requests from the main thread.
-  void stopAccepting();      // drain phase: close listeners, close idle connections
-  void abortAll();           // teardown: abort what is left, then exit the loop
-  void exitWhenIdle();       // exit the loop once no connection is left
+  void stopAccepting(); // drain phase: close listeners, close idle connections
+  void abortAll();      // teardown: abort what is left, then exit the loop
+  void exitWhenIdle();  // exit the loop once no connection is left
   // Reload: install a new snapshot; `added` are sockets for listeners new in it (listener_index
   // into the new snapshot); listeners absent from it stop accepting. Existing connections finish
   // their current request on the old snapshot and follow the new one afterwards.

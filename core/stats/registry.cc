@@ -147,8 +147,7 @@ bool validLabelName(const std::string& name) {
 }
 
 Registry::Registry()
-    : series_(new std::atomic<Series*>[kMaxSeries]),
-      registry_id_(g_next_registry.fetch_add(1)) {
+    : series_(new std::atomic<Series*>[kMaxSeries]), registry_id_(g_next_registry.fetch_add(1)) {
   for (uint32_t i = 0; i < kMaxSeries; i++) {
     series_[i].store(nullptr, std::memory_order_relaxed);
   }
@@ -162,7 +161,7 @@ Registry::~Registry() {
 }
 
 Registry& Registry::global() {
-  static Registry* r = new Registry();  // lives for the whole process (threads may record late)
+  static Registry* r = new Registry(); // lives for the whole process (threads may record late)
   return *r;
 }
 
@@ -244,8 +243,8 @@ uint32_t Registry::define(MetricType type, const std::string& name, const std::s
     families_.push_back(std::move(f));
   }
   uint32_t id = series_count_.load();
-  uint32_t cells = type == MetricType::Histogram ? static_cast<uint32_t>(fam->bounds.size()) + 3
-                                                 : 1;
+  uint32_t cells =
+      type == MetricType::Histogram ? static_cast<uint32_t>(fam->bounds.size()) + 3 : 1;
   if (id >= kMaxSeries || next_cell_ + cells > kMaxBlocks * kBlockCells) {
     return fail("too many metric series");
   }
@@ -306,7 +305,7 @@ void Registry::add(uint32_t id, double delta) {
     addShared(s->gauge, delta);
   } else if (s->type == MetricType::Counter) {
     if (delta < 0) {
-      return;  // counters only go up
+      return; // counters only go up
     }
     addRelaxed(*cell(localShard(), s->offset), delta);
   }
@@ -331,10 +330,10 @@ void Registry::observe(uint32_t id, double value) {
     return;
   }
   const auto& bounds = s->family->bounds;
-  size_t i = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) -
-                                 bounds.begin());
+  size_t i =
+      static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
   Shard& sh = localShard();
-  std::atomic<double>* base = cell(sh, s->offset);  // a histogram never spans two blocks
+  std::atomic<double>* base = cell(sh, s->offset); // a histogram never spans two blocks
   addRelaxed(base[i], 1);
   addRelaxed(base[bounds.size() + 1], value);
   addRelaxed(base[bounds.size() + 2], 1);
@@ -373,9 +372,8 @@ uint64_t Registry::histogramCount(uint32_t id) const {
   }
   Series* s = series_[id].load();
   std::lock_guard<std::mutex> lock(mutex_);
-  return s->type == MetricType::Histogram
-             ? static_cast<uint64_t>(merged(s->offset + s->cells - 1))
-             : 0;
+  return s->type == MetricType::Histogram ? static_cast<uint64_t>(merged(s->offset + s->cells - 1))
+                                          : 0;
 }
 
 std::string Registry::renderPrometheus() const {
@@ -388,7 +386,8 @@ std::string Registry::renderPrometheus() const {
             [](const Family* a, const Family* b) { return a->name < b->name; });
   std::string out;
   for (const Family* f : fams) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f->name, f->help, f->name, typeName(f->type));
+    out +=
+        fmt::format("# HELP {} {}\n# TYPE {} {}\n", f->name, f->help, f->name, typeName(f->type));
     for (const Series* s : f->series) {
       std::string labels;
       for (const auto& [k, v] : s->labels) {

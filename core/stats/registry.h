@@ -55,8 +55,8 @@ private:
     Family* family;
     MetricType type;
     Labels labels;
-    uint32_t offset;  // first cell
-    uint32_t cells;   // counter 1; histogram bounds+1 buckets, sum, count
+    uint32_t offset; // first cell
+    uint32_t cells;  // counter 1; histogram bounds+1 buckets, sum, count
     std::atomic<double> gauge{0};
   };
   struct Shard;
@@ -66,7 +66,7 @@ private:
   std::atomic<double>* cell(Shard& s, uint32_t index);
   double merged(uint32_t index) const;
 
-  mutable std::mutex mutex_;  // definitions, shard list, rendering
+  mutable std::mutex mutex_; // definitions, shard list, rendering
   std::vector<std::unique_ptr<Family>> families_;
   std::unique_ptr<std::atomic<Series*>[]> series_;
   std::atomic<uint32_t> series_count_{0};

@@ -83,7 +83,7 @@ void ClusterInfo::buildMaglev() {
 
 uint64_t Endpoint::monotonicMs() {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO, no syscall
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); // vDSO, no syscall
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
@@ -108,14 +108,14 @@ void ClusterInfo::recordOutcome(size_t i, bool failure) {
     ejected += e->ejected() ? 1 : 0;
   }
   if ((ejected + 1) * 100 > static_cast<size_t>(od.max_ejection_percent) * endpoints_.size()) {
-    return;  // the cap: never eject more than max_ejection_percent of the cluster
+    return; // the cap: never eject more than max_ejection_percent of the cluster
   }
   uint32_t times = ep.ejections.fetch_add(1, std::memory_order_relaxed) + 1;
   ep.ejected_until_ms.store(Endpoint::monotonicMs() + od.base_ejection_ms * times,
                             std::memory_order_relaxed);
   ep.consecutive_failures.store(0, std::memory_order_relaxed);
-  SLUICE_LOG(Warn, "outlier", "cluster {}: endpoint {} ejected for {} ms (ejection {})",
-             cfg_.name, ep.address, od.base_ejection_ms * times, times);
+  SLUICE_LOG(Warn, "outlier", "cluster {}: endpoint {} ejected for {} ms (ejection {})", cfg_.name,
+             ep.address, od.base_ejection_ms * times, times);
 }
 
 int ClusterInfo::ringLookup(uint64_t hash) const {

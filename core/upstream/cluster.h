@@ -4,6 +4,10 @@
 // atomics that health checking and drain will write) and the per-worker pools that pick an
 // endpoint and reuse kept-alive connections.
 
+#include "core/config/config.h"
+#include "core/event/dispatcher.h"
+#include "core/network/socket.h"
+
 #include <atomic>
 #include <cstdint>
 #include <list>
@@ -11,14 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "core/config/config.h"
-#include "core/event/dispatcher.h"
-#include "core/network/socket.h"
-
 namespace sluice::upstream {
 
 struct Endpoint {
-  std::string address;  // "host:port" as configured
+  std::string address; // "host:port" as configured
   network::SockAddr addr;
   bool resolved = false;
   uint32_t weight = 1;
@@ -29,7 +29,7 @@ struct Endpoint {
   // Passive outlier detection (written by every worker with relaxed atomics).
   std::atomic<uint32_t> consecutive_failures{0};
   std::atomic<uint32_t> ejections{0};
-  std::atomic<uint64_t> ejected_until_ms{0};  // monotonic ms; 0 = not ejected
+  std::atomic<uint64_t> ejected_until_ms{0}; // monotonic ms; 0 = not ejected
 
   bool ejected() const {
     uint64_t until = ejected_until_ms.load(std::memory_order_relaxed);
@@ -47,8 +47,8 @@ uint64_t hashKey(std::string_view key);
 
 class ClusterInfo {
 public:
-  static constexpr size_t kMaglevTableSize = 65537;  // prime
-  static constexpr uint32_t kRingReplicas = 160;     // virtual nodes per unit of weight
+  static constexpr size_t kMaglevTableSize = 65537; // prime
+  static constexpr uint32_t kRingReplicas = 160;    // virtual nodes per unit of weight
 
   explicit ClusterInfo(const config::ClusterConfig& cfg);
   // Resolves hostname endpoints (blocking DNS: main thread only, never on a worker).
@@ -56,7 +56,7 @@ public:
 
   // Metric series ids, set once on the main thread before workers use the cluster.
   struct Metrics {
-    uint32_t requests[6];  // by status class, [1]..[5]
+    uint32_t requests[6]; // by status class, [1]..[5]
     uint32_t duration;
     uint32_t connect_failure;
     uint32_t timeout;
@@ -89,8 +89,8 @@ private:
 
   config::ClusterConfig cfg_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
-  std::vector<std::pair<uint64_t, uint32_t>> ring_;  // (point, endpoint), sorted
-  std::vector<uint32_t> maglev_;                     // kMaglevTableSize entries
+  std::vector<std::pair<uint64_t, uint32_t>> ring_; // (point, endpoint), sorted
+  std::vector<uint32_t> maglev_;                    // kMaglevTableSize entries
 };
 
 using ClusterInfoPtr = std::shared_ptr<ClusterInfo>;

@@ -1,11 +1,11 @@
 #include "core/upstream/health_checker.h"
 
-#include <random>
-
 #include "core/common/logger.h"
 #include "core/http/codec.h"
 #include "core/network/connection.h"
 #include "core/stats/registry.h"
+
+#include <random>
 
 namespace sluice::upstream {
 
@@ -13,8 +13,8 @@ class HealthChecker::Probe : public network::ConnectionCallbacks, public http::B
 public:
   Probe(HealthChecker& owner, size_t index)
       : owner_(owner), index_(index), endpoint_(*owner.info_->endpoints()[index]),
-        cfg_(*owner.info_->config().health_check), parser_(http::MessageType::Response, arena_, 65536),
-        rng_(std::random_device{}()) {
+        cfg_(*owner.info_->config().health_check),
+        parser_(http::MessageType::Response, arena_, 65536), rng_(std::random_device{}()) {
     parser_.setBodySink(this);
     interval_timer_ = owner.dispatcher_.createTimer([this] { check(); });
     timeout_timer_ = owner.dispatcher_.createTimer([this] { done(false, "timeout"); });
@@ -155,7 +155,7 @@ void HealthChecker::start() {
   }
   for (size_t i = 0; i < info_->endpoints().size(); i++) {
     probes_.push_back(std::make_unique<Probe>(*this, i));
-    probes_.back()->schedule(0);  // the first round starts at once, without delaying anything
+    probes_.back()->schedule(0); // the first round starts at once, without delaying anything
   }
 }
 

@@ -5,11 +5,11 @@
 // timeout_ms. Results flip Endpoint::healthy (an atomic the workers' load balancers read) after
 // healthy_threshold / unhealthy_threshold consecutive results; the first result decides at once.
 
-#include <memory>
-#include <vector>
-
 #include "core/event/dispatcher.h"
 #include "core/upstream/cluster.h"
+
+#include <memory>
+#include <vector>
 
 namespace sluice::upstream {
 

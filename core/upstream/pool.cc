@@ -19,9 +19,13 @@ UpstreamConnection::~UpstreamConnection() {
   endpoint_->active_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-Endpoint& UpstreamConnection::endpoint() { return *endpoint_; }
+Endpoint& UpstreamConnection::endpoint() {
+  return *endpoint_;
+}
 
-const std::string& UpstreamConnection::address() const { return endpoint_->address; }
+const std::string& UpstreamConnection::address() const {
+  return endpoint_->address;
+}
 
 bool UpstreamConnection::start() {
   timer_ = pool_.dispatcher().createTimer([this] {
@@ -103,13 +107,13 @@ void UpstreamConnection::onData() {
         return;
       }
       if (h.status == 101) {
-        return;  // the owner decides to tunnel
+        return; // the owner decides to tunnel
       }
     }
     if (ev == http::ParseEvent::MessageComplete) {
       response_done_ = true;
       if (!in.empty()) {
-        keep_alive_ = false;  // unsolicited bytes after the response
+        keep_alive_ = false; // unsolicited bytes after the response
       }
       ResponseHandler* h = handler_;
       h->onResponseComplete();
@@ -249,7 +253,9 @@ ClusterPool::ClusterPool(event::Dispatcher& dispatcher, ClusterInfoPtr info)
   current_weight_.assign(info_->endpoints().size(), 0);
 }
 
-ClusterPool::~ClusterPool() { closeAll(); }
+ClusterPool::~ClusterPool() {
+  closeAll();
+}
 
 int ClusterPool::pickEndpoint(int exclude, uint64_t hash, bool has_hash) {
   switch (info_->config().lb_policy) {
@@ -267,7 +273,7 @@ int ClusterPool::pickEndpoint(int exclude, uint64_t hash, bool has_hash) {
     // A retry moves the key on to the next slot so it lands on another endpoint.
     uint64_t h = exclude >= 0 ? hash + 0x9e3779b97f4a7c15ull : hash;
     int e = info_->config().lb_policy == config::LbPolicy::RingHash ? info_->ringLookup(h)
-                                                                     : info_->maglevLookup(h);
+                                                                    : info_->maglevLookup(h);
     if (e == exclude && exclude >= 0) {
       int other = pickRoundRobin(exclude);
       return other >= 0 ? other : e;

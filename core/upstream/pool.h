@@ -2,17 +2,17 @@
 
 // Per-worker upstream connection pools. Single-threaded: every object here lives on one worker.
 
+#include "core/event/dispatcher.h"
+#include "core/http/codec.h"
+#include "core/network/connection.h"
+#include "core/upstream/cluster.h"
+
 #include <list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include "core/event/dispatcher.h"
-#include "core/http/codec.h"
-#include "core/network/connection.h"
-#include "core/upstream/cluster.h"
 
 namespace sluice::upstream {
 
@@ -46,7 +46,7 @@ public:
   UpstreamConnection(ClusterPool& pool, size_t endpoint_index);
   ~UpstreamConnection() override;
 
-  bool start();  // begins connecting; false on immediate failure
+  bool start(); // begins connecting; false on immediate failure
   void attach(ResponseHandler* handler, bool expect_no_body);
   // The owner is finished with the exchange: back to the pool when it ended cleanly, else
   // closed.
@@ -82,7 +82,7 @@ private:
   void setIdle();
 
   ClusterPool& pool_;
-  ClusterInfoPtr info_;  // outlives the pool while this connection awaits deferred deletion
+  ClusterInfoPtr info_; // outlives the pool while this connection awaits deferred deletion
   size_t endpoint_index_;
   Endpoint* endpoint_;
   network::Connection conn_;
@@ -126,13 +126,13 @@ public:
 
 private:
   friend class UpstreamConnection;
-  void release(UpstreamConnection* c);  // back to idle
-  void destroy(UpstreamConnection* c);  // closed: removed and deleted after this callback
+  void release(UpstreamConnection* c); // back to idle
+  void destroy(UpstreamConnection* c); // closed: removed and deleted after this callback
 
   event::Dispatcher& dispatcher_;
   ClusterInfoPtr info_;
   std::list<std::unique_ptr<UpstreamConnection>> all_;
-  std::vector<std::vector<UpstreamConnection*>> idle_;  // per endpoint, LIFO
+  std::vector<std::vector<UpstreamConnection*>> idle_; // per endpoint, LIFO
   int pickRoundRobin(int exclude);
   int pickRandom(int exclude);
   int pickLeastRequest(int exclude);

@@ -1,18 +1,17 @@
 // access_log: one line per finished stream, formatted on the worker into a per-worker buffer and
 // written by the config's writer thread (never a blocking write on a worker). Only the C ABI.
 
-#include <algorithm>
-#include <cstring>
-#include <memory>
-#include <random>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
 #include "filters/access_log/formatter.h"
 #include "filters/access_log/writer.h"
 #include "sluice/filter.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
 
 namespace sluice::filters::access_log {
 
@@ -21,8 +20,12 @@ namespace {
 const sluice_host_t* g_host = nullptr;
 using json = nlohmann::json;
 
-std::string_view sv(sluice_str_t s) { return s.ptr == nullptr ? std::string_view() : std::string_view(s.ptr, s.len); }
-sluice_str_t st(std::string_view v) { return {v.data(), v.size()}; }
+std::string_view sv(sluice_str_t s) {
+  return s.ptr == nullptr ? std::string_view() : std::string_view(s.ptr, s.len);
+}
+sluice_str_t st(std::string_view v) {
+  return {v.data(), v.size()};
+}
 
 struct Config {
   std::unique_ptr<Formatter> formatter;
@@ -69,7 +72,8 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
   }
   for (auto it = root.begin(); it != root.end(); ++it) {
     static const char* kKeys[] = {"path", "format", "when", "buffer_bytes", "flush_ms"};
-    if (std::none_of(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return it.key() == k; })) {
+    if (std::none_of(std::begin(kKeys), std::end(kKeys),
+                     [&](const char* k) { return it.key() == k; })) {
       fail("/" + it.key(), "unknown key \"" + it.key() + "\"");
     }
   }
@@ -89,7 +93,8 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
       format = Format::Json;
     } else if (f.is_string() && f.get<std::string>() == "combined") {
       format = Format::Combined;
-    } else if (f.is_object() && f.size() == 1 && f.contains("template") && f["template"].is_string()) {
+    } else if (f.is_object() && f.size() == 1 && f.contains("template") &&
+               f["template"].is_string()) {
       format = Format::Template;
       std::string err;
       if (!parseTemplate(f["template"].get<std::string>(), segments, err)) {
@@ -107,7 +112,8 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
     const json& v = o[key];
     if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0) ||
         v.get<uint64_t>() < min || v.get<uint64_t>() > max) {
-      fail(base + "/" + key, "expected an integer " + std::to_string(min) + ".." + std::to_string(max));
+      fail(base + "/" + key,
+           "expected an integer " + std::to_string(min) + ".." + std::to_string(max));
       return;
     }
     out = v.get<uint64_t>();
@@ -128,7 +134,8 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
       cfg->status_min = static_cast<uint32_t>(status_min);
       uintField(w, "/when", "min_duration_ms", 0, 86400000, cfg->min_duration_ms);
       if (w.contains("sample")) {
-        if (!w["sample"].is_number() || w["sample"].get<double>() < 0 || w["sample"].get<double>() > 1) {
+        if (!w["sample"].is_number() || w["sample"].get<double>() < 0 ||
+            w["sample"].get<double>() > 1) {
           fail("/when/sample", "expected a number 0..1");
         } else {
           cfg->sample = w["sample"].get<double>();
@@ -162,15 +169,19 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
   return cfg.release();
 }
 
-void configDestroy(void* c) { delete static_cast<Config*>(c); }
+void configDestroy(void* c) {
+  delete static_cast<Config*>(c);
+}
 
-void logReopen(void* c) { static_cast<Config*>(c)->writer->reopen(); }
+void logReopen(void* c) {
+  static_cast<Config*>(c)->writer->reopen();
+}
 
 void onFlushTimer(void* p) {
   auto* ws = static_cast<WorkerState*>(p);
   ws->config->writer->submit(ws->buf);
-  ws->timer = g_host->sluice_host_timer_start(ws->worker, nullptr, ws->config->flush_ms,
-                                              onFlushTimer, ws);
+  ws->timer =
+      g_host->sluice_host_timer_start(ws->worker, nullptr, ws->config->flush_ms, onFlushTimer, ws);
 }
 
 void* workerNew(void* c, sluice_worker_t* w) {
@@ -186,12 +197,14 @@ void workerDestroy(void*, void* p) {
   if (ws->timer != 0) {
     g_host->sluice_host_timer_cancel(ws->worker, ws->timer);
   }
-  ws->config->writer->submit(ws->buf);  // nothing is lost at shutdown
+  ws->config->writer->submit(ws->buf); // nothing is lost at shutdown
   delete ws;
 }
 
 // The per-stream object is the worker state itself: nothing to allocate per request.
-void* streamNew(void*, void* ws, sluice_stream_t*) { return ws; }
+void* streamNew(void*, void* ws, sluice_stream_t*) {
+  return ws;
+}
 void streamDestroy(void*) {}
 
 struct LookupCtx {
@@ -201,8 +214,8 @@ struct LookupCtx {
 bool lookup(void* ctx, int map, std::string_view name, std::string_view* out) {
   sluice_str_t v;
   auto* s = static_cast<sluice_stream_t*>(ctx);
-  if (!g_host->sluice_host_header_get(s, map == 0 ? SLUICE_HEADERS_REQUEST : SLUICE_HEADERS_RESPONSE,
-                                      st(name), 0, &v)) {
+  if (!g_host->sluice_host_header_get(
+          s, map == 0 ? SLUICE_HEADERS_REQUEST : SLUICE_HEADERS_RESPONSE, st(name), 0, &v)) {
     return false;
   }
   *out = sv(v);
@@ -243,8 +256,9 @@ void onComplete(void* p, sluice_stream_t* s) {
   r.flags = info.response_flags;
   sluice_str_t v;
   auto get = [&](const char* name) -> std::string_view {
-    return g_host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, {name, strlen(name)}, 0, &v) ? sv(v)
-                                                                                                : std::string_view();
+    return g_host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, {name, strlen(name)}, 0, &v)
+               ? sv(v)
+               : std::string_view();
   };
   r.method = get(":method");
   r.authority = get(":authority");
@@ -280,8 +294,12 @@ const sluice_filter_descriptor_t kDescriptor = [] {
 }();
 
 const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-const sluice_module_t kModule = {sizeof(sluice_module_t), SLUICE_ABI_VERSION_MAJOR,
-                                 SLUICE_ABI_VERSION_MINOR, "access_log", kDescriptors, 1};
+const sluice_module_t kModule = {sizeof(sluice_module_t),
+                                 SLUICE_ABI_VERSION_MAJOR,
+                                 SLUICE_ABI_VERSION_MINOR,
+                                 "access_log",
+                                 kDescriptors,
+                                 1};
 
 } // namespace
 

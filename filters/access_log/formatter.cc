@@ -1,8 +1,8 @@
 #include "filters/access_log/formatter.h"
 
-#include <cstdio>
-
 #include "sluice/filter.h"
+
+#include <cstdio>
 
 namespace sluice::filters::access_log {
 
@@ -34,7 +34,7 @@ size_t utf8Len(const unsigned char* p, size_t left) {
     }
   }
   if (n == 2 && c < 0xc2) {
-    return 0;  // overlong
+    return 0; // overlong
   }
   return n;
 }
@@ -43,12 +43,15 @@ struct FlagName {
   uint32_t bit;
   const char* code;
 };
-constexpr FlagName kFlags[] = {
-    {SLUICE_FLAG_UPSTREAM_TIMEOUT, "UT"},     {SLUICE_FLAG_UPSTREAM_CONNECT_FAILURE, "UF"},
-    {SLUICE_FLAG_UPSTREAM_OVERFLOW, "UO"},    {SLUICE_FLAG_UPSTREAM_RESET, "UR"},
-    {SLUICE_FLAG_NO_ROUTE, "NR"},             {SLUICE_FLAG_RATE_LIMITED, "RL"},
-    {SLUICE_FLAG_DOWNSTREAM_DISCONNECT, "DC"}, {SLUICE_FLAG_LOCAL_REPLY, "LR"},
-    {SLUICE_FLAG_NO_HEALTHY_UPSTREAM, "UH"}};
+constexpr FlagName kFlags[] = {{SLUICE_FLAG_UPSTREAM_TIMEOUT, "UT"},
+                               {SLUICE_FLAG_UPSTREAM_CONNECT_FAILURE, "UF"},
+                               {SLUICE_FLAG_UPSTREAM_OVERFLOW, "UO"},
+                               {SLUICE_FLAG_UPSTREAM_RESET, "UR"},
+                               {SLUICE_FLAG_NO_ROUTE, "NR"},
+                               {SLUICE_FLAG_RATE_LIMITED, "RL"},
+                               {SLUICE_FLAG_DOWNSTREAM_DISCONNECT, "DC"},
+                               {SLUICE_FLAG_LOCAL_REPLY, "LR"},
+                               {SLUICE_FLAG_NO_HEALTHY_UPSTREAM, "UH"}};
 
 void field(std::string& out, const char* name, std::string_view v) {
   out += ",\"";
@@ -64,7 +67,9 @@ void numField(std::string& out, const char* name, uint64_t v) {
   appendUint(out, v);
 }
 
-std::string_view dashIfEmpty(std::string_view v) { return v.empty() ? std::string_view("-") : v; }
+std::string_view dashIfEmpty(std::string_view v) {
+  return v.empty() ? std::string_view("-") : v;
+}
 
 // Text formats: a control character from a request (or metadata) must not forge a log line.
 void appendText(std::string& out, std::string_view v) {
@@ -102,7 +107,7 @@ void appendJsonString(std::string& out, std::string_view s) {
     } else {
       size_t len = utf8Len(p + i, n - i);
       if (len == 0) {
-        out += "\\ufffd";  // invalid UTF-8 byte: every line stays valid JSON
+        out += "\\ufffd"; // invalid UTF-8 byte: every line stays valid JSON
         i++;
       } else {
         out.append(reinterpret_cast<const char*>(p + i), len);
@@ -180,7 +185,7 @@ bool parseTemplate(std::string_view t, std::vector<Segment>& out, std::string& e
       return false;
     }
     std::string_view cmd = t.substr(i + 1, end - i - 1);
-    if (cmd.empty()) {  // "%%" is a literal percent
+    if (cmd.empty()) { // "%%" is a literal percent
       literal += '%';
       i = end + 1;
       continue;
@@ -199,8 +204,8 @@ bool parseTemplate(std::string_view t, std::vector<Segment>& out, std::string& e
     auto arg = [&](std::string_view prefix, Segment::Kind kind) {
       if (!found && cmd.size() > prefix.size() + 1 && cmd.substr(0, prefix.size()) == prefix &&
           cmd[prefix.size()] == '(' && cmd.back() == ')') {
-        out.push_back({kind, std::string(cmd.substr(prefix.size() + 1,
-                                                     cmd.size() - prefix.size() - 2))});
+        out.push_back(
+            {kind, std::string(cmd.substr(prefix.size() + 1, cmd.size() - prefix.size() - 2))});
         found = true;
       }
     };

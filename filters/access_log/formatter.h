@@ -30,11 +30,27 @@ enum class Format { Json, Combined, Template };
 
 struct Segment {
   enum class Kind {
-    Literal, ReqHeader, RespHeader, Status, Duration, BytesIn, BytesOut, Client, RequestId, Flags,
-    UpstreamCluster, UpstreamEndpoint, Metadata, StartTime, Protocol, Method, Path, Authority
+    Literal,
+    ReqHeader,
+    RespHeader,
+    Status,
+    Duration,
+    BytesIn,
+    BytesOut,
+    Client,
+    RequestId,
+    Flags,
+    UpstreamCluster,
+    UpstreamEndpoint,
+    Metadata,
+    StartTime,
+    Protocol,
+    Method,
+    Path,
+    Authority
   };
   Kind kind;
-  std::string text;  // literal text, header name or metadata key
+  std::string text; // literal text, header name or metadata key
 };
 
 // Parses a template ("%REQ(:method)% %STATUS% ..."). Returns false with an error message.

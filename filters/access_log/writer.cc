@@ -1,10 +1,10 @@
 #include "filters/access_log/writer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace sluice::filters::access_log {
 

@@ -17,7 +17,7 @@ class Writer {
 public:
   // path: "stdout", "stderr" or a file (opened O_APPEND|O_CREAT). Null and `error` on failure.
   static std::unique_ptr<Writer> open(const std::string& path, std::string& error);
-  ~Writer();  // writes everything queued, then stops
+  ~Writer(); // writes everything queued, then stops
 
   // Queues `buf` (complete lines) and gives back an empty buffer in its place.
   void submit(std::string& buf);

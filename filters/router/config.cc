@@ -1,11 +1,10 @@
 #include "filters/router/config.h"
 
-#include <algorithm>
-#include <set>
-
-#include <nlohmann/json.hpp>
-
 #include "sluice/filter.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
 
 namespace sluice::filters::router {
 
@@ -86,9 +85,8 @@ public:
     }
     if (!it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0) ||
         it->get<uint64_t>() < min || it->get<uint64_t>() > max) {
-      error(ptr + "/" + key,
-            "expected an integer " + std::to_string(min) + ".." + std::to_string(max) + ", got " +
-                describe(*it));
+      error(ptr + "/" + key, "expected an integer " + std::to_string(min) + ".." +
+                                 std::to_string(max) + ", got " + describe(*it));
       return false;
     }
     out = static_cast<uint32_t>(it->get<uint64_t>());
@@ -158,8 +156,8 @@ public:
     }
     for (size_t i = 0; i < a->size(); i++) {
       if (!(*a)[i].is_string() || !headerName((*a)[i].get<std::string>())) {
-        error(ptr + "/" + key + "/" + std::to_string(i), "expected a header name, got " +
-                                                             describe((*a)[i]));
+        error(ptr + "/" + key + "/" + std::to_string(i),
+              "expected a header name, got " + describe((*a)[i]));
         continue;
       }
       out.push_back((*a)[i].get<std::string>());
@@ -173,8 +171,8 @@ public:
     std::string anchored = "^(?:" + pattern + ")$";
     if (hs_compile(anchored.c_str(), HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY, HS_MODE_BLOCK,
                    nullptr, &db, &err) != HS_SUCCESS) {
-      error(ptr, "invalid or unsupported regex \"" + pattern + "\": " +
-                     (err != nullptr ? err->message : "unknown error"));
+      error(ptr, "invalid or unsupported regex \"" + pattern +
+                     "\": " + (err != nullptr ? err->message : "unknown error"));
       if (err != nullptr) {
         hs_free_compile_error(err);
       }
@@ -184,10 +182,11 @@ public:
   }
 
   void route(const json& r, const std::string& ptr, Route& out) {
-    if (!object(r, ptr, {"match", "cluster", "weighted_clusters", "redirect", "direct_response",
-                         "strip_prefix", "prefix_rewrite", "timeout_ms", "retry",
-                         "request_headers_to_add", "request_headers_to_remove",
-                         "response_headers_to_add", "response_headers_to_remove", "name"})) {
+    if (!object(r, ptr,
+                {"match", "cluster", "weighted_clusters", "redirect", "direct_response",
+                 "strip_prefix", "prefix_rewrite", "timeout_ms", "retry", "request_headers_to_add",
+                 "request_headers_to_remove", "response_headers_to_add",
+                 "response_headers_to_remove", "name"})) {
       return;
     }
     str(r, ptr, "name", out.name);
@@ -412,7 +411,7 @@ int onMatch(unsigned id, unsigned long long, unsigned long long, unsigned, void*
 
 int onHeaderMatch(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
   *static_cast<bool*>(ctx) = true;
-  return 1;  // stop at the first match
+  return 1; // stop at the first match
 }
 
 } // namespace
@@ -428,7 +427,8 @@ void VirtualHost::buildIndex() {
       size_t slash = v.find('/', 1);
       // "/seg/..." (prefix or path) or an exact path "/seg": the first segment is fixed.
       if (slash != std::string_view::npos || r.kind == Route::MatchKind::Path) {
-        std::string_view first = v.substr(1, slash == std::string_view::npos ? v.size() - 1 : slash - 1);
+        std::string_view first =
+            v.substr(1, slash == std::string_view::npos ? v.size() - 1 : slash - 1);
         if (!first.empty()) {
           by_segment[std::string(first)].push_back(i);
           indexed = true;
@@ -482,9 +482,10 @@ RouteTable::~RouteTable() {
   }
 }
 
-std::unique_ptr<RouteTable> RouteTable::parse(
-    std::string_view text, const std::function<bool(std::string_view)>& cluster_exists,
-    std::vector<ConfigError>& errors) {
+std::unique_ptr<RouteTable>
+RouteTable::parse(std::string_view text,
+                  const std::function<bool(std::string_view)>& cluster_exists,
+                  std::vector<ConfigError>& errors) {
   json root;
   try {
     root = json::parse(text.begin(), text.end());
@@ -508,8 +509,9 @@ std::unique_ptr<RouteTable> RouteTable::parse(
       std::string vp = "/virtual_hosts/" + std::to_string(i);
       const json& v = (*vhs)[i];
       VirtualHost& vh = table->vhosts_[i];
-      if (!p.object(v, vp, {"name", "domains", "routes", "request_headers_to_add",
-                            "response_headers_to_add", "response_headers_to_remove"})) {
+      if (!p.object(v, vp,
+                    {"name", "domains", "routes", "request_headers_to_add",
+                     "response_headers_to_add", "response_headers_to_remove"})) {
         continue;
       }
       p.str(v, vp, "name", vh.name, true);
@@ -592,8 +594,8 @@ std::unique_ptr<RouteTable> RouteTable::parse(
                                     static_cast<size_t>(err->expression) < p.regexes.size()
                                 ? p.regexes[static_cast<size_t>(err->expression)]->value
                                 : "";
-      errors.push_back({where, "invalid or unsupported regex \"" + pattern + "\": " +
-                                   (err != nullptr ? err->message : "unknown error")});
+      errors.push_back({where, "invalid or unsupported regex \"" + pattern +
+                                   "\": " + (err != nullptr ? err->message : "unknown error")});
       if (err != nullptr) {
         hs_free_compile_error(err);
       }

@@ -2,8 +2,6 @@
 
 // The router's immutable route table, parsed once per config load and shared by all workers.
 
-#include <hs/hs.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +11,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <hs/hs.h>
 
 namespace sluice::filters::router {
 
@@ -26,7 +26,7 @@ struct HeaderMatch {
   std::string name;
   Kind kind = Kind::Present;
   std::string value;
-  hs_database_t* db = nullptr;  // Regex: its own single-pattern database
+  hs_database_t* db = nullptr; // Regex: its own single-pattern database
 };
 
 struct HeaderOp {
@@ -95,9 +95,9 @@ public:
   RouteTable& operator=(const RouteTable&) = delete;
 
   // Parses the router's JSON config. `cluster_exists` checks cluster references.
-  static std::unique_ptr<RouteTable> parse(std::string_view json,
-                                           const std::function<bool(std::string_view)>& cluster_exists,
-                                           std::vector<ConfigError>& errors);
+  static std::unique_ptr<RouteTable>
+  parse(std::string_view json, const std::function<bool(std::string_view)>& cluster_exists,
+        std::vector<ConfigError>& errors);
 
   // Virtual host for an authority (case-insensitive, port ignored); null if none.
   const VirtualHost* findVirtualHost(std::string_view authority) const;
@@ -105,7 +105,7 @@ public:
   // Per-worker matching state.
   struct Scratch {
     hs_scratch_t* hs = nullptr;
-    std::vector<uint8_t> matched;  // by regex id
+    std::vector<uint8_t> matched; // by regex id
     std::vector<unsigned> touched;
     ~Scratch() {
       if (hs != nullptr) {
@@ -132,10 +132,12 @@ private:
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
   std::unordered_map<std::string, const VirtualHost*, StrHash, std::equal_to<>> exact_;
-  std::vector<std::pair<std::string, const VirtualHost*>> suffixes_;  // "*.x.com" -> ".x.com", longest first
-  std::vector<std::pair<std::string, const VirtualHost*>> prefixes_;  // "foo.*" -> "foo.", longest first
+  std::vector<std::pair<std::string, const VirtualHost*>>
+      suffixes_; // "*.x.com" -> ".x.com", longest first
+  std::vector<std::pair<std::string, const VirtualHost*>>
+      prefixes_; // "foo.*" -> "foo.", longest first
   const VirtualHost* default_ = nullptr;
-  hs_database_t* db_ = nullptr;  // every path regex of the table
+  hs_database_t* db_ = nullptr; // every path regex of the table
   hs_scratch_t* proto_scratch_ = nullptr;
   std::vector<hs_database_t*> header_dbs_;
   size_t regex_count_ = 0;
@@ -157,7 +159,8 @@ const Route* RouteTable::match(const VirtualHost& vh, std::string_view method,
   const std::vector<uint32_t>* seg = &kNone;
   if (!vh.by_segment.empty() && p.size() > 1) {
     size_t slash = p.find('/', 1);
-    std::string_view first = p.substr(1, slash == std::string_view::npos ? p.size() - 1 : slash - 1);
+    std::string_view first =
+        p.substr(1, slash == std::string_view::npos ? p.size() - 1 : slash - 1);
     auto it = vh.by_segment.find(first);
     if (it != vh.by_segment.end()) {
       seg = &it->second;

@@ -2,13 +2,13 @@
 // first matching route, answers redirects and direct responses itself, and otherwise hands the
 // request to a cluster with sluice_host_route.
 
+#include "filters/router/config.h"
+#include "sluice/filter.h"
+
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
-
-#include "filters/router/config.h"
-#include "sluice/filter.h"
 
 namespace sluice::filters::router {
 
@@ -16,8 +16,12 @@ namespace {
 
 const sluice_host_t* g_host = nullptr;
 
-std::string_view sv(sluice_str_t s) { return {s.ptr, s.len}; }
-sluice_str_t st(std::string_view v) { return {v.data(), v.size()}; }
+std::string_view sv(sluice_str_t s) {
+  return {s.ptr, s.len};
+}
+sluice_str_t st(std::string_view v) {
+  return {v.data(), v.size()};
+}
 
 struct FilterConfig {
   std::unique_ptr<RouteTable> table;
@@ -68,7 +72,9 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
   return cfg;
 }
 
-void configDestroy(void* c) { delete static_cast<FilterConfig*>(c); }
+void configDestroy(void* c) {
+  delete static_cast<FilterConfig*>(c);
+}
 
 void* workerNew(void* c, sluice_worker_t*) {
   auto* w = new WorkerState;
@@ -77,7 +83,9 @@ void* workerNew(void* c, sluice_worker_t*) {
   return w;
 }
 
-void workerDestroy(void*, void* w) { delete static_cast<WorkerState*>(w); }
+void workerDestroy(void*, void* w) {
+  delete static_cast<WorkerState*>(w);
+}
 
 void* streamNew(void* c, void* w, sluice_stream_t*) {
   auto* ws = static_cast<WorkerState*>(w);
@@ -275,8 +283,12 @@ const sluice_filter_descriptor_t kDescriptor = [] {
 
 const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
 
-const sluice_module_t kModule = {sizeof(sluice_module_t), SLUICE_ABI_VERSION_MAJOR,
-                                 SLUICE_ABI_VERSION_MINOR, "router", kDescriptors, 1};
+const sluice_module_t kModule = {sizeof(sluice_module_t),
+                                 SLUICE_ABI_VERSION_MAJOR,
+                                 SLUICE_ABI_VERSION_MINOR,
+                                 "router",
+                                 kDescriptors,
+                                 1};
 
 } // namespace
 

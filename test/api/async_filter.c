@@ -6,11 +6,11 @@
  *   /deny/...   answer locally with 403 from the response of an HTTP call
  * and it tags every request with stream metadata "test.seen" = "yes" and a response header.
  */
+#include "sluice/filter.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "sluice/filter.h"
 
 static const sluice_host_t* host;
 
@@ -43,7 +43,9 @@ static void* stream_new(void* config, void* worker_state, sluice_stream_t* s) {
   return st;
 }
 
-static void stream_destroy(void* f) { free(f); }
+static void stream_destroy(void* f) {
+  free(f);
+}
 
 static void on_timer(void* user) {
   state_t* st = (state_t*)user;
@@ -150,7 +152,8 @@ static sluice_status_t on_response_headers(void* f, sluice_stream_t* s, bool end
   (void)end_stream;
   host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path);
   if (has_prefix(path, "/reverse")) {
-    host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-reversed"), SLUICE_STR("1"));
+    host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-reversed"),
+                                 SLUICE_STR("1"));
     if (host->sluice_host_metadata_get(s, SLUICE_STR("test.seen"), &v)) {
       host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-test-seen"), v);
     }

@@ -25,12 +25,6 @@
 // --delay-ms N delays every answer by N ms (after the request is read); --status N answers
 // every request but /healthz with status N.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -45,6 +39,12 @@
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -53,8 +53,8 @@ constexpr size_t kMaxHeadBytes = 1 << 20;
 
 std::string g_name = "upstream";
 std::string g_health_file;
-int g_delay_ms = 0;      // --delay-ms: added before every response (a uniformly slow endpoint)
-int g_force_status = 0;  // --status: every answer but /healthz gets this status (a failing one)
+int g_delay_ms = 0;     // --delay-ms: added before every response (a uniformly slow endpoint)
+int g_force_status = 0; // --status: every answer but /healthz gets this status (a failing one)
 std::atomic<int> g_health_status{200};
 std::atomic<uint64_t> g_requests{0};
 std::atomic<uint64_t> g_connections_open{0};
@@ -367,34 +367,62 @@ uint64_t queryNumber(const std::string& target, const std::string& key, uint64_t
 
 const char* reason(int status) {
   switch (status) {
-  case 100: return "Continue";
-  case 101: return "Switching Protocols";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 303: return "See Other";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 413: return "Content Too Large";
-  case 417: return "Expectation Failed";
-  case 429: return "Too Many Requests";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  default: return "Unknown";
+  case 100:
+    return "Continue";
+  case 101:
+    return "Switching Protocols";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 206:
+    return "Partial Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 303:
+    return "See Other";
+  case 304:
+    return "Not Modified";
+  case 307:
+    return "Temporary Redirect";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 413:
+    return "Content Too Large";
+  case 417:
+    return "Expectation Failed";
+  case 429:
+    return "Too Many Requests";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  default:
+    return "Unknown";
   }
 }
 
@@ -403,10 +431,12 @@ std::string statusLine(int status) {
 }
 
 // 1xx, 204 and 304 never carry content (RFC 9110 §6.4.1).
-bool bodyless(int status) { return status < 200 || status == 204 || status == 304; }
+bool bodyless(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
 
-void respond(Conn& c, int status, const std::string& body, const HeaderList& extra,
-             bool head_only, bool close) {
+void respond(Conn& c, int status, const std::string& body, const HeaderList& extra, bool head_only,
+             bool close) {
   std::string r = statusLine(status);
   r += "x-upstream-name: " + g_name + "\r\n";
   for (const auto& [k, v] : extra) {
@@ -602,8 +632,8 @@ std::string echoJson(const Request& req) {
   };
   return "{\n  \"name\": \"" + jsonEscape(g_name) + "\",\n  \"method\": \"" +
          jsonEscape(req.method) + "\",\n  \"path\": \"" + jsonEscape(req.target) +
-         "\",\n  \"version\": \"" + jsonEscape(req.version) + "\",\n  \"headers\": " +
-         list(req.headers) + ",\n  \"trailers\": " + list(req.trailers) +
+         "\",\n  \"version\": \"" + jsonEscape(req.version) +
+         "\",\n  \"headers\": " + list(req.headers) + ",\n  \"trailers\": " + list(req.trailers) +
          ",\n  \"body_len\": " + std::to_string(req.body_len) + ",\n  \"body_sha256\": \"" +
          req.body_sha256 + "\"\n}\n";
 }
@@ -665,9 +695,9 @@ void sendDrip(Conn& c, const Request& req, bool head_only, bool close) {
 
 void sendSlowHeaders(Conn& c, const Request& req, bool head_only, bool close) {
   uint64_t ms = queryNumber(req.target, "ms", 200);
-  std::vector<std::string> lines = {statusLine(200), "x-upstream-name: " + g_name + "\r\n",
-                                    "x-slow-1: a\r\n", "x-slow-2: b\r\n", "x-slow-3: c\r\n",
-                                    "content-length: 5\r\n"};
+  std::vector<std::string> lines = {statusLine(200),   "x-upstream-name: " + g_name + "\r\n",
+                                    "x-slow-1: a\r\n", "x-slow-2: b\r\n",
+                                    "x-slow-3: c\r\n", "content-length: 5\r\n"};
   if (close) {
     lines.push_back("connection: close\r\n");
   }
@@ -689,9 +719,10 @@ void serveWebSocket(Conn& c, const Request& req) {
     return;
   }
   std::string accept = sha1Base64(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-  if (!c.sendAll(statusLine(101) + "upgrade: websocket\r\nconnection: Upgrade\r\n"
-                 "sec-websocket-accept: " + accept + "\r\nx-upstream-name: " + g_name +
-                 "\r\n\r\n")) {
+  if (!c.sendAll(statusLine(101) +
+                 "upgrade: websocket\r\nconnection: Upgrade\r\n"
+                 "sec-websocket-accept: " +
+                 accept + "\r\nx-upstream-name: " + g_name + "\r\n\r\n")) {
     return;
   }
   if (!c.in.empty() && !c.sendAll(c.in)) {
@@ -718,7 +749,7 @@ bool serveOne(Conn& c, const Request& req) {
   bool head_only = req.method == "HEAD";
   std::string conn_hdr = lower(req.get("connection"));
   bool keep_alive = req.version == "HTTP/1.1" ? conn_hdr.find("close") == std::string::npos
-                                                : conn_hdr.find("keep-alive") != std::string::npos;
+                                              : conn_hdr.find("keep-alive") != std::string::npos;
   bool close = !keep_alive;
 
   if (g_delay_ms > 0) {

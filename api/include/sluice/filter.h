@@ -44,11 +44,11 @@
 #ifndef SLUICE_FILTER_H
 #define SLUICE_FILTER_H
 
+#include "sluice/version.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "sluice/version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,37 +134,37 @@ typedef struct sluice_header {
 
 /* Where the router sends a request. Filled by the filter, copied by the host. */
 typedef struct sluice_route {
-  uint32_t size;           /* sizeof(sluice_route_t) */
-  sluice_str_t cluster;    /* cluster name; must exist in the live config */
-  sluice_str_t path;       /* new request path (ptr NULL: keep the current :path) */
-  sluice_str_t route_name; /* for logs and stream info; may be empty */
-  uint32_t timeout_ms;     /* whole-request upstream timeout, 0 = none (504 + UT on expiry) */
-  uint32_t retry_attempts; /* retries after the first try */
-  uint32_t retry_on;       /* SLUICE_RETRY_* bits */
+  uint32_t size;               /* sizeof(sluice_route_t) */
+  sluice_str_t cluster;        /* cluster name; must exist in the live config */
+  sluice_str_t path;           /* new request path (ptr NULL: keep the current :path) */
+  sluice_str_t route_name;     /* for logs and stream info; may be empty */
+  uint32_t timeout_ms;         /* whole-request upstream timeout, 0 = none (504 + UT on expiry) */
+  uint32_t retry_attempts;     /* retries after the first try */
+  uint32_t retry_on;           /* SLUICE_RETRY_* bits */
   uint32_t per_try_timeout_ms; /* 0 = none */
-  sluice_str_t hash_key;   /* for hashing LB policies; ptr NULL: the host derives it */
+  sluice_str_t hash_key;       /* for hashing LB policies; ptr NULL: the host derives it */
 } sluice_route_t;
 
 /* What the host knows about a stream. Filled by sluice_host_stream_info; strings are valid as
  * described in LIFETIME. */
 typedef struct sluice_stream_info {
-  uint32_t size;                /* set by the caller to sizeof(sluice_stream_info_t) */
-  sluice_str_t client_address;  /* "ip:port" of the downstream peer */
-  sluice_str_t client_ip;       /* "ip" only */
+  uint32_t size;               /* set by the caller to sizeof(sluice_stream_info_t) */
+  sluice_str_t client_address; /* "ip:port" of the downstream peer */
+  sluice_str_t client_ip;      /* "ip" only */
   sluice_str_t request_id;
-  sluice_str_t listener;        /* listener name */
-  sluice_str_t protocol;        /* "HTTP/1.1" or "HTTP/1.0" */
-  sluice_str_t route_name;      /* empty until routed */
+  sluice_str_t listener;   /* listener name */
+  sluice_str_t protocol;   /* "HTTP/1.1" or "HTTP/1.0" */
+  sluice_str_t route_name; /* empty until routed */
   sluice_str_t upstream_cluster;
   sluice_str_t upstream_endpoint; /* "host:port" of the last endpoint tried, empty if none */
   bool tls;
-  uint32_t response_flags;      /* SLUICE_FLAG_* */
-  uint32_t response_status;     /* 0 until a response started */
-  uint64_t start_unix_us;       /* wall clock at the first request byte */
-  uint64_t duration_us;         /* from the first request byte to now (or to completion) */
+  uint32_t response_flags;       /* SLUICE_FLAG_* */
+  uint32_t response_status;      /* 0 until a response started */
+  uint64_t start_unix_us;        /* wall clock at the first request byte */
+  uint64_t duration_us;          /* from the first request byte to now (or to completion) */
   uint64_t upstream_duration_us; /* time to the upstream's response headers, 0 if none */
-  uint64_t bytes_in;            /* request body bytes received */
-  uint64_t bytes_out;           /* response body bytes sent */
+  uint64_t bytes_in;             /* request body bytes received */
+  uint64_t bytes_out;            /* response body bytes sent */
 } sluice_stream_info_t;
 
 /* Completion of sluice_host_http_call. On failure status is 0 and error names the reason
@@ -199,9 +199,9 @@ typedef uint64_t sluice_call_id_t;  /* 0 is never a valid call */
  * not assume fields beyond `size` exist.
  */
 typedef struct sluice_host {
-  uint32_t size;        /* sizeof(sluice_host_t) as the host compiled it */
-  uint16_t abi_major;   /* SLUICE_ABI_VERSION_MAJOR of the host */
-  uint16_t abi_minor;   /* SLUICE_ABI_VERSION_MINOR of the host */
+  uint32_t size;      /* sizeof(sluice_host_t) as the host compiled it */
+  uint16_t abi_major; /* SLUICE_ABI_VERSION_MAJOR of the host */
+  uint16_t abi_minor; /* SLUICE_ABI_VERSION_MINOR of the host */
 
   /* --- any thread ------------------------------------------------------------------------ */
   /* Log a message prefixed with the filter's name (stream: optional, adds the request id). */
@@ -220,8 +220,8 @@ typedef struct sluice_host {
   sluice_str_t (*sluice_host_config_name)(sluice_config_ctx_t* cfg);
   /* Resolve a path from the config against the config file's folder. Writes a NUL-terminated
    * path into out (capacity out_len) and returns its length, or 0 if it does not fit. */
-  size_t (*sluice_host_config_resolve_path)(sluice_config_ctx_t* cfg, sluice_str_t path,
-                                            char* out, size_t out_len);
+  size_t (*sluice_host_config_resolve_path)(sluice_config_ctx_t* cfg, sluice_str_t path, char* out,
+                                            size_t out_len);
   /* Define a metric instance: family `name`, `help`, and fixed labels given as
    * label_count name/value pairs. Same family name + same labels returns the same id. Returns
    * SLUICE_METRIC_INVALID (and fails the config) on a bad name or a type clash. For
@@ -229,12 +229,11 @@ typedef struct sluice_host {
    * latency buckets in seconds. */
   sluice_metric_id_t (*sluice_host_config_define_metric)(
       sluice_config_ctx_t* cfg, sluice_metric_type_t type, sluice_str_t name, sluice_str_t help,
-      const sluice_header_t* labels, size_t label_count, const double* bounds,
-      size_t bound_count);
+      const sluice_header_t* labels, size_t label_count, const double* bounds, size_t bound_count);
 
   /* --- metrics (any thread; lock-free on workers) ----------------------------------------- */
-  void (*sluice_host_metric_add)(sluice_metric_id_t id, double delta);  /* counter, gauge */
-  void (*sluice_host_metric_set)(sluice_metric_id_t id, double value);  /* gauge */
+  void (*sluice_host_metric_add)(sluice_metric_id_t id, double delta);     /* counter, gauge */
+  void (*sluice_host_metric_set)(sluice_metric_id_t id, double value);     /* gauge */
   void (*sluice_host_metric_observe)(sluice_metric_id_t id, double value); /* histogram */
 
   /* --- headers (stream's worker) ---------------------------------------------------------- */
@@ -329,7 +328,7 @@ typedef struct sluice_host {
  * required; every other hook may be NULL (NULL means CONTINUE / nothing to do).
  */
 typedef struct sluice_filter_descriptor {
-  uint32_t size; /* sizeof(sluice_filter_descriptor_t) */
+  uint32_t size;    /* sizeof(sluice_filter_descriptor_t) */
   const char* type; /* NUL-terminated type name used in configs, e.g. "header_rewrite" */
 
   /* MAIN thread. Parse and validate `json` (the filter's "config", as JSON text). Return the
@@ -353,8 +352,7 @@ typedef struct sluice_filter_descriptor {
   sluice_status_t (*sluice_on_request_headers)(void* filter, sluice_stream_t* s, bool end_stream);
   sluice_status_t (*sluice_on_request_body)(void* filter, sluice_stream_t* s, bool end_stream);
   sluice_status_t (*sluice_on_request_trailers)(void* filter, sluice_stream_t* s);
-  sluice_status_t (*sluice_on_response_headers)(void* filter, sluice_stream_t* s,
-                                                bool end_stream);
+  sluice_status_t (*sluice_on_response_headers)(void* filter, sluice_stream_t* s, bool end_stream);
   sluice_status_t (*sluice_on_response_body)(void* filter, sluice_stream_t* s, bool end_stream);
   sluice_status_t (*sluice_on_response_trailers)(void* filter, sluice_stream_t* s);
   /* The stream ended (completed, reset or answered locally): log here. */
@@ -366,10 +364,10 @@ typedef struct sluice_filter_descriptor {
 
 /* What a module returns from its entry symbol. */
 typedef struct sluice_module {
-  uint32_t size;        /* sizeof(sluice_module_t) */
-  uint16_t abi_major;   /* SLUICE_ABI_VERSION_MAJOR the module was built with */
-  uint16_t abi_minor;   /* SLUICE_ABI_VERSION_MINOR the module was built with */
-  const char* name;     /* module name for messages */
+  uint32_t size;      /* sizeof(sluice_module_t) */
+  uint16_t abi_major; /* SLUICE_ABI_VERSION_MAJOR the module was built with */
+  uint16_t abi_minor; /* SLUICE_ABI_VERSION_MINOR the module was built with */
+  const char* name;   /* module name for messages */
   const sluice_filter_descriptor_t* const* filters; /* filter_count descriptors */
   size_t filter_count;
 } sluice_module_t;
@@ -382,8 +380,8 @@ typedef struct sluice_module {
  */
 #define SLUICE_MODULE_ENTRY_SYMBOL "sluice_module_init"
 typedef const sluice_module_t* (*sluice_module_init_fn)(const sluice_host_t* host,
-                                                         uint32_t host_abi_major,
-                                                         uint32_t host_abi_minor);
+                                                        uint32_t host_abi_major,
+                                                        uint32_t host_abi_minor);
 
 /* Helper for a string literal. */
 #ifdef __cplusplus

@@ -1,13 +1,12 @@
 // The filter manager driven in memory: test filters written against the C ABI, a fake
 // downstream connection, no sockets.
-#include <catch2/catch.hpp>
-
-#include <string>
-#include <vector>
-
 #include "core/config/config.h"
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 using namespace sluice;
 
@@ -18,7 +17,7 @@ const sluice_host_t* g_host = nullptr;
 
 struct TestCfg {
   std::string name;
-  std::string mode;  // "pass", "reply", "stop", "meta"
+  std::string mode; // "pass", "reply", "stop", "meta"
 };
 
 void* cfgNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) {
@@ -40,12 +39,16 @@ void* cfgNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t j
   }
   return c;
 }
-void cfgDestroy(void* c) { delete static_cast<TestCfg*>(c); }
+void cfgDestroy(void* c) {
+  delete static_cast<TestCfg*>(c);
+}
 struct Obj {
   TestCfg* cfg;
   sluice_stream_t* s;
 };
-void* streamNew(void* cfg, void*, sluice_stream_t* s) { return new Obj{static_cast<TestCfg*>(cfg), s}; }
+void* streamNew(void* cfg, void*, sluice_stream_t* s) {
+  return new Obj{static_cast<TestCfg*>(cfg), s};
+}
 void streamDestroy(void* o) {
   g_trace.push_back("destroy:" + static_cast<Obj*>(o)->cfg->name);
   delete static_cast<Obj*>(o);
@@ -53,7 +56,8 @@ void streamDestroy(void* o) {
 sluice_status_t reqHeaders(void* o, sluice_stream_t* s, bool) {
   auto* f = static_cast<Obj*>(o);
   g_trace.push_back("req:" + f->cfg->name);
-  g_host->sluice_host_metadata_set(s, SLUICE_STR("seen"), {f->cfg->name.data(), f->cfg->name.size()});
+  g_host->sluice_host_metadata_set(s, SLUICE_STR("seen"),
+                                   {f->cfg->name.data(), f->cfg->name.size()});
   if (f->cfg->mode == "reply") {
     sluice_header_t h{SLUICE_STR("x-reply"), SLUICE_STR("yes")};
     g_host->sluice_host_send_local_reply(s, 418, &h, 1, SLUICE_STR("teapot\n"), SLUICE_STR(""));
@@ -93,9 +97,11 @@ const sluice_filter_descriptor_t kDesc = [] {
   return d;
 }();
 const sluice_filter_descriptor_t* kDescs[] = {&kDesc};
-const sluice_module_t kModule = {sizeof(sluice_module_t), SLUICE_ABI_VERSION_MAJOR,
-                                 SLUICE_ABI_VERSION_MINOR, "test", kDescs, 1};
-const sluice_module_t* testInit(const sluice_host_t*, uint32_t, uint32_t) { return &kModule; }
+const sluice_module_t kModule = {
+    sizeof(sluice_module_t), SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR, "test", kDescs, 1};
+const sluice_module_t* testInit(const sluice_host_t*, uint32_t, uint32_t) {
+  return &kModule;
+}
 
 struct FakeOwner : filter::StreamOwner {
   network::Buffer out;
@@ -183,8 +189,8 @@ TEST_CASE("FilterManager: request hooks in order, response hooks in reverse", "[
     // Response hooks ran for the filters before the replying one, in reverse order.
     CHECK(out.find("x-filter: b") < out.find("x-filter: a"));
     CHECK(out.find("x-filter: c") == std::string::npos);
-    std::vector<std::string> want = {"req:a", "req:b", "req:c", "resp:b", "resp:a",
-                                     "log:a:418", "log:b:418", "log:c:418",
+    std::vector<std::string> want = {"req:a",     "req:b",     "req:c",     "resp:b",
+                                     "resp:a",    "log:a:418", "log:b:418", "log:c:418",
                                      "destroy:a", "destroy:b", "destroy:c"};
     CHECK(g_trace == want);
   }

@@ -1,8 +1,7 @@
-#include <catch2/catch.hpp>
-
-#include <string>
-
 #include "core/http/codec.h"
+
+#include <catch2/catch.hpp>
+#include <string>
 
 using namespace sluice;
 
@@ -96,7 +95,8 @@ TEST_CASE("Codec: chunked body with trailers", "[http]") {
 
 TEST_CASE("Codec: rejects smuggling and malformed heads with 400", "[http]") {
   std::string bad = GENERATE(
-      std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+      std::string(
+          "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
       std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
       std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"),
       std::string("GET / HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b\r\n\r\n"),
@@ -104,8 +104,7 @@ TEST_CASE("Codec: rejects smuggling and malformed heads with 400", "[http]") {
       std::string("GET / HTTP/1.1\r\nHost: h\r\nX-Bad\x01: a\r\n\r\n"),
       std::string("GET / HTTP/1.1\r\nHost: h\r\nX-CR: a\rb\r\n\r\n"),
       std::string("GET / HTTP/1.1\r\nX-No-Host: 1\r\n\r\n"),
-      std::string("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
-      std::string("GARBAGE\r\n\r\n"));
+      std::string("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), std::string("GARBAGE\r\n\r\n"));
   http::Arena arena;
   http::Parser p(http::MessageType::Request, arena, 65536);
   network::Buffer in, head;

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "core/http/path.h"
+
+#include <catch2/catch.hpp>
 
 using sluice::http::normalizePath;
 using sluice::http::PathStatus;
@@ -9,26 +9,22 @@ TEST_CASE("Path: normalization table", "[http]") {
   struct Case {
     const char* in;
     PathStatus status;
-    const char* out;  // nullptr: unchanged
+    const char* out; // nullptr: unchanged
   };
-  auto c = GENERATE(Case{"/", PathStatus::Ok, nullptr}, Case{"/a/b?x=/../", PathStatus::Ok, nullptr},
-                    Case{"/a/./b/../c", PathStatus::Ok, "/a/c"},
-                    Case{"/a//b///c", PathStatus::Ok, "/a/b/c"},
-                    Case{"/a/b/..", PathStatus::Ok, "/a/"},
-                    Case{"/a/b/.", PathStatus::Ok, "/a/b/"},
-                    Case{"/%7Euser/%41%2f%2F", PathStatus::Ok, "/~user/A%2F%2F"},
-                    Case{"/a%2e%2e/x", PathStatus::Ok, "/a../x"},
-                    Case{"/a/%2e%2e/b", PathStatus::Ok, "/b"},
-                    Case{"/x/../..", PathStatus::EscapesRoot, nullptr},
-                    Case{"/../etc/passwd", PathStatus::EscapesRoot, nullptr},
-                    Case{"/%2e%2e/etc", PathStatus::EscapesRoot, nullptr},
-                    Case{"/a/b?q=1&r=../..", PathStatus::Ok, nullptr},
-                    Case{"/a/./b?q=./x", PathStatus::Ok, "/a/b?q=./x"},
-                    Case{"*", PathStatus::Ok, nullptr},
-                    Case{"relative", PathStatus::Invalid, nullptr},
-                    Case{"/bad%zz", PathStatus::Invalid, nullptr},
-                    Case{"/trunc%4", PathStatus::Invalid, nullptr},
-                    Case{"/ctl\x01", PathStatus::Invalid, nullptr});
+  auto c = GENERATE(
+      Case{"/", PathStatus::Ok, nullptr}, Case{"/a/b?x=/../", PathStatus::Ok, nullptr},
+      Case{"/a/./b/../c", PathStatus::Ok, "/a/c"}, Case{"/a//b///c", PathStatus::Ok, "/a/b/c"},
+      Case{"/a/b/..", PathStatus::Ok, "/a/"}, Case{"/a/b/.", PathStatus::Ok, "/a/b/"},
+      Case{"/%7Euser/%41%2f%2F", PathStatus::Ok, "/~user/A%2F%2F"},
+      Case{"/a%2e%2e/x", PathStatus::Ok, "/a../x"}, Case{"/a/%2e%2e/b", PathStatus::Ok, "/b"},
+      Case{"/x/../..", PathStatus::EscapesRoot, nullptr},
+      Case{"/../etc/passwd", PathStatus::EscapesRoot, nullptr},
+      Case{"/%2e%2e/etc", PathStatus::EscapesRoot, nullptr},
+      Case{"/a/b?q=1&r=../..", PathStatus::Ok, nullptr},
+      Case{"/a/./b?q=./x", PathStatus::Ok, "/a/b?q=./x"}, Case{"*", PathStatus::Ok, nullptr},
+      Case{"relative", PathStatus::Invalid, nullptr}, Case{"/bad%zz", PathStatus::Invalid, nullptr},
+      Case{"/trunc%4", PathStatus::Invalid, nullptr},
+      Case{"/ctl\x01", PathStatus::Invalid, nullptr});
   std::string out = "untouched";
   bool changed = false;
   INFO(c.in);

@@ -1,8 +1,7 @@
-#include <catch2/catch.hpp>
-
-#include <map>
-
 #include "core/upstream/pool.h"
+
+#include <catch2/catch.hpp>
+#include <map>
 
 using namespace sluice;
 
@@ -40,13 +39,13 @@ TEST_CASE("Pool: weighted round robin follows the weights without bursts", "[ups
   CHECK(counts[1] == 100);
   CHECK(counts[2] == 100);
   // Smooth: the heavy endpoint never gets its whole share in one burst.
-  CHECK(longest_run < 5);  // a naive weighted round robin sends 5 in a row
+  CHECK(longest_run < 5); // a naive weighted round robin sends 5 in a row
 }
 
 TEST_CASE("Pool: unavailable endpoints are skipped; none available gives -1", "[upstream]") {
   event::Dispatcher d;
-  auto info = std::make_shared<upstream::ClusterInfo>(
-      cluster({{"127.0.0.1:1", 1}, {"127.0.0.1:2", 1}}));
+  auto info =
+      std::make_shared<upstream::ClusterInfo>(cluster({{"127.0.0.1:1", 1}, {"127.0.0.1:2", 1}}));
   upstream::ClusterPool pool(d, info);
   info->endpoints()[0]->healthy = false;
   for (int i = 0; i < 10; i++) {
@@ -58,15 +57,15 @@ TEST_CASE("Pool: unavailable endpoints are skipped; none available gives -1", "[
 
 TEST_CASE("Pool: a retry avoids the endpoint that just failed when another exists", "[upstream]") {
   event::Dispatcher d;
-  auto info = std::make_shared<upstream::ClusterInfo>(
-      cluster({{"127.0.0.1:1", 1}, {"127.0.0.1:2", 1}}));
+  auto info =
+      std::make_shared<upstream::ClusterInfo>(cluster({{"127.0.0.1:1", 1}, {"127.0.0.1:2", 1}}));
   upstream::ClusterPool pool(d, info);
   for (int i = 0; i < 10; i++) {
     CHECK(pool.pickEndpoint(0) == 1);
     CHECK(pool.pickEndpoint(1) == 0);
   }
   info->endpoints()[1]->healthy = false;
-  CHECK(pool.pickEndpoint(0) == 0);  // the only one left
+  CHECK(pool.pickEndpoint(0) == 0); // the only one left
 }
 
 namespace {
@@ -101,7 +100,7 @@ TEST_CASE("Pool: least_request prefers the endpoint with fewer active requests",
   auto info = std::make_shared<upstream::ClusterInfo>(withPolicy(
       cluster({{"127.0.0.1:1", 1}, {"127.0.0.1:2", 1}}), config::LbPolicy::LeastRequest));
   upstream::ClusterPool pool(d, info);
-  info->endpoints()[0]->active_requests = 50;  // a slow endpoint piles up requests
+  info->endpoints()[0]->active_requests = 50; // a slow endpoint piles up requests
   int slow = 0;
   for (int i = 0; i < 10000; i++) {
     slow += pool.pickEndpoint() == 0;
@@ -140,7 +139,7 @@ TEST_CASE("Pool: consistent hashing keeps keys when an endpoint goes away", "[up
   CHECK(moved > keys / n / 2);
   CHECK(moved < keys / n * 2);
   for (int c : per) {
-    CHECK(c > keys / n / 2);  // every endpoint gets a fair share
+    CHECK(c > keys / n / 2); // every endpoint gets a fair share
   }
   // An unavailable endpoint is skipped without moving the other keys.
   full->endpoints()[5]->healthy = false;

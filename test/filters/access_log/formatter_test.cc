@@ -1,16 +1,15 @@
-#include <catch2/catch.hpp>
-
-#include <nlohmann/json.hpp>
-
 #include "filters/access_log/formatter.h"
 #include "sluice/filter.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 using namespace sluice::filters::access_log;
 
 namespace {
 Record sample() {
   Record r;
-  r.start_unix_us = 1764000000123456ull;  // 2025-11-24T16:00:00.123Z
+  r.start_unix_us = 1764000000123456ull; // 2025-11-24T16:00:00.123Z
   r.request_id = "rid-1";
   r.client = "127.0.0.1:5000";
   r.client_ip = "127.0.0.1";
@@ -43,7 +42,7 @@ TEST_CASE("AccessLog: JSON lines are valid JSON with every field", "[access_log]
   CHECK(j["ai.agent"] == "GPTBot");
   std::string ua = j["user_agent"];
   CHECK(ua.find("\"quoted\"") != std::string::npos);
-  CHECK(ua.find("\xef\xbf\xbd") != std::string::npos);  // the invalid byte became U+FFFD
+  CHECK(ua.find("\xef\xbf\xbd") != std::string::npos); // the invalid byte became U+FFFD
 }
 
 TEST_CASE("AccessLog: combined format and control characters", "[access_log]") {

@@ -1,9 +1,8 @@
-#include <catch2/catch.hpp>
+#include "filters/router/config.h"
 
+#include <catch2/catch.hpp>
 #include <map>
 #include <string>
-
-#include "filters/router/config.h"
 
 using namespace sluice::filters::router;
 
@@ -100,22 +99,30 @@ TEST_CASE("Router: config errors carry JSON pointers", "[router]") {
     const char* pointer;
   };
   auto c = GENERATE(
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefx": "/"}, "cluster": "a"}]}]})",
-           "/virtual_hosts/0/routes/0/match/prefx"},
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "zz"}]}]})",
-           "/virtual_hosts/0/routes/0/cluster"},
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"regex": "(a"}, "cluster": "a"}]}]})",
-           "/virtual_hosts/0/routes/0/match/regex"},
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"path": "/a"}, "strip_prefix": true, "cluster": "a"}]}]})",
-           "/virtual_hosts/0/routes/0/strip_prefix"},
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "redirect": {"status": 200}}]}]})",
-           "/virtual_hosts/0/routes/0/redirect/status"},
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": []}, {"name": "w", "domains": ["*"], "routes": []}]})",
-           "/virtual_hosts/1/domains/0"},
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "retry": {"on": ["sometimes"]}, "cluster": "a"}]}]})",
-           "/virtual_hosts/0/routes/0/retry/on/0"},
-      Case{R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}}]}]})",
-           "/virtual_hosts/0/routes/0"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefx": "/"}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/prefx"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "zz"}]}]})",
+          "/virtual_hosts/0/routes/0/cluster"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"regex": "(a"}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/regex"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"path": "/a"}, "strip_prefix": true, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/strip_prefix"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "redirect": {"status": 200}}]}]})",
+          "/virtual_hosts/0/routes/0/redirect/status"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": []}, {"name": "w", "domains": ["*"], "routes": []}]})",
+          "/virtual_hosts/1/domains/0"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "retry": {"on": ["sometimes"]}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/retry/on/0"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}}]}]})",
+          "/virtual_hosts/0/routes/0"},
       Case{R"({"vhosts": []})", "/vhosts"});
   std::vector<ConfigError> errors;
   auto t = parse(c.json, errors);
@@ -137,14 +144,15 @@ TEST_CASE("Router: 10,000 regex and prefix routes compile once and match", "[rou
       routes += ",";
     }
     if (i % 2 == 0) {
-      routes += R"({"match": {"regex": "^/r)" + std::to_string(i) + R"(/[a-z]+$"}, "cluster": "a", "name": "r)" +
-                std::to_string(i) + "\"}";
+      routes += R"({"match": {"regex": "^/r)" + std::to_string(i) +
+                R"(/[a-z]+$"}, "cluster": "a", "name": "r)" + std::to_string(i) + "\"}";
     } else {
-      routes += R"({"match": {"prefix": "/p)" + std::to_string(i) + R"(/"}, "cluster": "b", "name": "p)" +
-                std::to_string(i) + "\"}";
+      routes += R"({"match": {"prefix": "/p)" + std::to_string(i) +
+                R"(/"}, "cluster": "b", "name": "p)" + std::to_string(i) + "\"}";
     }
   }
-  auto t = parseOk(R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [)" + routes + "]}]}");
+  auto t = parseOk(R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [)" + routes +
+                   "]}]}");
   CHECK(t->regexCount() == 5000);
   CHECK(match(*t, "h", "GET", "/r9998/abc")->name == "r9998");
   CHECK(match(*t, "h", "GET", "/p9999/x")->name == "p9999");
