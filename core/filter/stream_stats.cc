@@ -62,6 +62,9 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
     m.timeout = err("timeout");
     m.reset = err("reset");
     m.overflow = err("overflow");
+    m.connections_active =
+        r.defineGauge("sluice_upstream_connections_active",
+                      "Open upstream connections of a cluster", {{"cluster", name}});
     m.defined = true;
   }
   g_ready =

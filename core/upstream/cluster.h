@@ -62,6 +62,7 @@ public:
     uint32_t timeout;
     uint32_t reset;
     uint32_t overflow;
+    uint32_t connections_active;
     bool defined;
   } metrics{};
 

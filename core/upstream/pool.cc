@@ -1,6 +1,7 @@
 #include "core/upstream/pool.h"
 
 #include "core/common/logger.h"
+#include "core/stats/registry.h"
 
 #include <algorithm>
 
@@ -12,11 +13,17 @@ UpstreamConnection::UpstreamConnection(ClusterPool& pool, size_t endpoint_index)
       parser_(http::MessageType::Response, arena_, 0) {
   parser_.setBodySink(this);
   endpoint().active_connections.fetch_add(1, std::memory_order_relaxed);
+  if (info_->metrics.defined) {
+    stats::Registry::global().add(info_->metrics.connections_active, 1);
+  }
 }
 
 UpstreamConnection::~UpstreamConnection() {
   conn_.close();
   endpoint_->active_connections.fetch_sub(1, std::memory_order_relaxed);
+  if (info_->metrics.defined) {
+    stats::Registry::global().add(info_->metrics.connections_active, -1);
+  }
 }
 
 Endpoint& UpstreamConnection::endpoint() {

@@ -75,6 +75,7 @@ def metrics_count_requests_and_pass_promtool():
     assert 'sluice_downstream_request_duration_seconds_bucket{listener="web",le="+Inf"} 6' in text, text
     assert "sluice_server_ready 1" in text and "sluice_config_generation 1" in text
     assert re.search(r'sluice_downstream_connections_active\{listener="web"\} \d', text)
+    assert re.search(r'sluice_upstream_connections_active\{cluster="up"\} [1-9]', text), text
     doc = json.loads(admin(sl, "GET", "/stats")[2])
     names = {m["name"] for m in doc["metrics"]}
     assert "sluice_upstream_errors_total" in names
