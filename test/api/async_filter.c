@@ -13,6 +13,7 @@
 #include <string.h>
 
 static const sluice_host_t* host;
+static sluice_metric_id_t requests_metric = SLUICE_METRIC_INVALID;
 
 typedef struct {
   sluice_stream_t* stream;
@@ -27,6 +28,12 @@ static int has_prefix(sluice_str_t s, const char* p) {
 
 static void* config_new(const sluice_host_t* h, sluice_config_ctx_t* cfg, sluice_str_t json) {
   host = h;
+  {
+    sluice_header_t label = {SLUICE_STR("filter"), h->sluice_host_config_name(cfg)};
+    requests_metric = h->sluice_host_config_define_metric(
+        cfg, SLUICE_METRIC_COUNTER, SLUICE_STR("sluice_test_async_requests_total"),
+        SLUICE_STR("Requests seen by the test module"), &label, 1, NULL, 0);
+  }
   if (json.len > 2 && memchr(json.ptr, 'x', json.len) != NULL) {
     h->sluice_host_config_error(cfg, SLUICE_STR("/x"), SLUICE_STR("x is not accepted"));
     return NULL;
@@ -76,6 +83,7 @@ static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_
   sluice_str_t path;
   (void)end_stream;
   host->sluice_host_metadata_set(s, SLUICE_STR("test.seen"), SLUICE_STR("yes"));
+  host->sluice_host_metric_add(requests_metric, 1);
   if (!host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path)) {
     return SLUICE_STATUS_CONTINUE;
   }

@@ -29,6 +29,7 @@ def module_filter_pauses_and_resumes_from_a_timer():
     assert ["x-async", "resumed"] in doc["headers"], doc
     assert header(hs, "x-test-seen") == "yes"
     sl.stop()
+    assert "sluice_test_async_requests_total" not in sl.stderr_text()
     line = json.loads(open(os.path.join(sl.dir, "access.log")).read().splitlines()[0])
     assert line["test.seen"] == "yes", line
 
@@ -86,6 +87,19 @@ def module_body_hooks_buffer_and_rewrite_bodies():
         expected = bytes((ord("a") + i % 26) for i in range(n))[::-1]
         assert status == 200 and body == expected, (q, len(body))
         assert header(hs, "x-reversed") == "1" and header(hs, "content-length") == str(n), hs
+    sl.stop()
+
+
+@case
+def module_defines_and_updates_its_own_metric():
+    up = Upstream()
+    cfg = config(up)
+    cfg["admin"] = {"address": "127.0.0.1:0"}
+    sl = Sluice(cfg)
+    for i in range(3):
+        http_request(sl.port(), "GET", "/plain/%d" % i)
+    _, _, metrics = http_request(sl.admin_port, "GET", "/metrics")
+    assert b'sluice_test_async_requests_total{filter="test_async"} 3' in metrics, metrics
     sl.stop()
 
 
