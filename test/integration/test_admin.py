@@ -67,8 +67,15 @@ def metrics_count_requests_and_pass_promtool():
     for i in range(5):
         http_request(sl.port(), "GET", "/m%d" % i)
     http_request(sl.port(), "GET", "/status/503")
-    status, hs, body = admin(sl, "GET", "/stats/prometheus")
-    text = body.decode()
+    # A stream's metrics are recorded by its worker right after the response is flushed: poll
+    # until the last request shows up rather than racing it.
+    deadline = time.time() + 5
+    while True:
+        status, hs, body = admin(sl, "GET", "/stats/prometheus")
+        text = body.decode()
+        if 'code="5xx"} 1' in text or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert re.search(r'sluice_downstream_requests_total\{listener="web",code="2xx"\} 5', text), text
     assert re.search(r'sluice_downstream_requests_total\{listener="web",code="5xx"\} 1', text), text
     assert re.search(r'sluice_upstream_requests_total\{cluster="up",code="2xx"\} 5', text), text
