@@ -1,312 +1,391 @@
-// access_log: one line per finished stream, formatted on the worker into a per-worker buffer and
-// written by the config's writer thread (never a blocking write on a worker). Only the C ABI.
-
-#include "filters/access_log/formatter.h"
-#include "filters/access_log/writer.h"
-#include "sluice/filter.h"
+#include "filters/access_log/access_log_filter.h"
 
 #include <algorithm>
-#include <cstring>
-#include <memory>
-#include <nlohmann/json.hpp>
-#include <random>
-#include <string>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <utility>
 #include <vector>
+
+#include <fmt/format.h>
+#include <unistd.h>
 
 namespace sluice::filters::access_log {
 
 namespace {
 
-const sluice_host_t* g_host = nullptr;
-using json = nlohmann::json;
-
-std::string_view sv(sluice_str_t s) {
+std::string_view view(sluice_str_t s) {
   return s.ptr == nullptr ? std::string_view() : std::string_view(s.ptr, s.len);
 }
-sluice_str_t st(std::string_view v) {
-  return {v.data(), v.size()};
+sluice_str_t str(std::string_view v) {
+  return sluice_str_t{v.data(), v.size()};
 }
 
-struct Config {
-  std::unique_ptr<Formatter> formatter;
-  std::unique_ptr<Writer> writer;
-  uint32_t status_min = 0;
-  uint64_t min_duration_ms = 0;
-  double sample = 1.0;
-  bool has_when = false;
-  size_t buffer_bytes = 65536;
-  uint64_t flush_ms = 1000;
-};
+constexpr size_t kMaxResolvedPath = 4096;
+constexpr uint64_t kMinPendingBytes = 8u << 20;
+constexpr size_t kLineSlack = 4096;      // room for the line that crosses buffer_bytes
+constexpr size_t kMaxReserve = 1u << 20; // buffers grow past this only when they must
 
-struct WorkerState {
-  Config* config;
-  sluice_worker_t* worker;
-  std::string buf;
-  sluice_timer_id_t timer = 0;
-  std::mt19937_64 rng{std::random_device{}()};
-  Record record;
-};
-
-void error(sluice_config_ctx_t* ctx, const std::string& ptr, const std::string& msg) {
-  g_host->sluice_host_config_error(ctx, st(ptr), st(msg));
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
 }
 
-void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t text) {
-  g_host = host;
-  json root;
+void reportErrors(const sluice_host_t* host, sluice_config_ctx_t* ctx,
+                  const std::vector<ConfigError>& errors) {
+  for (const ConfigError& e : errors) {
+    host->sluice_host_config_error(ctx, str(e.pointer), str(e.message));
+  }
+}
+
+} // namespace
+
+// --- FilterConfig ---------------------------------------------------------------------------
+
+FilterConfig::FilterConfig(const sluice_host_t* host, Config config, std::string name)
+    : host_(host), config_(std::move(config)), name_(std::move(name)) {}
+
+FilterConfig::~FilterConfig() = default;
+
+std::unique_ptr<FilterConfig>
+FilterConfig::create(const sluice_host_t* host, sluice_config_ctx_t* ctx, std::string_view json) {
+  std::vector<ConfigError> errors;
+  const PathResolver resolve = [&](std::string_view path) -> std::optional<std::string> {
+    char out[kMaxResolvedPath];
+    const size_t n = host->sluice_host_config_resolve_path(ctx, str(path), out, sizeof(out));
+    if (n == 0 || n >= sizeof(out)) {
+      return std::nullopt;
+    }
+    return std::string(out, n);
+  };
+  Config config = parseConfig(json, resolve, errors);
+
+  // Open the file now (even when other keys are wrong, so validate reports everything): an
+  // unopenable path is a config error, not a surprise at the first request.
+  int fd = config.sink == Sink::Stderr ? STDERR_FILENO : STDOUT_FILENO;
+  if (config.sink == Sink::File) {
+    std::string error;
+    fd = Writer::openForAppend(config.path, error);
+    if (fd < 0) {
+      errors.push_back(ConfigError{"/path", error});
+    }
+  }
+  const bool owns_fd = config.sink == Sink::File && fd >= 0;
+  if (!errors.empty()) {
+    reportErrors(host, ctx, errors);
+    if (owns_fd) {
+      ::close(fd);
+    }
+    return nullptr;
+  }
+
+  std::string name(view(host->sluice_host_config_name(ctx)));
+  if (name.empty()) {
+    name = "access_log";
+  }
+  std::unique_ptr<FilterConfig> self(new FilterConfig(host, std::move(config), name));
+  const sluice_header_t labels[] = {{SLUICE_STR("filter"), str(self->name_)}};
+  auto counter = [&](std::string_view metric, std::string_view help) {
+    return host->sluice_host_config_define_metric(ctx, SLUICE_METRIC_COUNTER, str(metric),
+                                                  str(help), labels, 1, nullptr, 0);
+  };
+  self->lines_written_metric_ =
+      counter("sluice_access_log_lines_total", "Access-log lines written.");
+  self->lines_dropped_metric_ =
+      counter("sluice_access_log_dropped_lines_total",
+              "Access-log lines dropped because the writer fell behind or a write failed.");
+  self->write_errors_metric_ =
+      counter("sluice_access_log_write_errors_total", "Failed access-log writes and reopens.");
+  if (self->lines_written_metric_ == SLUICE_METRIC_INVALID ||
+      self->lines_dropped_metric_ == SLUICE_METRIC_INVALID ||
+      self->write_errors_metric_ == SLUICE_METRIC_INVALID) {
+    if (owns_fd) {
+      ::close(fd); // the host has already reported why the metric was refused
+    }
+    return nullptr;
+  }
+
+  const Config& c = self->config_;
+  WriterOptions options;
+  options.path = c.path;
+  options.is_file = c.sink == Sink::File;
+  options.buffer_reserve =
+      static_cast<size_t>(std::min<uint64_t>(c.buffer_bytes, kMaxReserve)) + kLineSlack;
+  options.keep_capacity = static_cast<size_t>(c.buffer_bytes) * 2 + 65536;
+  options.max_pending_bytes =
+      static_cast<size_t>(std::max<uint64_t>(c.buffer_bytes * 16, kMinPendingBytes));
+  options.observer = self.get();
   try {
-    root = json::parse(sv(text));
-  } catch (const json::exception& e) {
-    error(ctx, "", std::string("invalid JSON: ") + e.what());
-    return nullptr;
-  }
-  auto cfg = std::make_unique<Config>();
-  bool ok = true;
-  auto fail = [&](const std::string& p, const std::string& m) {
-    error(ctx, p, m);
-    ok = false;
-  };
-  if (!root.is_object()) {
-    fail("", "expected an object");
-    return nullptr;
-  }
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    static const char* kKeys[] = {"path", "format", "when", "buffer_bytes", "flush_ms"};
-    if (std::none_of(std::begin(kKeys), std::end(kKeys),
-                     [&](const char* k) { return it.key() == k; })) {
-      fail("/" + it.key(), "unknown key \"" + it.key() + "\"");
+    self->writer_ = std::make_unique<Writer>(std::move(options), fd);
+  } catch (...) {
+    if (owns_fd) {
+      ::close(fd); // the thread could not start; onConfigNew reports it
     }
+    throw;
   }
-  std::string path = "stdout";
-  if (root.contains("path")) {
-    if (!root["path"].is_string() || root["path"].get<std::string>().empty()) {
-      fail("/path", "expected \"stdout\", \"stderr\" or a file path");
-    } else {
-      path = root["path"].get<std::string>();
-    }
-  }
-  Format format = Format::Json;
-  std::vector<Segment> segments;
-  if (root.contains("format")) {
-    const json& f = root["format"];
-    if (f.is_string() && f.get<std::string>() == "json") {
-      format = Format::Json;
-    } else if (f.is_string() && f.get<std::string>() == "combined") {
-      format = Format::Combined;
-    } else if (f.is_object() && f.size() == 1 && f.contains("template") &&
-               f["template"].is_string()) {
-      format = Format::Template;
-      std::string err;
-      if (!parseTemplate(f["template"].get<std::string>(), segments, err)) {
-        fail("/format/template", err);
-      }
-    } else {
-      fail("/format", "expected \"json\", \"combined\" or {\"template\": \"...\"}");
-    }
-  }
-  auto uintField = [&](const json& o, const std::string& base, const char* key, uint64_t min,
-                       uint64_t max, uint64_t& out) {
-    if (!o.contains(key)) {
-      return;
-    }
-    const json& v = o[key];
-    if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0) ||
-        v.get<uint64_t>() < min || v.get<uint64_t>() > max) {
-      fail(base + "/" + key,
-           "expected an integer " + std::to_string(min) + ".." + std::to_string(max));
-      return;
-    }
-    out = v.get<uint64_t>();
-  };
-  if (root.contains("when")) {
-    const json& w = root["when"];
-    if (!w.is_object()) {
-      fail("/when", "expected an object");
-    } else {
-      cfg->has_when = true;
-      for (auto it = w.begin(); it != w.end(); ++it) {
-        if (it.key() != "status_min" && it.key() != "min_duration_ms" && it.key() != "sample") {
-          fail("/when/" + it.key(), "unknown key \"" + it.key() + "\"");
-        }
-      }
-      uint64_t status_min = 0;
-      uintField(w, "/when", "status_min", 100, 599, status_min);
-      cfg->status_min = static_cast<uint32_t>(status_min);
-      uintField(w, "/when", "min_duration_ms", 0, 86400000, cfg->min_duration_ms);
-      if (w.contains("sample")) {
-        if (!w["sample"].is_number() || w["sample"].get<double>() < 0 ||
-            w["sample"].get<double>() > 1) {
-          fail("/when/sample", "expected a number 0..1");
-        } else {
-          cfg->sample = w["sample"].get<double>();
-        }
-      }
-    }
-  }
-  uint64_t buffer_bytes = 65536;
-  uintField(root, "", "buffer_bytes", 0, 64ull * 1024 * 1024, buffer_bytes);
-  cfg->buffer_bytes = buffer_bytes;
-  uintField(root, "", "flush_ms", 1, 3600000, cfg->flush_ms);
-  if (!ok) {
-    return nullptr;
-  }
-  if (path != "stdout" && path != "stderr") {
-    char resolved[4096];
-    size_t n = host->sluice_host_config_resolve_path(ctx, st(path), resolved, sizeof(resolved));
-    if (n == 0) {
-      fail("/path", "path too long");
-      return nullptr;
-    }
-    path.assign(resolved, n);
-  }
-  std::string err;
-  cfg->writer = Writer::open(path, err);
-  if (!cfg->writer) {
-    fail("/path", err);
-    return nullptr;
-  }
-  cfg->formatter = std::make_unique<Formatter>(format, std::move(segments));
-  return cfg.release();
+  return self;
 }
 
-void configDestroy(void* c) {
-  delete static_cast<Config*>(c);
+void FilterConfig::log(sluice_log_level_t level, std::string_view message) const {
+  // The config context is only valid inside sluice_on_config_new, so name the filter ourselves.
+  const std::string line = fmt::format("access_log \"{}\": {}", name_, message);
+  host_->sluice_host_log(nullptr, nullptr, level, str(line));
 }
 
-void logReopen(void* c) {
-  static_cast<Config*>(c)->writer->reopen();
+void FilterConfig::onLinesWritten(uint64_t lines) {
+  host_->sluice_host_metric_add(lines_written_metric_, static_cast<double>(lines));
 }
 
-void onFlushTimer(void* p) {
-  auto* ws = static_cast<WorkerState*>(p);
-  ws->config->writer->submit(ws->buf);
-  ws->timer =
-      g_host->sluice_host_timer_start(ws->worker, nullptr, ws->config->flush_ms, onFlushTimer, ws);
+void FilterConfig::onLinesDropped(uint64_t lines) {
+  host_->sluice_host_metric_add(lines_dropped_metric_, static_cast<double>(lines));
 }
 
-void* workerNew(void* c, sluice_worker_t* w) {
-  auto* ws = new WorkerState{static_cast<Config*>(c), w};
-  ws->buf.reserve(ws->config->buffer_bytes + 4096);
-  ws->record.metadata.reserve(8);
-  ws->timer = g_host->sluice_host_timer_start(w, nullptr, ws->config->flush_ms, onFlushTimer, ws);
-  return ws;
+void FilterConfig::onWriteError(std::string_view message) {
+  host_->sluice_host_metric_add(write_errors_metric_, 1);
+  log(SLUICE_LOG_ERROR, message);
 }
 
-void workerDestroy(void*, void* p) {
-  auto* ws = static_cast<WorkerState*>(p);
-  if (ws->timer != 0) {
-    g_host->sluice_host_timer_cancel(ws->worker, ws->timer);
+// --- WorkerState ----------------------------------------------------------------------------
+
+WorkerState::WorkerState(FilterConfig& config, sluice_worker_t* worker)
+    : config_(config), host_(config.host()), worker_(worker) {
+  const Config& c = config_.config();
+  buffer_.data.reserve(static_cast<size_t>(std::min<uint64_t>(c.buffer_bytes, kMaxReserve)) +
+                       kLineSlack);
+  record_.metadata.reserve(16);
+  record_.source = this;
+  rng_state_ = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+               reinterpret_cast<uintptr_t>(this);
+  splitmix64(rng_state_);
+  armTimer();
+}
+
+WorkerState::~WorkerState() {
+  if (timer_ != 0) {
+    host_.sluice_host_timer_cancel(worker_, timer_);
+    timer_ = 0;
   }
-  ws->config->writer->submit(ws->buf); // nothing is lost at shutdown
-  delete ws;
+  handOver(true);
 }
 
-// The per-stream object is the worker state itself: nothing to allocate per request.
-void* streamNew(void*, void* ws, sluice_stream_t*) {
-  return ws;
+void WorkerState::armTimer() {
+  timer_ = host_.sluice_host_timer_start(
+      worker_, nullptr, config_.config().flush_ms,
+      [](void* self) { static_cast<WorkerState*>(self)->onFlushTimer(); }, this);
+  if (timer_ == 0) {
+    config_.log(SLUICE_LOG_WARN, "cannot start the flush timer; lines are written when the "
+                                 "buffer fills and when the worker stops");
+  }
 }
-void streamDestroy(void*) {}
 
-struct LookupCtx {
-  sluice_stream_t* stream;
-};
+void WorkerState::onFlushTimer() {
+  timer_ = 0; // fired: the id is spent
+  handOver(false);
+  armTimer();
+}
 
-bool lookup(void* ctx, int map, std::string_view name, std::string_view* out) {
-  sluice_str_t v;
-  auto* s = static_cast<sluice_stream_t*>(ctx);
-  if (!g_host->sluice_host_header_get(
-          s, map == 0 ? SLUICE_HEADERS_REQUEST : SLUICE_HEADERS_RESPONSE, st(name), 0, &v)) {
+void WorkerState::handOver(bool final) {
+  config_.writer().submit(buffer_, final);
+}
+
+double WorkerState::nextUniform() {
+  return static_cast<double>(splitmix64(rng_state_) >> 11) * 0x1.0p-53;
+}
+
+bool WorkerState::passes(const sluice_stream_info_t& info) {
+  const When& when = config_.config().when;
+  // A stream that ended without any response (status 0) failed, so it passes status_min.
+  if (info.response_status != 0 && info.response_status < when.status_min) {
     return false;
   }
-  *out = sv(v);
+  if (info.duration_us < when.min_duration_ms * 1000) {
+    return false;
+  }
+  if (when.sample < 1.0 && !(nextUniform() < when.sample)) {
+    return false;
+  }
   return true;
 }
 
-void onComplete(void* p, sluice_stream_t* s) {
-  auto* ws = static_cast<WorkerState*>(p);
-  const Config& cfg = *ws->config;
+std::string_view WorkerState::requestHeader(std::string_view name) const {
+  sluice_str_t value{nullptr, 0};
+  if (!host_.sluice_host_header_get(stream_, SLUICE_HEADERS_REQUEST, str(name), 0, &value)) {
+    return {};
+  }
+  return view(value);
+}
+
+bool WorkerState::header(HeaderMapKind map, std::string_view name, std::string_view& value) const {
+  if (stream_ == nullptr) {
+    return false;
+  }
+  sluice_str_t v{nullptr, 0};
+  const sluice_header_map_t m =
+      map == HeaderMapKind::Request ? SLUICE_HEADERS_REQUEST : SLUICE_HEADERS_RESPONSE;
+  if (!host_.sluice_host_header_get(stream_, m, str(name), 0, &v)) {
+    return false;
+  }
+  value = view(v);
+  return true;
+}
+
+bool WorkerState::metadata(std::string_view key, std::string_view& value) const {
+  if (stream_ == nullptr) {
+    return false;
+  }
+  sluice_str_t v{nullptr, 0};
+  if (!host_.sluice_host_metadata_get(stream_, str(key), &v)) {
+    return false;
+  }
+  value = view(v);
+  return true;
+}
+
+void WorkerState::onStreamComplete(sluice_stream_t* stream) {
   sluice_stream_info_t info{};
   info.size = sizeof(info);
-  g_host->sluice_host_stream_info(s, &info);
-  if (cfg.has_when) {
-    if (info.response_status < cfg.status_min) {
-      return;
-    }
-    if (info.duration_us < cfg.min_duration_ms * 1000) {
-      return;
-    }
-    if (cfg.sample < 1.0 &&
-        static_cast<double>(ws->rng() >> 11) * (1.0 / 9007199254740992.0) >= cfg.sample) {
-      return;
-    }
+  host_.sluice_host_stream_info(stream, &info);
+  if (!passes(info)) {
+    return;
   }
-  Record& r = ws->record;
+  const Config& c = config_.config();
+  const Formatter& formatter = c.formatter;
+  stream_ = stream;
+  Record& r = record_;
   r.start_unix_us = info.start_unix_us;
-  r.request_id = sv(info.request_id);
-  r.client = sv(info.client_address);
-  r.client_ip = sv(info.client_ip);
-  r.protocol = sv(info.protocol);
-  r.upstream_cluster = sv(info.upstream_cluster);
-  r.upstream_endpoint = sv(info.upstream_endpoint);
-  r.status = info.response_status;
+  r.duration_us = info.duration_us;
+  r.upstream_duration_us = info.upstream_duration_us;
   r.bytes_in = info.bytes_in;
   r.bytes_out = info.bytes_out;
-  r.duration_us = info.duration_us;
-  r.upstream_us = info.upstream_duration_us;
+  r.status = info.response_status;
   r.flags = info.response_flags;
-  sluice_str_t v;
-  auto get = [&](const char* name) -> std::string_view {
-    return g_host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, {name, strlen(name)}, 0, &v)
-               ? sv(v)
-               : std::string_view();
-  };
-  r.method = get(":method");
-  r.authority = get(":authority");
-  r.path = get(":path");
-  r.user_agent = get("user-agent");
-  r.referer = get("referer");
+  r.request_id = view(info.request_id);
+  r.client_address = view(info.client_address);
+  r.client_ip = view(info.client_ip);
+  r.protocol = view(info.protocol);
+  r.upstream_cluster = view(info.upstream_cluster);
+  r.upstream_endpoint = view(info.upstream_endpoint);
+  r.method = requestHeader(":method");
+  r.authority = requestHeader(":authority");
+  r.path = requestHeader(":path");
+  r.user_agent = formatter.needsUserAgent() ? requestHeader("user-agent") : std::string_view();
+  r.referer = formatter.needsReferer() ? requestHeader("referer") : std::string_view();
   r.metadata.clear();
-  sluice_str_t k, mv;
-  for (size_t i = 0; g_host->sluice_host_metadata_at(s, i, &k, &mv); i++) {
-    r.metadata.emplace_back(sv(k), sv(mv));
+  if (formatter.needsMetadataList()) {
+    sluice_str_t key{nullptr, 0};
+    sluice_str_t value{nullptr, 0};
+    for (size_t i = 0; host_.sluice_host_metadata_at(stream, i, &key, &value); i++) {
+      r.metadata.emplace_back(view(key), view(value));
+    }
   }
-  r.lookup_ctx = s;
-  r.lookup = lookup;
-  cfg.formatter->format(r, ws->buf);
-  if (ws->buf.size() >= cfg.buffer_bytes) {
-    cfg.writer->submit(ws->buf);
+  formatter.format(r, buffer_.data);
+  buffer_.lines++;
+  r.metadata.clear(); // the views die with the hook
+  stream_ = nullptr;
+  if (buffer_.data.size() >= c.buffer_bytes) {
+    handOver(false);
   }
 }
 
-const sluice_filter_descriptor_t kDescriptor = [] {
+// --- the C ABI ------------------------------------------------------------------------------
+
+namespace {
+
+void* onConfigNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) noexcept {
+  try {
+    return FilterConfig::create(host, ctx, view(json)).release();
+  } catch (const std::exception& e) {
+    // Config time only (main thread): an allocation failure or a thread that cannot start.
+    const std::string message = std::string("cannot create the access log: ") + e.what();
+    host->sluice_host_config_error(ctx, SLUICE_STR(""), str(message));
+    return nullptr;
+  }
+}
+
+void onConfigDestroy(void* config) noexcept {
+  // Drains the writer: every line handed over by the (already destroyed) workers is written.
+  delete static_cast<FilterConfig*>(config);
+}
+
+void* onWorkerNew(void* config, sluice_worker_t* worker) noexcept {
+  return new WorkerState(*static_cast<FilterConfig*>(config), worker);
+}
+
+void onWorkerDestroy(void*, void* worker_state) noexcept {
+  delete static_cast<WorkerState*>(worker_state);
+}
+
+// The per-stream object is the worker state itself: a stream needs nothing of its own.
+void* onStreamNew(void*, void* worker_state, sluice_stream_t*) noexcept {
+  return worker_state;
+}
+
+void onStreamDestroy(void*) noexcept {}
+
+void onStreamComplete(void* filter, sluice_stream_t* stream) noexcept {
+  static_cast<WorkerState*>(filter)->onStreamComplete(stream);
+}
+
+void onLogReopen(void* config) noexcept {
+  static_cast<FilterConfig*>(config)->writer().reopen();
+}
+
+constexpr sluice_filter_descriptor_t makeDescriptor() {
   sluice_filter_descriptor_t d{};
   d.size = sizeof(d);
   d.type = "access_log";
-  d.sluice_on_config_new = configNew;
-  d.sluice_on_config_destroy = configDestroy;
-  d.sluice_on_worker_new = workerNew;
-  d.sluice_on_worker_destroy = workerDestroy;
-  d.sluice_on_stream_new = streamNew;
-  d.sluice_on_stream_destroy = streamDestroy;
-  d.sluice_on_stream_complete = onComplete;
-  d.sluice_on_log_reopen = logReopen;
+  d.sluice_on_config_new = onConfigNew;
+  d.sluice_on_config_destroy = onConfigDestroy;
+  d.sluice_on_worker_new = onWorkerNew;
+  d.sluice_on_worker_destroy = onWorkerDestroy;
+  d.sluice_on_stream_new = onStreamNew;
+  d.sluice_on_stream_destroy = onStreamDestroy;
+  d.sluice_on_stream_complete = onStreamComplete;
+  d.sluice_on_log_reopen = onLogReopen;
   return d;
-}();
+}
 
+constexpr sluice_filter_descriptor_t kDescriptor = makeDescriptor();
 const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-const sluice_module_t kModule = {sizeof(sluice_module_t),
-                                 SLUICE_ABI_VERSION_MAJOR,
-                                 SLUICE_ABI_VERSION_MINOR,
-                                 "access_log",
-                                 kDescriptors,
-                                 1};
+constexpr sluice_module_t kModule = {sizeof(sluice_module_t),
+                                     SLUICE_ABI_VERSION_MAJOR,
+                                     SLUICE_ABI_VERSION_MINOR,
+                                     "access_log",
+                                     kDescriptors,
+                                     1};
+
+// Everything this filter calls lives at or before sluice_host_timer_cancel in the host table.
+constexpr size_t kHostSizeNeeded = offsetof(sluice_host_t, sluice_host_timer_cancel) +
+                                   sizeof(sluice_host_t::sluice_host_timer_cancel);
 
 } // namespace
+
+const sluice_filter_descriptor_t& descriptor() {
+  return kDescriptor;
+}
 
 } // namespace sluice::filters::access_log
 
 extern "C" const sluice_module_t* sluice_builtin_access_log_init(const sluice_host_t* host,
-                                                                 uint32_t, uint32_t) {
-  sluice::filters::access_log::g_host = host;
+                                                                 uint32_t host_major,
+                                                                 uint32_t host_minor) {
+  using sluice::filters::access_log::kHostSizeNeeded;
+  if (host == nullptr) {
+    return nullptr;
+  }
+  if (host_major != SLUICE_ABI_VERSION_MAJOR || host->size < kHostSizeNeeded) {
+    if (host->size >= offsetof(sluice_host_t, sluice_host_log) + sizeof(host->sluice_host_log) &&
+        host->sluice_host_log != nullptr) {
+      const std::string message = fmt::format(
+          "access_log: built for C ABI {}.{}, host is {}.{} (table of {} bytes, need {})",
+          SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR, host_major, host_minor, host->size,
+          kHostSizeNeeded);
+      host->sluice_host_log(nullptr, nullptr, SLUICE_LOG_ERROR,
+                            sluice_str_t{message.data(), message.size()});
+    }
+    return nullptr;
+  }
   return &sluice::filters::access_log::kModule;
 }

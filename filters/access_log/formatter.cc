@@ -2,292 +2,550 @@
 
 #include "sluice/filter.h"
 
-#include <cstdio>
+#include <array>
+#include <charconv>
 
 namespace sluice::filters::access_log {
 
 namespace {
 
-void appendUint(std::string& out, uint64_t v) {
-  char tmp[24];
-  int n = snprintf(tmp, sizeof(tmp), "%llu", static_cast<unsigned long long>(v));
-  out.append(tmp, static_cast<size_t>(n));
+constexpr char kHex[] = "0123456789abcdef";
+
+struct FlagCode {
+  uint32_t bit;
+  std::string_view code;
+};
+
+constexpr FlagCode kFlagCodes[] = {
+#define SLUICE_ACCESS_LOG_FLAG_ENTRY(bit, code) {bit, code},
+    SLUICE_ACCESS_LOG_FLAGS(SLUICE_ACCESS_LOG_FLAG_ENTRY)
+#undef SLUICE_ACCESS_LOG_FLAG_ENTRY
+};
+
+// The fixed JSON fields; a metadata key equal to one of them is printed as "metadata.<key>" so a
+// line never carries a duplicate key.
+constexpr std::string_view kJsonFields[] = {"time",
+                                            "request_id",
+                                            "client",
+                                            "method",
+                                            "authority",
+                                            "path",
+                                            "protocol",
+                                            "status",
+                                            "bytes_in",
+                                            "bytes_out",
+                                            "duration_ms",
+                                            "upstream_cluster",
+                                            "upstream_endpoint",
+                                            "upstream_ms",
+                                            "flags",
+                                            "user_agent"};
+
+constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+struct CivilTime {
+  int64_t year;
+  unsigned month; // 1..12
+  unsigned day;   // 1..31
+  unsigned hour;
+  unsigned minute;
+  unsigned second;
+  unsigned millis;
+};
+
+// Howard Hinnant's civil_from_days: no gmtime_r, no locale, no time zone database.
+CivilTime civilTime(uint64_t unix_us) {
+  const uint64_t secs = unix_us / 1000000;
+  const int64_t days = static_cast<int64_t>(secs / 86400);
+  const uint64_t sod = secs % 86400;
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
+  return CivilTime{y,
+                   m,
+                   d,
+                   static_cast<unsigned>(sod / 3600),
+                   static_cast<unsigned>(sod % 3600 / 60),
+                   static_cast<unsigned>(sod % 60),
+                   static_cast<unsigned>(unix_us / 1000 % 1000)};
 }
 
-void appendMs(std::string& out, uint64_t us) {
-  char tmp[32];
-  int n = snprintf(tmp, sizeof(tmp), "%llu.%03llu", static_cast<unsigned long long>(us / 1000),
-                   static_cast<unsigned long long>(us % 1000));
-  out.append(tmp, static_cast<size_t>(n));
+char* put2(char* p, unsigned v) {
+  p[0] = static_cast<char>('0' + v / 10 % 10);
+  p[1] = static_cast<char>('0' + v % 10);
+  return p + 2;
 }
 
-// Length of a valid UTF-8 sequence at p (0 if invalid).
-size_t utf8Len(const unsigned char* p, size_t left) {
-  unsigned char c = p[0];
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-  if (n == 0 || n > left) {
+char* putYear(char* p, int64_t year) {
+  if (year >= 0 && year <= 9999) {
+    const auto y = static_cast<unsigned>(year);
+    p = put2(p, y / 100);
+    return put2(p, y % 100);
+  }
+  return std::to_chars(p, p + 24, year).ptr;
+}
+
+// Length of the well-formed UTF-8 sequence starting at p[0] >= 0x80 (Unicode Table 3-7), or 0.
+size_t utf8SequenceLength(const unsigned char* p, size_t left) {
+  const unsigned char c = p[0];
+  size_t len;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0) {
+      lo = 0xa0; // overlong
+    } else if (c == 0xed) {
+      hi = 0x9f; // UTF-16 surrogates
+    }
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0) {
+      lo = 0x90; // overlong
+    } else if (c == 0xf4) {
+      hi = 0x8f; // above U+10FFFF
+    }
+  } else {
     return 0;
   }
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80) {
+  if (len > left || p[1] < lo || p[1] > hi) {
+    return 0;
+  }
+  for (size_t i = 2; i < len; i++) {
+    if (p[i] < 0x80 || p[i] > 0xbf) {
       return 0;
     }
   }
-  if (n == 2 && c < 0xc2) {
-    return 0; // overlong
-  }
-  return n;
+  return len;
 }
 
-struct FlagName {
-  uint32_t bit;
-  const char* code;
+void appendJsonKey(std::string& out, std::string_view key) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+}
+
+void appendStringField(std::string& out, std::string_view key, std::string_view value) {
+  appendJsonKey(out, key);
+  appendJsonString(out, value);
+}
+
+bool isJsonField(std::string_view key) {
+  for (std::string_view f : kJsonFields) {
+    if (f == key) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void appendLookup(std::string& out, const Record& r, const Segment& s) {
+  std::string_view value;
+  bool found = false;
+  if (r.source != nullptr) {
+    switch (s.kind) {
+    case Segment::Kind::RequestHeader:
+      found = r.source->header(HeaderMapKind::Request, s.text, value);
+      break;
+    case Segment::Kind::ResponseHeader:
+      found = r.source->header(HeaderMapKind::Response, s.text, value);
+      break;
+    default:
+      found = r.source->metadata(s.text, value);
+      break;
+    }
+  }
+  appendLogText(out, found ? value : std::string_view());
+}
+
+struct Command {
+  std::string_view name;
+  Segment::Kind kind;
+  bool takes_argument;
 };
-constexpr FlagName kFlags[] = {{SLUICE_FLAG_UPSTREAM_TIMEOUT, "UT"},
-                               {SLUICE_FLAG_UPSTREAM_CONNECT_FAILURE, "UF"},
-                               {SLUICE_FLAG_UPSTREAM_OVERFLOW, "UO"},
-                               {SLUICE_FLAG_UPSTREAM_RESET, "UR"},
-                               {SLUICE_FLAG_NO_ROUTE, "NR"},
-                               {SLUICE_FLAG_RATE_LIMITED, "RL"},
-                               {SLUICE_FLAG_DOWNSTREAM_DISCONNECT, "DC"},
-                               {SLUICE_FLAG_LOCAL_REPLY, "LR"},
-                               {SLUICE_FLAG_NO_HEALTHY_UPSTREAM, "UH"}};
 
-void field(std::string& out, const char* name, std::string_view v) {
-  out += ",\"";
-  out += name;
-  out += "\":";
-  appendJsonString(out, v);
-}
+constexpr Command kCommands[] = {
+    {"REQ", Segment::Kind::RequestHeader, true},
+    {"RESP", Segment::Kind::ResponseHeader, true},
+    {"METADATA", Segment::Kind::Metadata, true},
+    {"STATUS", Segment::Kind::Status, false},
+    {"DURATION", Segment::Kind::Duration, false},
+    {"UPSTREAM_DURATION", Segment::Kind::UpstreamDuration, false},
+    {"BYTES_IN", Segment::Kind::BytesIn, false},
+    {"BYTES_OUT", Segment::Kind::BytesOut, false},
+    {"CLIENT", Segment::Kind::Client, false},
+    {"REQUEST_ID", Segment::Kind::RequestId, false},
+    {"FLAGS", Segment::Kind::Flags, false},
+    {"UPSTREAM_CLUSTER", Segment::Kind::UpstreamCluster, false},
+    {"UPSTREAM_ENDPOINT", Segment::Kind::UpstreamEndpoint, false},
+    {"START_TIME", Segment::Kind::StartTime, false},
+    {"PROTOCOL", Segment::Kind::Protocol, false},
+    {"METHOD", Segment::Kind::Method, false},
+    {"PATH", Segment::Kind::Path, false},
+    {"AUTHORITY", Segment::Kind::Authority, false},
+};
 
-void numField(std::string& out, const char* name, uint64_t v) {
-  out += ",\"";
-  out += name;
-  out += "\":";
-  appendUint(out, v);
-}
-
-std::string_view dashIfEmpty(std::string_view v) {
-  return v.empty() ? std::string_view("-") : v;
-}
-
-// Text formats: a control character from a request (or metadata) must not forge a log line.
-void appendText(std::string& out, std::string_view v) {
-  if (v.empty()) {
-    out += '-';
-    return;
-  }
-  for (char c : v) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u == 0x7f) ? '?' : c;
-  }
-}
-
-} // namespace
-
-void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    unsigned char c = p[i];
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-      i++;
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-      i++;
-    } else if (c < 0x80) {
-      out += static_cast<char>(c);
-      i++;
-    } else {
-      size_t len = utf8Len(p + i, n - i);
-      if (len == 0) {
-        out += "\\ufffd"; // invalid UTF-8 byte: every line stays valid JSON
-        i++;
-      } else {
-        out.append(reinterpret_cast<const char*>(p + i), len);
-        i += len;
-      }
+std::string knownCommands() {
+  std::string s;
+  for (const Command& c : kCommands) {
+    if (!s.empty()) {
+      s += ", ";
     }
+    s += '%';
+    s += c.name;
+    s += c.takes_argument ? "(...)%" : "%";
   }
-  out += '"';
+  return s;
 }
 
-void appendFlags(std::string& out, uint32_t flags, bool json) {
-  if (json) {
-    out += '[';
+// RFC 9110 token characters (header field names).
+bool isTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
   }
-  bool first = true;
-  for (const auto& f : kFlags) {
-    if (flags & f.bit) {
-      if (!first) {
-        out += ',';
-      }
-      first = false;
-      if (json) {
-        out += '"';
-      }
-      out += f.code;
-      if (json) {
-        out += '"';
-      }
-    }
-  }
-  if (json) {
-    out += ']';
-  } else if (first) {
-    out += '-';
-  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-void appendRfc3339(std::string& out, uint64_t unix_us) {
-  time_t secs = static_cast<time_t>(unix_us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   static_cast<int>((unix_us / 1000) % 1000));
-  out.append(buf, static_cast<size_t>(n));
-}
-
-bool parseTemplate(std::string_view t, std::vector<Segment>& out, std::string& error) {
-  static const std::pair<std::string_view, Segment::Kind> kSimple[] = {
-      {"STATUS", Segment::Kind::Status},
-      {"DURATION", Segment::Kind::Duration},
-      {"BYTES_IN", Segment::Kind::BytesIn},
-      {"BYTES_OUT", Segment::Kind::BytesOut},
-      {"CLIENT", Segment::Kind::Client},
-      {"REQUEST_ID", Segment::Kind::RequestId},
-      {"FLAGS", Segment::Kind::Flags},
-      {"UPSTREAM_CLUSTER", Segment::Kind::UpstreamCluster},
-      {"UPSTREAM_ENDPOINT", Segment::Kind::UpstreamEndpoint},
-      {"START_TIME", Segment::Kind::StartTime},
-      {"PROTOCOL", Segment::Kind::Protocol},
-      {"METHOD", Segment::Kind::Method},
-      {"PATH", Segment::Kind::Path},
-      {"AUTHORITY", Segment::Kind::Authority}};
-  std::string literal;
-  size_t i = 0;
-  while (i < t.size()) {
-    if (t[i] != '%') {
-      literal += t[i++];
-      continue;
-    }
-    size_t end = t.find('%', i + 1);
-    if (end == std::string_view::npos) {
-      error = "unterminated %COMMAND% at offset " + std::to_string(i);
+bool validHeaderName(std::string_view name) {
+  if (!name.empty() && name[0] == ':') {
+    name.remove_prefix(1); // pseudo-header: ":method", ":path", ":authority", ":status", ...
+  }
+  if (name.empty()) {
+    return false;
+  }
+  for (char c : name) {
+    if (!isTokenChar(c)) {
       return false;
     }
-    std::string_view cmd = t.substr(i + 1, end - i - 1);
-    if (cmd.empty()) { // "%%" is a literal percent
-      literal += '%';
-      i = end + 1;
-      continue;
-    }
-    if (!literal.empty()) {
-      out.push_back({Segment::Kind::Literal, literal});
-      literal.clear();
-    }
-    bool found = false;
-    for (const auto& [name, kind] : kSimple) {
-      if (cmd == name) {
-        out.push_back({kind, ""});
-        found = true;
-      }
-    }
-    auto arg = [&](std::string_view prefix, Segment::Kind kind) {
-      if (!found && cmd.size() > prefix.size() + 1 && cmd.substr(0, prefix.size()) == prefix &&
-          cmd[prefix.size()] == '(' && cmd.back() == ')') {
-        out.push_back(
-            {kind, std::string(cmd.substr(prefix.size() + 1, cmd.size() - prefix.size() - 2))});
-        found = true;
-      }
-    };
-    arg("REQ", Segment::Kind::ReqHeader);
-    arg("RESP", Segment::Kind::RespHeader);
-    arg("METADATA", Segment::Kind::Metadata);
-    if (!found) {
-      error = "unknown command %" + std::string(cmd) + "%";
-      return false;
-    }
-    i = end + 1;
-  }
-  if (!literal.empty()) {
-    out.push_back({Segment::Kind::Literal, literal});
   }
   return true;
 }
 
-void Formatter::format(const Record& r, std::string& out) const {
-  switch (format_) {
-  case Format::Json:
-    json(r, out);
+} // namespace
+
+void appendUint(std::string& out, uint64_t value) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof(buf), value);
+  out.append(buf, static_cast<size_t>(res.ptr - buf));
+}
+
+void appendMillis(std::string& out, uint64_t us) {
+  appendUint(out, us / 1000);
+  const auto frac = static_cast<unsigned>(us % 1000);
+  const char buf[4] = {'.', static_cast<char>('0' + frac / 100),
+                       static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
+  out.append(buf, sizeof(buf));
+}
+
+void appendRfc3339Millis(std::string& out, uint64_t unix_us) {
+  const CivilTime t = civilTime(unix_us);
+  char buf[48];
+  char* p = putYear(buf, t.year);
+  *p++ = '-';
+  p = put2(p, t.month);
+  *p++ = '-';
+  p = put2(p, t.day);
+  *p++ = 'T';
+  p = put2(p, t.hour);
+  *p++ = ':';
+  p = put2(p, t.minute);
+  *p++ = ':';
+  p = put2(p, t.second);
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + t.millis / 100);
+  p = put2(p, t.millis % 100);
+  *p++ = 'Z';
+  out.append(buf, static_cast<size_t>(p - buf));
+}
+
+void appendCommonLogTime(std::string& out, uint64_t unix_us) {
+  const CivilTime t = civilTime(unix_us);
+  char buf[48];
+  char* p = put2(buf, t.day);
+  *p++ = '/';
+  const std::string_view month = kMonths[t.month - 1];
+  p = std::copy(month.begin(), month.end(), p);
+  *p++ = '/';
+  p = putYear(p, t.year);
+  *p++ = ':';
+  p = put2(p, t.hour);
+  *p++ = ':';
+  p = put2(p, t.minute);
+  *p++ = ':';
+  p = put2(p, t.second);
+  const std::string_view zone = " +0000";
+  p = std::copy(zone.begin(), zone.end(), p);
+  out.append(buf, static_cast<size_t>(p - buf));
+}
+
+void appendFlagCodes(std::string& out, uint32_t flags, char separator) {
+  bool first = true;
+  for (const FlagCode& f : kFlagCodes) {
+    if ((flags & f.bit) == 0) {
+      continue;
+    }
+    if (!first) {
+      out += separator;
+    }
+    first = false;
+    out += f.code;
+  }
+}
+
+void appendJsonString(std::string& out, std::string_view value) {
+  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+  const size_t n = value.size();
+  out += '"';
+  size_t run = 0; // start of the pending run of bytes copied verbatim
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      i++;
+      continue;
+    }
+    if (c >= 0x80) {
+      const size_t len = utf8SequenceLength(p + i, n - i);
+      if (len != 0) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(value.data() + run, i - run);
+    switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
+    default:
+      if (c >= 0x80) {
+        out += "\\ufffd";
+      } else {
+        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+        out.append(esc, sizeof(esc));
+      }
+      break;
+    }
+    i++;
+    run = i;
+  }
+  out.append(value.data() + run, n - run);
+  out += '"';
+}
+
+void appendLogText(std::string& out, std::string_view value) {
+  if (value.empty()) {
+    out += '-';
+    return;
+  }
+  size_t run = 0;
+  for (size_t i = 0; i < value.size(); i++) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      continue;
+    }
+    out.append(value.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default: {
+      const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+      out.append(esc, sizeof(esc));
+      break;
+    }
+    }
+  }
+  out.append(value.data() + run, value.size() - run);
+}
+
+std::optional<std::vector<Segment>> parseTemplate(std::string_view text, std::string& error) {
+  std::vector<Segment> segments;
+  std::string literal;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t pct = text.find('%', i);
+    if (pct == std::string_view::npos) {
+      literal.append(text.substr(i));
+      break;
+    }
+    literal.append(text.substr(i, pct - i));
+    const size_t end = text.find('%', pct + 1);
+    if (end == std::string_view::npos) {
+      error = "unterminated '%' at offset " + std::to_string(pct) +
+              " (write %% for a literal percent sign)";
+      return std::nullopt;
+    }
+    const std::string_view body = text.substr(pct + 1, end - pct - 1);
+    i = end + 1;
+    if (body.empty()) {
+      literal += '%';
+      continue;
+    }
+    const size_t paren = body.find('(');
+    const std::string_view name = body.substr(0, paren);
+    const Command* command = nullptr;
+    for (const Command& c : kCommands) {
+      if (c.name == name) {
+        command = &c;
+        break;
+      }
+    }
+    if (command == nullptr) {
+      error = "unknown command %" + std::string(body) + "% (known: " + knownCommands() + ")";
+      return std::nullopt;
+    }
+    Segment segment;
+    segment.kind = command->kind;
+    if (command->takes_argument) {
+      if (paren == std::string_view::npos || body.back() != ')' || body.size() < paren + 3) {
+        error = "%" + std::string(name) + "% needs an argument: %" + std::string(name) + "(name)%";
+        return std::nullopt;
+      }
+      const std::string_view arg = body.substr(paren + 1, body.size() - paren - 2);
+      if (command->kind == Segment::Kind::Metadata) {
+        segment.text = std::string(arg);
+      } else {
+        if (!validHeaderName(arg)) {
+          error = "%" + std::string(body) + "%: \"" + std::string(arg) + "\" is not a header name";
+          return std::nullopt;
+        }
+        segment.text.reserve(arg.size());
+        for (char c : arg) {
+          segment.text += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        }
+      }
+    } else if (paren != std::string_view::npos) {
+      error = "%" + std::string(name) + "% takes no argument";
+      return std::nullopt;
+    }
+    if (!literal.empty()) {
+      segments.push_back(Segment{Segment::Kind::Literal, std::move(literal)});
+      literal.clear();
+    }
+    segments.push_back(std::move(segment));
+  }
+  if (!literal.empty()) {
+    segments.push_back(Segment{Segment::Kind::Literal, std::move(literal)});
+  }
+  return segments;
+}
+
+void Formatter::format(const Record& record, std::string& out) const {
+  switch (kind_) {
+  case FormatKind::Json:
+    formatJson(record, out);
     break;
-  case Format::Combined:
-    combined(r, out);
+  case FormatKind::Combined:
+    formatCombined(record, out);
     break;
-  case Format::Template:
-    templated(r, out);
+  case FormatKind::Template:
+    formatTemplate(record, out);
     break;
   }
   out += '\n';
 }
 
-void Formatter::json(const Record& r, std::string& out) const {
+void Formatter::formatJson(const Record& r, std::string& out) const {
   out += "{\"time\":\"";
-  appendRfc3339(out, r.start_unix_us);
+  appendRfc3339Millis(out, r.start_unix_us);
   out += '"';
-  field(out, "request_id", r.request_id);
-  field(out, "client", r.client);
-  field(out, "method", r.method);
-  field(out, "authority", r.authority);
-  field(out, "path", r.path);
-  field(out, "protocol", r.protocol);
-  numField(out, "status", r.status);
-  numField(out, "bytes_in", r.bytes_in);
-  numField(out, "bytes_out", r.bytes_out);
-  out += ",\"duration_ms\":";
-  appendMs(out, r.duration_us);
-  field(out, "upstream_cluster", r.upstream_cluster);
-  field(out, "upstream_endpoint", r.upstream_endpoint);
-  out += ",\"upstream_ms\":";
-  appendMs(out, r.upstream_us);
-  out += ",\"flags\":";
-  appendFlags(out, r.flags, true);
-  field(out, "user_agent", r.user_agent);
-  for (const auto& [k, v] : r.metadata) {
+  appendStringField(out, "request_id", r.request_id);
+  appendStringField(out, "client", r.client_address);
+  appendStringField(out, "method", r.method);
+  appendStringField(out, "authority", r.authority);
+  appendStringField(out, "path", r.path);
+  appendStringField(out, "protocol", r.protocol);
+  appendJsonKey(out, "status");
+  appendUint(out, r.status);
+  appendJsonKey(out, "bytes_in");
+  appendUint(out, r.bytes_in);
+  appendJsonKey(out, "bytes_out");
+  appendUint(out, r.bytes_out);
+  appendJsonKey(out, "duration_ms");
+  appendMillis(out, r.duration_us);
+  appendStringField(out, "upstream_cluster", r.upstream_cluster);
+  appendStringField(out, "upstream_endpoint", r.upstream_endpoint);
+  appendJsonKey(out, "upstream_ms");
+  appendMillis(out, r.upstream_duration_us);
+  appendJsonKey(out, "flags");
+  out += '[';
+  bool first = true;
+  for (const FlagCode& f : kFlagCodes) {
+    if ((r.flags & f.bit) == 0) {
+      continue;
+    }
+    out += first ? "\"" : ",\"";
+    first = false;
+    out += f.code;
+    out += '"';
+  }
+  out += ']';
+  appendStringField(out, "user_agent", r.user_agent);
+  for (const auto& [key, value] : r.metadata) {
     out += ',';
-    appendJsonString(out, k);
+    if (isJsonField(key)) {
+      out += "\"metadata.";
+      out += key; // a fixed field name: plain ASCII, nothing to escape
+      out += '"';
+    } else {
+      appendJsonString(out, key);
+    }
     out += ':';
-    appendJsonString(out, v);
+    appendJsonString(out, value);
   }
   out += '}';
 }
 
-void Formatter::combined(const Record& r, std::string& out) const {
-  static const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  appendText(out, r.client_ip);
+void Formatter::formatCombined(const Record& r, std::string& out) const {
+  appendLogText(out, r.client_ip.empty() ? r.client_address : r.client_ip);
   out += " - - [";
-  time_t secs = static_cast<time_t>(r.start_unix_us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[48];
-  int n = snprintf(buf, sizeof(buf), "%02d/%s/%04d:%02d:%02d:%02d +0000", tm.tm_mday,
-                   kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  out.append(buf, static_cast<size_t>(n));
+  appendCommonLogTime(out, r.start_unix_us);
   out += "] \"";
-  appendText(out, r.method);
+  appendLogText(out, r.method);
   out += ' ';
-  appendText(out, r.path);
+  appendLogText(out, r.path);
   out += ' ';
-  appendText(out, r.protocol);
+  appendLogText(out, r.protocol);
   out += "\" ";
   appendUint(out, r.status);
   out += ' ';
@@ -297,33 +555,31 @@ void Formatter::combined(const Record& r, std::string& out) const {
     appendUint(out, r.bytes_out);
   }
   out += " \"";
-  appendText(out, r.referer);
+  appendLogText(out, r.referer);
   out += "\" \"";
-  appendText(out, r.user_agent);
+  appendLogText(out, r.user_agent);
   out += '"';
 }
 
-void Formatter::templated(const Record& r, std::string& out) const {
+void Formatter::formatTemplate(const Record& r, std::string& out) const {
   for (const Segment& s : segments_) {
-    std::string_view v;
     switch (s.kind) {
     case Segment::Kind::Literal:
       out += s.text;
       break;
-    case Segment::Kind::ReqHeader:
-    case Segment::Kind::RespHeader:
-      if (r.lookup != nullptr &&
-          r.lookup(r.lookup_ctx, s.kind == Segment::Kind::ReqHeader ? 0 : 1, s.text, &v)) {
-        appendText(out, v);
-      } else {
-        out += '-';
-      }
+    case Segment::Kind::RequestHeader:
+    case Segment::Kind::ResponseHeader:
+    case Segment::Kind::Metadata:
+      appendLookup(out, r, s);
       break;
     case Segment::Kind::Status:
       appendUint(out, r.status);
       break;
     case Segment::Kind::Duration:
-      appendMs(out, r.duration_us);
+      appendMillis(out, r.duration_us);
+      break;
+    case Segment::Kind::UpstreamDuration:
+      appendMillis(out, r.upstream_duration_us);
       break;
     case Segment::Kind::BytesIn:
       appendUint(out, r.bytes_in);
@@ -332,48 +588,38 @@ void Formatter::templated(const Record& r, std::string& out) const {
       appendUint(out, r.bytes_out);
       break;
     case Segment::Kind::Client:
-      appendText(out, r.client);
+      appendLogText(out, r.client_address);
       break;
     case Segment::Kind::RequestId:
-      appendText(out, r.request_id);
+      appendLogText(out, r.request_id);
       break;
     case Segment::Kind::Flags:
-      appendFlags(out, r.flags, false);
+      if (r.flags == 0) {
+        out += '-';
+      } else {
+        appendFlagCodes(out, r.flags, ',');
+      }
       break;
     case Segment::Kind::UpstreamCluster:
-      appendText(out, r.upstream_cluster);
+      appendLogText(out, r.upstream_cluster);
       break;
     case Segment::Kind::UpstreamEndpoint:
-      appendText(out, r.upstream_endpoint);
+      appendLogText(out, r.upstream_endpoint);
       break;
-    case Segment::Kind::Metadata: {
-      bool found = false;
-      for (const auto& [k, mv] : r.metadata) {
-        if (k == s.text) {
-          appendText(out, mv);
-          found = true;
-          break;
-        }
-      }
-      if (!found) {
-        out += '-';
-      }
-      break;
-    }
     case Segment::Kind::StartTime:
-      appendRfc3339(out, r.start_unix_us);
+      appendRfc3339Millis(out, r.start_unix_us);
       break;
     case Segment::Kind::Protocol:
-      appendText(out, r.protocol);
+      appendLogText(out, r.protocol);
       break;
     case Segment::Kind::Method:
-      appendText(out, r.method);
+      appendLogText(out, r.method);
       break;
     case Segment::Kind::Path:
-      appendText(out, r.path);
+      appendLogText(out, r.path);
       break;
     case Segment::Kind::Authority:
-      appendText(out, r.authority);
+      appendLogText(out, r.authority);
       break;
     }
   }

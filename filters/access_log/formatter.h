@@ -1,10 +1,11 @@
 #pragma once
 
-// Access-log line formatting: JSON, Apache/nginx "combined", or a template parsed once at
-// config load. Formatting appends to a caller's buffer (reused, so no allocation once warm).
+// Access-log line formatting: JSON, Apache "combined", or a template parsed once at config load
+// into a list of segments. Formatting appends one line (with its '\n') to a caller's buffer and
+// allocates nothing once that buffer has grown to its working size.
 
 #include <cstdint>
-#include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,29 +13,67 @@
 
 namespace sluice::filters::access_log {
 
-// Everything a line may print, gathered through the ABI at stream completion.
-struct Record {
-  uint64_t start_unix_us = 0;
-  std::string_view request_id, client, client_ip, method, authority, path, protocol, user_agent,
-      referer, upstream_cluster, upstream_endpoint;
-  uint32_t status = 0;
-  uint64_t bytes_in = 0, bytes_out = 0, duration_us = 0, upstream_us = 0;
-  uint32_t flags = 0;
-  std::vector<std::pair<std::string_view, std::string_view>> metadata;
-  // Header lookups for templates: request (map 0) and response (map 1).
-  void* lookup_ctx = nullptr;
-  bool (*lookup)(void* ctx, int map, std::string_view name, std::string_view* out) = nullptr;
+// Response-flag codes in print order, declared once: X(SLUICE_FLAG_* bit, code).
+#define SLUICE_ACCESS_LOG_FLAGS(X)                                                                 \
+  X(SLUICE_FLAG_UPSTREAM_TIMEOUT, "UT")                                                            \
+  X(SLUICE_FLAG_UPSTREAM_CONNECT_FAILURE, "UF")                                                    \
+  X(SLUICE_FLAG_UPSTREAM_OVERFLOW, "UO")                                                           \
+  X(SLUICE_FLAG_UPSTREAM_RESET, "UR")                                                              \
+  X(SLUICE_FLAG_NO_ROUTE, "NR")                                                                    \
+  X(SLUICE_FLAG_RATE_LIMITED, "RL")                                                                \
+  X(SLUICE_FLAG_DOWNSTREAM_DISCONNECT, "DC")                                                       \
+  X(SLUICE_FLAG_LOCAL_REPLY, "LR")                                                                 \
+  X(SLUICE_FLAG_NO_HEALTHY_UPSTREAM, "UH")
+
+enum class HeaderMapKind { Request, Response };
+
+// Values a template asks for by name (%REQ(x)%, %RESP(x)%, %METADATA(k)%), looked up only when a
+// line needs them. The filter implements it over the C ABI; tests and benchmarks over maps.
+class RecordSource {
+public:
+  virtual ~RecordSource() = default;
+  virtual bool header(HeaderMapKind map, std::string_view name, std::string_view& value) const = 0;
+  virtual bool metadata(std::string_view key, std::string_view& value) const = 0;
 };
 
-enum class Format { Json, Combined, Template };
+// Everything a line may print for one finished stream. Views borrow host memory for the duration
+// of the stream-complete hook; the metadata vector is reused across streams by its owner.
+struct Record {
+  uint64_t start_unix_us = 0;
+  uint64_t duration_us = 0;
+  uint64_t upstream_duration_us = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint32_t status = 0;
+  uint32_t flags = 0; // SLUICE_FLAG_* bits
+  std::string_view request_id;
+  std::string_view client_address; // "ip:port"
+  std::string_view client_ip;
+  std::string_view protocol;
+  std::string_view method;
+  std::string_view authority;
+  std::string_view path;
+  std::string_view user_agent;
+  std::string_view referer;
+  std::string_view upstream_cluster;
+  std::string_view upstream_endpoint;
+  // Every stream metadata pair in insertion order (filled only for formats that print them all).
+  std::vector<std::pair<std::string_view, std::string_view>> metadata;
+  const RecordSource* source = nullptr; // may be null: named lookups then print "-"
+};
 
+enum class FormatKind { Json, Combined, Template };
+
+// One piece of a parsed template.
 struct Segment {
-  enum class Kind {
+  enum class Kind : uint8_t {
     Literal,
-    ReqHeader,
-    RespHeader,
+    RequestHeader,  // %REQ(name)%
+    ResponseHeader, // %RESP(name)%
+    Metadata,       // %METADATA(key)%
     Status,
     Duration,
+    UpstreamDuration,
     BytesIn,
     BytesOut,
     Client,
@@ -42,37 +81,69 @@ struct Segment {
     Flags,
     UpstreamCluster,
     UpstreamEndpoint,
-    Metadata,
     StartTime,
     Protocol,
     Method,
     Path,
-    Authority
+    Authority,
   };
-  Kind kind;
-  std::string text; // literal text, header name or metadata key
+  Kind kind = Kind::Literal;
+  std::string text; // literal text, header name (lower case) or metadata key
+
+  bool operator==(const Segment&) const = default;
 };
 
-// Parses a template ("%REQ(:method)% %STATUS% ..."). Returns false with an error message.
-bool parseTemplate(std::string_view tmpl, std::vector<Segment>& out, std::string& error);
+// Parses "%REQ(:method)% %STATUS% ..." once. "%%" is a literal '%'. Returns nullopt and an
+// error message on an unknown command, a bad argument or an unterminated '%'.
+std::optional<std::vector<Segment>> parseTemplate(std::string_view text, std::string& error);
 
 class Formatter {
 public:
-  explicit Formatter(Format f, std::vector<Segment> segments = {})
-      : format_(f), segments_(std::move(segments)) {}
-  void format(const Record& r, std::string& out) const;
+  static Formatter json() { return Formatter(FormatKind::Json, {}); }
+  static Formatter combined() { return Formatter(FormatKind::Combined, {}); }
+  static Formatter fromTemplate(std::vector<Segment> segments) {
+    return Formatter(FormatKind::Template, std::move(segments));
+  }
+
+  FormatKind kind() const { return kind_; }
+  const std::vector<Segment>& segments() const { return segments_; }
+  // What the caller must gather into a Record before format().
+  bool needsMetadataList() const { return kind_ == FormatKind::Json; }
+  bool needsUserAgent() const { return kind_ != FormatKind::Template; }
+  bool needsReferer() const { return kind_ == FormatKind::Combined; }
+
+  // Appends one line, terminated by '\n'. Every value is escaped, so a line never contains a
+  // raw control character and a JSON line always parses.
+  void format(const Record& record, std::string& out) const;
 
 private:
-  void json(const Record& r, std::string& out) const;
-  void combined(const Record& r, std::string& out) const;
-  void templated(const Record& r, std::string& out) const;
-  Format format_;
+  Formatter(FormatKind kind, std::vector<Segment> segments)
+      : kind_(kind), segments_(std::move(segments)) {}
+
+  void formatJson(const Record& r, std::string& out) const;
+  void formatCombined(const Record& r, std::string& out) const;
+  void formatTemplate(const Record& r, std::string& out) const;
+
+  FormatKind kind_;
   std::vector<Segment> segments_;
 };
 
-// Helpers exposed for tests.
-void appendJsonString(std::string& out, std::string_view s);
-void appendFlags(std::string& out, uint32_t flags, bool json);
-void appendRfc3339(std::string& out, uint64_t unix_us);
+// Building blocks, exposed for tests.
+
+// A JSON string literal (with quotes). Quotes, backslashes and control characters are escaped;
+// each byte that is not part of a well-formed UTF-8 sequence becomes U+FFFD.
+void appendJsonString(std::string& out, std::string_view value);
+// A value in a text format (Apache ap_escape_logitem rules): '"' and '\' are backslash-escaped,
+// control characters and bytes >= 0x7f become \n, \t, ... or \xhh; an empty value prints "-".
+void appendLogText(std::string& out, std::string_view value);
+// Flag codes joined by `separator` (no quoting), in SLUICE_ACCESS_LOG_FLAGS order.
+void appendFlagCodes(std::string& out, uint32_t flags, char separator);
+// 2025-11-24T16:00:00.123Z
+void appendRfc3339Millis(std::string& out, uint64_t unix_us);
+// 24/Nov/2025:16:00:00 +0000 (Apache %t without the brackets, always UTC)
+void appendCommonLogTime(std::string& out, uint64_t unix_us);
+// Microseconds as milliseconds with three decimals: 1500 -> "1.500".
+void appendMillis(std::string& out, uint64_t us);
+void appendUint(std::string& out, uint64_t value);
 
 } // namespace sluice::filters::access_log

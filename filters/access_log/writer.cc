@@ -1,134 +1,230 @@
 #include "filters/access_log/writer.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <utility>
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace sluice::filters::access_log {
 
-std::unique_ptr<Writer> Writer::open(const std::string& path, std::string& error) {
-  std::unique_ptr<Writer> w(new Writer);
-  w->path_ = path;
-  if (path == "stdout") {
-    w->fd_ = STDOUT_FILENO;
-  } else if (path == "stderr") {
-    w->fd_ = STDERR_FILENO;
-  } else {
-    w->fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (w->fd_ < 0) {
-      error = "cannot open " + path + ": " + std::strerror(errno);
-      return nullptr;
-    }
-    w->owns_fd_ = true;
+namespace {
+
+// How long the writer keeps retrying a full pipe once it has been told to stop, before it gives
+// up on what is left (a reader that never drains must not hang shutdown forever).
+constexpr std::chrono::milliseconds kStopGiveUp{5000};
+constexpr int kPollSliceMs = 100;
+
+#ifdef IOV_MAX
+constexpr size_t kMaxIov = IOV_MAX;
+#else
+constexpr size_t kMaxIov = 1024;
+#endif
+
+} // namespace
+
+int Writer::openForAppend(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    error = fmt::format("cannot open \"{}\" for appending: {}", path, std::strerror(errno));
   }
-  w->thread_ = std::thread([p = w.get()] { p->run(); });
-  return w;
+  return fd;
+}
+
+Writer::Writer(WriterOptions options, int fd) : options_(std::move(options)), fd_(fd) {
+  queue_.reserve(kMaxFreeBuffers);
+  free_.reserve(kMaxFreeBuffers);
+  thread_ = std::thread([this] { run(); });
 }
 
 Writer::~Writer() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stopping_ = true;
   }
-  cv_.notify_one();
-  if (thread_.joinable()) {
-    thread_.join();
-  }
-  if (owns_fd_ && fd_ >= 0) {
+  wake_.notify_one();
+  thread_.join();
+  if (options_.is_file && fd_ >= 0) {
     ::close(fd_);
   }
 }
 
-void Writer::submit(std::string& buf) {
-  if (buf.empty()) {
+void Writer::submit(LogBuffer& buffer, bool final) {
+  if (buffer.empty()) {
     return;
   }
+  LogBuffer fresh;
+  uint64_t dropped = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(buf));
-    if (!free_.empty()) {
-      buf = std::move(free_.back());
-      free_.pop_back();
+    if (!final && pending_bytes_ != 0 &&
+        pending_bytes_ + buffer.data.size() > options_.max_pending_bytes) {
+      dropped = buffer.lines;
     } else {
-      buf = std::string();
+      pending_bytes_ += buffer.data.size();
+      queue_.push_back(std::move(buffer));
+      if (!free_.empty()) {
+        fresh = std::move(free_.back());
+        free_.pop_back();
+      }
     }
   }
-  buf.clear();
-  cv_.notify_one();
+  if (dropped != 0) {
+    // The writer is behind by more than max_pending_bytes: keep the worker's memory bounded.
+    buffer.clear();
+    lines_dropped_.fetch_add(dropped, std::memory_order_relaxed);
+    if (options_.observer != nullptr) {
+      options_.observer->onLinesDropped(dropped);
+    }
+    return;
+  }
+  wake_.notify_one();
+  if (fresh.data.capacity() < options_.buffer_reserve) {
+    fresh.data.reserve(options_.buffer_reserve); // only while the pool warms up
+  }
+  buffer = std::move(fresh);
 }
 
 void Writer::reopen() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    reopen_ = true;
+    reopen_requested_ = true;
   }
-  cv_.notify_one();
+  wake_.notify_one();
 }
 
-uint64_t Writer::writeErrors() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mutex_));
-  return write_errors_;
+void Writer::reportError(std::string message) {
+  write_errors_.fetch_add(1, std::memory_order_relaxed);
+  if (failing_) {
+    return; // one message per failure episode, not one per batch
+  }
+  failing_ = true;
+  if (options_.observer != nullptr) {
+    options_.observer->onWriteError(message);
+  }
 }
 
-void Writer::writeAll(const std::string& data) {
-  const char* p = data.data();
-  size_t n = data.size();
-  while (n > 0) {
-    ssize_t w = ::write(fd_, p, n);
-    if (w < 0) {
+void Writer::reopenFile() {
+  if (!options_.is_file) {
+    return;
+  }
+  std::string error;
+  const int fd = openForAppend(options_.path, error);
+  if (fd < 0) {
+    reportError("reopen failed, still writing to the old file: " + error);
+    return;
+  }
+  ::close(fd_);
+  fd_ = fd;
+}
+
+uint64_t Writer::writeBatch(std::vector<LogBuffer>& batch, bool stopping) {
+  uint64_t written_lines = 0;
+  size_t next = 0;   // first buffer not yet completely written
+  size_t offset = 0; // bytes of batch[next] already written
+  std::vector<iovec> iov;
+  iov.reserve(std::min(batch.size(), kMaxIov));
+  auto give_up_at = std::chrono::steady_clock::time_point::max();
+  if (stopping) {
+    give_up_at = std::chrono::steady_clock::now() + kStopGiveUp;
+  }
+  while (next < batch.size()) {
+    iov.clear();
+    for (size_t i = next; i < batch.size() && iov.size() < kMaxIov; i++) {
+      const size_t skip = i == next ? offset : 0;
+      iov.push_back(iovec{batch[i].data.data() + skip, batch[i].data.size() - skip});
+    }
+    const ssize_t n = ::writev(fd_, iov.data(), static_cast<int>(iov.size()));
+    if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
-      std::lock_guard<std::mutex> lock(mutex_);
-      write_errors_++;
-      return;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+          std::chrono::steady_clock::now() < give_up_at) {
+        // A non-blocking stdout/stderr that is full: wait for the reader.
+        pollfd pfd{fd_, POLLOUT, 0};
+        ::poll(&pfd, 1, kPollSliceMs);
+        continue;
+      }
+      reportError(fmt::format("write to \"{}\" failed: {}", options_.path, std::strerror(errno)));
+      break;
     }
-    p += w;
-    n -= static_cast<size_t>(w);
+    failing_ = false;
+    auto left = static_cast<size_t>(n);
+    while (next < batch.size() && left >= batch[next].data.size() - offset) {
+      left -= batch[next].data.size() - offset;
+      written_lines += batch[next].lines;
+      next++;
+      offset = 0;
+    }
+    offset += left;
   }
+  uint64_t dropped = 0;
+  for (size_t i = next; i < batch.size(); i++) {
+    dropped += batch[i].lines;
+  }
+  if (dropped != 0) {
+    lines_dropped_.fetch_add(dropped, std::memory_order_relaxed);
+    if (options_.observer != nullptr) {
+      options_.observer->onLinesDropped(dropped);
+    }
+  }
+  return written_lines;
 }
 
 void Writer::run() {
-  std::vector<std::string> batch;
+  std::vector<LogBuffer> batch;
+  batch.reserve(kMaxFreeBuffers);
   for (;;) {
-    bool do_reopen = false;
+    bool reopen = false;
     bool stopping = false;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stop_ || reopen_ || !queue_.empty(); });
+      wake_.wait(lock, [this] { return stopping_ || reopen_requested_ || !queue_.empty(); });
+      if (queue_.empty() && !reopen_requested_) {
+        return; // stopping, and everything queued has been written
+      }
       batch.swap(queue_);
-      do_reopen = reopen_;
-      reopen_ = false;
-      stopping = stop_;
+      reopen = reopen_requested_;
+      reopen_requested_ = false;
+      stopping = stopping_;
     }
-    if (do_reopen && owns_fd_) {
-      int nfd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-      if (nfd >= 0) {
-        ::close(fd_);
-        fd_ = nfd;
+    if (reopen) {
+      reopenFile();
+    }
+    size_t bytes = 0;
+    for (const LogBuffer& b : batch) {
+      bytes += b.data.size();
+    }
+    const uint64_t lines = batch.empty() ? 0 : writeBatch(batch, stopping);
+    if (lines != 0) {
+      lines_written_.fetch_add(lines, std::memory_order_relaxed);
+      if (options_.observer != nullptr) {
+        options_.observer->onLinesWritten(lines);
       }
     }
-    for (auto& b : batch) {
-      writeAll(b);
+    // Hand the buffers back for reuse, keeping the pool bounded.
+    const size_t keep_capacity = std::max(options_.keep_capacity, options_.buffer_reserve);
+    for (LogBuffer& b : batch) {
       b.clear();
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (auto& b : batch) {
-        if (free_.size() < 64) {
+      pending_bytes_ -= bytes;
+      for (LogBuffer& b : batch) {
+        if (free_.size() < kMaxFreeBuffers && b.data.capacity() <= keep_capacity) {
           free_.push_back(std::move(b));
         }
       }
     }
-    batch.clear();
-    if (stopping) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (queue_.empty()) {
-        return;
-      }
-    }
+    batch.clear(); // frees what was not kept, outside the lock
   }
 }
 

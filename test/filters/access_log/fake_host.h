@@ -1,0 +1,456 @@
+#pragma once
+
+// An in-memory sluice_host_t for driving a filter through its C ABI in unit tests: streams with
+// stream info, header maps and metadata; workers with a manual timer list that the test fires;
+// config contexts that collect errors; metrics and log lines recorded for inspection.
+// Handles are plain pointers to the fake objects below.
+
+#include "sluice/filter.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::testing {
+
+class FakeHost;
+
+struct FakeWorker {
+  struct Timer {
+    uint64_t timeout_ms;
+    sluice_task_callback_t cb;
+    void* user_data;
+  };
+
+  uint32_t index = 0;
+  uint64_t now_ms = 0;
+  std::map<sluice_timer_id_t, Timer> timers;
+  std::vector<std::pair<sluice_task_callback_t, void*>> posted;
+
+  sluice_worker_t* handle() { return reinterpret_cast<sluice_worker_t*>(this); }
+  static FakeWorker* from(sluice_worker_t* w) { return reinterpret_cast<FakeWorker*>(w); }
+
+  // Fires every timer armed before this call (timers they arm fire on the next call). Returns
+  // how many fired.
+  size_t fireTimers() {
+    std::vector<sluice_timer_id_t> due;
+    for (const auto& [id, t] : timers) {
+      due.push_back(id);
+    }
+    size_t fired = 0;
+    for (sluice_timer_id_t id : due) {
+      auto it = timers.find(id);
+      if (it == timers.end()) {
+        continue;
+      }
+      Timer t = it->second;
+      timers.erase(it);
+      t.cb(t.user_data);
+      fired++;
+    }
+    return fired;
+  }
+};
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct FakeStream {
+  FakeWorker* worker = nullptr;
+  std::string client_address = "127.0.0.1:50000";
+  std::string client_ip = "127.0.0.1";
+  std::string request_id = "req-1";
+  std::string listener = "web";
+  std::string protocol = "HTTP/1.1";
+  std::string route_name;
+  std::string upstream_cluster;
+  std::string upstream_endpoint;
+  bool tls = false;
+  uint32_t response_flags = 0;
+  uint32_t response_status = 200;
+  uint64_t start_unix_us = 1764000000123456ull; // 2025-11-24T16:00:00.123456Z
+  uint64_t duration_us = 1500;
+  uint64_t upstream_duration_us = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  // Pseudo-headers (":method", ":path", ":authority", ":status") live in the maps by name.
+  HeaderList request_headers = {{":method", "GET"}, {":path", "/"}, {":authority", "example.com"}};
+  HeaderList response_headers;
+  HeaderList request_trailers;
+  HeaderList response_trailers;
+  HeaderList metadata;
+  std::vector<uint32_t> local_replies;
+
+  sluice_stream_t* handle() { return reinterpret_cast<sluice_stream_t*>(this); }
+  static FakeStream* from(sluice_stream_t* s) { return reinterpret_cast<FakeStream*>(s); }
+
+  HeaderList& map(sluice_header_map_t m) {
+    switch (m) {
+    case SLUICE_HEADERS_RESPONSE:
+      return response_headers;
+    case SLUICE_TRAILERS_REQUEST:
+      return request_trailers;
+    case SLUICE_TRAILERS_RESPONSE:
+      return response_trailers;
+    case SLUICE_HEADERS_REQUEST:
+      break;
+    }
+    return request_headers;
+  }
+
+  void setHeader(sluice_header_map_t m, std::string name, std::string value) {
+    HeaderList& h = map(m);
+    h.erase(
+        std::remove_if(h.begin(), h.end(), [&](const auto& e) { return iequals(e.first, name); }),
+        h.end());
+    h.emplace_back(std::move(name), std::move(value));
+  }
+
+  static bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+      return false;
+    }
+    for (size_t i = 0; i < a.size(); i++) {
+      char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+      char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+      if (x != y) {
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+struct FakeConfigCtx {
+  std::string name = "access_log";
+  std::string base_dir = "/etc/sluice";
+  std::vector<std::string> clusters;
+  std::vector<std::pair<std::string, std::string>> errors; // {pointer, message}
+
+  sluice_config_ctx_t* handle() { return reinterpret_cast<sluice_config_ctx_t*>(this); }
+  static FakeConfigCtx* from(sluice_config_ctx_t* c) { return reinterpret_cast<FakeConfigCtx*>(c); }
+
+  bool hasError(std::string_view pointer) const {
+    return std::any_of(errors.begin(), errors.end(),
+                       [&](const auto& e) { return e.first == pointer; });
+  }
+};
+
+struct FakeMetric {
+  sluice_metric_type_t type;
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+  uint64_t observations = 0;
+};
+
+// One instance at a time: the host functions without a handle (metrics, log) reach it through
+// current(). Metric and log functions are thread-safe, as the ABI requires.
+class FakeHost {
+public:
+  FakeHost() {
+    current() = this;
+    table_.size = sizeof(sluice_host_t);
+    table_.abi_major = SLUICE_ABI_VERSION_MAJOR;
+    table_.abi_minor = SLUICE_ABI_VERSION_MINOR;
+    table_.sluice_host_log = &log;
+    table_.sluice_host_config_error = &configError;
+    table_.sluice_host_config_cluster_exists = &configClusterExists;
+    table_.sluice_host_config_name = &configName;
+    table_.sluice_host_config_resolve_path = &configResolvePath;
+    table_.sluice_host_config_define_metric = &defineMetric;
+    table_.sluice_host_metric_add = &metricAdd;
+    table_.sluice_host_metric_set = &metricSet;
+    table_.sluice_host_metric_observe = &metricObserve;
+    table_.sluice_host_header_get = &headerGet;
+    table_.sluice_host_header_count = &headerCount;
+    table_.sluice_host_header_at = &headerAt;
+    table_.sluice_host_header_set = &headerSet;
+    table_.sluice_host_header_add = &headerAdd;
+    table_.sluice_host_header_remove = &headerRemove;
+    table_.sluice_host_body_get = &bodyGet;
+    table_.sluice_host_body_replace = &bodyReplace;
+    table_.sluice_host_send_local_reply = &sendLocalReply;
+    table_.sluice_host_resume = &resume;
+    table_.sluice_host_route = &route;
+    table_.sluice_host_set_response_flags = &setResponseFlags;
+    table_.sluice_host_metadata_get = &metadataGet;
+    table_.sluice_host_metadata_set = &metadataSet;
+    table_.sluice_host_metadata_at = &metadataAt;
+    table_.sluice_host_stream_info = &streamInfo;
+    table_.sluice_host_stream_worker = &streamWorker;
+    table_.sluice_host_timer_start = &timerStart;
+    table_.sluice_host_timer_cancel = &timerCancel;
+    table_.sluice_host_post = &post;
+    table_.sluice_host_http_call = &httpCall;
+    table_.sluice_host_http_call_cancel = &httpCallCancel;
+    table_.sluice_host_worker_index = &workerIndex;
+    table_.sluice_host_worker_now_ms = &workerNowMs;
+  }
+  ~FakeHost() {
+    if (current() == this) {
+      current() = nullptr;
+    }
+  }
+  FakeHost(const FakeHost&) = delete;
+  FakeHost& operator=(const FakeHost&) = delete;
+
+  const sluice_host_t* table() const { return &table_; }
+
+  // The value of metric `name` (summed over label sets).
+  double metric(std::string_view name) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    double v = 0;
+    for (const FakeMetric& m : metrics_) {
+      if (m.name == name) {
+        v += m.value;
+      }
+    }
+    return v;
+  }
+  std::vector<FakeMetric> metrics() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return metrics_;
+  }
+  std::vector<std::pair<sluice_log_level_t, std::string>> logs() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return logs_;
+  }
+
+  static FakeHost*& current() {
+    static FakeHost* host = nullptr;
+    return host;
+  }
+
+private:
+  static std::string_view sv(sluice_str_t s) {
+    return s.ptr == nullptr ? std::string_view() : std::string_view(s.ptr, s.len);
+  }
+  static sluice_str_t st(std::string_view v) { return sluice_str_t{v.data(), v.size()}; }
+
+  static void log(sluice_config_ctx_t*, sluice_stream_t*, sluice_log_level_t level,
+                  sluice_str_t message) {
+    FakeHost* h = current();
+    std::lock_guard<std::mutex> lock(h->mutex_);
+    h->logs_.emplace_back(level, std::string(sv(message)));
+  }
+
+  static void configError(sluice_config_ctx_t* cfg, sluice_str_t pointer, sluice_str_t message) {
+    FakeConfigCtx::from(cfg)->errors.emplace_back(std::string(sv(pointer)),
+                                                  std::string(sv(message)));
+  }
+  static bool configClusterExists(sluice_config_ctx_t* cfg, sluice_str_t name) {
+    const auto& c = FakeConfigCtx::from(cfg)->clusters;
+    return std::find(c.begin(), c.end(), sv(name)) != c.end();
+  }
+  static sluice_str_t configName(sluice_config_ctx_t* cfg) {
+    return st(FakeConfigCtx::from(cfg)->name);
+  }
+  static size_t configResolvePath(sluice_config_ctx_t* cfg, sluice_str_t path, char* out,
+                                  size_t out_len) {
+    std::string p(sv(path));
+    if (!p.empty() && p[0] != '/') {
+      p = FakeConfigCtx::from(cfg)->base_dir + "/" + p;
+    }
+    if (p.size() + 1 > out_len) {
+      return 0;
+    }
+    std::memcpy(out, p.c_str(), p.size() + 1);
+    return p.size();
+  }
+  static sluice_metric_id_t defineMetric(sluice_config_ctx_t*, sluice_metric_type_t type,
+                                         sluice_str_t name, sluice_str_t help,
+                                         const sluice_header_t* labels, size_t label_count,
+                                         const double*, size_t) {
+    (void)help;
+    FakeHost* h = current();
+    FakeMetric m{type, std::string(sv(name)), {}, 0, 0};
+    for (size_t i = 0; i < label_count; i++) {
+      m.labels.emplace_back(std::string(sv(labels[i].name)), std::string(sv(labels[i].value)));
+    }
+    std::lock_guard<std::mutex> lock(h->mutex_);
+    for (size_t i = 0; i < h->metrics_.size(); i++) {
+      if (h->metrics_[i].name == m.name && h->metrics_[i].labels == m.labels) {
+        return static_cast<sluice_metric_id_t>(i);
+      }
+    }
+    h->metrics_.push_back(std::move(m));
+    return static_cast<sluice_metric_id_t>(h->metrics_.size() - 1);
+  }
+  static void metricAdd(sluice_metric_id_t id, double delta) {
+    FakeHost* h = current();
+    std::lock_guard<std::mutex> lock(h->mutex_);
+    if (id < h->metrics_.size()) {
+      h->metrics_[id].value += delta;
+    }
+  }
+  static void metricSet(sluice_metric_id_t id, double value) {
+    FakeHost* h = current();
+    std::lock_guard<std::mutex> lock(h->mutex_);
+    if (id < h->metrics_.size()) {
+      h->metrics_[id].value = value;
+    }
+  }
+  static void metricObserve(sluice_metric_id_t id, double value) {
+    FakeHost* h = current();
+    std::lock_guard<std::mutex> lock(h->mutex_);
+    if (id < h->metrics_.size()) {
+      h->metrics_[id].value += value;
+      h->metrics_[id].observations++;
+    }
+  }
+
+  static bool headerGet(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+                        size_t index, sluice_str_t* value) {
+    for (const auto& [n, v] : FakeStream::from(s)->map(map)) {
+      if (FakeStream::iequals(n, sv(name)) && index-- == 0) {
+        *value = st(v);
+        return true;
+      }
+    }
+    return false;
+  }
+  static size_t headerCount(sluice_stream_t* s, sluice_header_map_t map) {
+    const auto& h = FakeStream::from(s)->map(map);
+    return static_cast<size_t>(std::count_if(
+        h.begin(), h.end(), [](const auto& e) { return e.first.empty() || e.first[0] != ':'; }));
+  }
+  static bool headerAt(sluice_stream_t* s, sluice_header_map_t map, size_t i, sluice_str_t* name,
+                       sluice_str_t* value) {
+    for (const auto& [n, v] : FakeStream::from(s)->map(map)) {
+      if (!n.empty() && n[0] == ':') {
+        continue;
+      }
+      if (i-- == 0) {
+        *name = st(n);
+        *value = st(v);
+        return true;
+      }
+    }
+    return false;
+  }
+  static void headerSet(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+                        sluice_str_t value) {
+    FakeStream::from(s)->setHeader(map, std::string(sv(name)), std::string(sv(value)));
+  }
+  static void headerAdd(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+                        sluice_str_t value) {
+    FakeStream::from(s)->map(map).emplace_back(std::string(sv(name)), std::string(sv(value)));
+  }
+  static size_t headerRemove(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name) {
+    auto& h = FakeStream::from(s)->map(map);
+    const size_t before = h.size();
+    h.erase(std::remove_if(h.begin(), h.end(),
+                           [&](const auto& e) { return FakeStream::iequals(e.first, sv(name)); }),
+            h.end());
+    return before - h.size();
+  }
+
+  static sluice_str_t bodyGet(sluice_stream_t*, sluice_direction_t) { return {nullptr, 0}; }
+  static void bodyReplace(sluice_stream_t*, sluice_direction_t, sluice_str_t) {}
+  static void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t*, size_t,
+                             sluice_str_t, sluice_str_t) {
+    FakeStream::from(s)->local_replies.push_back(status);
+    FakeStream::from(s)->response_status = status;
+    FakeStream::from(s)->response_flags |= SLUICE_FLAG_LOCAL_REPLY;
+  }
+  static void resume(sluice_stream_t*, sluice_direction_t) {}
+  static bool route(sluice_stream_t* s, const sluice_route_t* r) {
+    FakeStream::from(s)->upstream_cluster = std::string(sv(r->cluster));
+    return true;
+  }
+  static void setResponseFlags(sluice_stream_t* s, uint32_t flags) {
+    FakeStream::from(s)->response_flags |= flags;
+  }
+
+  static bool metadataGet(sluice_stream_t* s, sluice_str_t key, sluice_str_t* value) {
+    for (const auto& [k, v] : FakeStream::from(s)->metadata) {
+      if (k == sv(key)) {
+        *value = st(v);
+        return true;
+      }
+    }
+    return false;
+  }
+  static void metadataSet(sluice_stream_t* s, sluice_str_t key, sluice_str_t value) {
+    for (auto& [k, v] : FakeStream::from(s)->metadata) {
+      if (k == sv(key)) {
+        v = std::string(sv(value));
+        return;
+      }
+    }
+    FakeStream::from(s)->metadata.emplace_back(std::string(sv(key)), std::string(sv(value)));
+  }
+  static bool metadataAt(sluice_stream_t* s, size_t i, sluice_str_t* key, sluice_str_t* value) {
+    const auto& md = FakeStream::from(s)->metadata;
+    if (i >= md.size()) {
+      return false;
+    }
+    *key = st(md[i].first);
+    *value = st(md[i].second);
+    return true;
+  }
+
+  static void streamInfo(sluice_stream_t* s, sluice_stream_info_t* info) {
+    const FakeStream* f = FakeStream::from(s);
+    sluice_stream_info_t full{};
+    full.size = info->size;
+    full.client_address = st(f->client_address);
+    full.client_ip = st(f->client_ip);
+    full.request_id = st(f->request_id);
+    full.listener = st(f->listener);
+    full.protocol = st(f->protocol);
+    full.route_name = st(f->route_name);
+    full.upstream_cluster = st(f->upstream_cluster);
+    full.upstream_endpoint = st(f->upstream_endpoint);
+    full.tls = f->tls;
+    full.response_flags = f->response_flags;
+    full.response_status = f->response_status;
+    full.start_unix_us = f->start_unix_us;
+    full.duration_us = f->duration_us;
+    full.upstream_duration_us = f->upstream_duration_us;
+    full.bytes_in = f->bytes_in;
+    full.bytes_out = f->bytes_out;
+    std::memcpy(info, &full, std::min<size_t>(info->size, sizeof(full)));
+  }
+  static sluice_worker_t* streamWorker(sluice_stream_t* s) {
+    return FakeStream::from(s)->worker->handle();
+  }
+
+  static sluice_timer_id_t timerStart(sluice_worker_t* w, sluice_stream_t*, uint64_t timeout_ms,
+                                      sluice_task_callback_t cb, void* user_data) {
+    FakeHost* h = current();
+    const sluice_timer_id_t id = ++h->next_timer_;
+    FakeWorker::from(w)->timers[id] = FakeWorker::Timer{timeout_ms, cb, user_data};
+    return id;
+  }
+  static void timerCancel(sluice_worker_t* w, sluice_timer_id_t id) {
+    FakeWorker::from(w)->timers.erase(id);
+  }
+  static void post(sluice_worker_t* w, sluice_stream_t*, sluice_task_callback_t cb,
+                   void* user_data) {
+    FakeWorker::from(w)->posted.emplace_back(cb, user_data);
+  }
+  static sluice_call_id_t httpCall(sluice_worker_t*, sluice_stream_t*, sluice_str_t, sluice_str_t,
+                                   sluice_str_t, const sluice_header_t*, size_t, sluice_str_t,
+                                   uint32_t, sluice_http_callback_t, void*) {
+    return 0; // no clusters in this fake: the call cannot start
+  }
+  static void httpCallCancel(sluice_worker_t*, sluice_call_id_t) {}
+  static uint32_t workerIndex(sluice_worker_t* w) { return FakeWorker::from(w)->index; }
+  static uint64_t workerNowMs(sluice_worker_t* w) { return FakeWorker::from(w)->now_ms; }
+
+  sluice_host_t table_{};
+  mutable std::mutex mutex_;
+  std::vector<FakeMetric> metrics_;
+  std::vector<std::pair<sluice_log_level_t, std::string>> logs_;
+  std::atomic<sluice_timer_id_t> next_timer_{0};
+};
+
+} // namespace sluice::testing
