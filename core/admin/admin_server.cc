@@ -377,9 +377,13 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
       if (c->name() != name) {
         continue;
       }
-      for (auto& e : c->endpoints()) {
+      for (size_t i = 0; i < c->endpoints().size(); i++) {
+        auto& e = c->endpoints()[i];
         if (e->address == address) {
           e->draining.store(true);
+          if (hooks_.endpoint_drained) {
+            hooks_.endpoint_drained(name, i);
+          }
           SLUICE_LOG(Info, "admin", "cluster {}: endpoint {} draining", name, address);
           return json(200, fmt::format("{{\"cluster\": \"{}\", \"endpoint\": \"{}\", "
                                        "\"draining\": true}}\n",

@@ -21,6 +21,8 @@ struct AdminHooks {
   std::function<filter::SnapshotPtr()> snapshot; // the live snapshot
   std::function<bool()> ready;                   // listeners bound, config live, not draining
   std::function<void()> drain;                   // start the shutdown sequence
+  // An endpoint was marked draining: workers close its idle pooled connections.
+  std::function<void(const std::string& cluster, size_t endpoint_index)> endpoint_drained;
   // Reload from the config file (body null) or from a document; the new generation, or errors.
   std::function<bool(const std::string* body, uint64_t* generation,
                      std::vector<std::string>* errors)>

@@ -130,6 +130,11 @@ int Server::run() {
     hooks.reload = [this](const std::string* body, uint64_t* gen, std::vector<std::string>* errs) {
       return reload(body, gen, errs);
     };
+    hooks.endpoint_drained = [this](const std::string& cluster, size_t index) {
+      for (auto& w : workers_) {
+        w->closeIdleUpstream(cluster, index);
+      }
+    };
     hooks.drain = [this] {
       if (phase_ == Phase::Serving) {
         SLUICE_LOG(Info, "server", "POST /drain: shutting down");

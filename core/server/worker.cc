@@ -268,6 +268,14 @@ void Worker::stopAccepting() {
   });
 }
 
+void Worker::closeIdleUpstream(std::string cluster, size_t endpoint_index) {
+  dispatcher_.post([this, cluster = std::move(cluster), endpoint_index] {
+    if (upstream::ClusterPool* pool = context_->clusters().find(cluster)) {
+      pool->closeIdle(endpoint_index);
+    }
+  });
+}
+
 void Worker::exitWhenIdle() {
   dispatcher_.post([this] {
     exit_when_idle_ = true;

@@ -37,6 +37,8 @@ public:
   void stopAccepting(); // drain phase: close listeners, close idle connections
   void abortAll();      // teardown: abort what is left, then exit the loop
   void exitWhenIdle();  // exit the loop once no connection is left
+  // Close the idle pooled connections to a drained endpoint (thread-safe).
+  void closeIdleUpstream(std::string cluster, size_t endpoint_index);
   // Reload: install a new snapshot; `added` are sockets for listeners new in it (listener_index
   // into the new snapshot); listeners absent from it stop accepting. Existing connections finish
   // their current request on the old snapshot and follow the new one afterwards.

@@ -429,6 +429,18 @@ void ClusterPool::closeAll() {
   }
 }
 
+void ClusterPool::closeIdle(size_t endpoint_index) {
+  if (endpoint_index >= idle_.size()) {
+    return;
+  }
+  std::vector<UpstreamConnection*> list;
+  list.swap(idle_[endpoint_index]);
+  for (UpstreamConnection* c : list) {
+    c->closed_ = true;
+    destroy(c);
+  }
+}
+
 void ClusterPool::retire() {
   retired_ = true;
   for (auto& idle : idle_) {

@@ -122,6 +122,8 @@ public:
   void closeAll();
   // Replaced by a reload: idle connections close now, busy ones when their exchange ends.
   void retire();
+  // An endpoint was drained: close its idle pooled connections now (busy ones finish first).
+  void closeIdle(size_t endpoint_index);
   bool retired() const { return retired_; }
 
 private:

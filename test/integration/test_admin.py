@@ -101,8 +101,18 @@ def clusters_show_endpoints_and_drain_stops_new_requests():
     eps = doc["clusters"][0]["endpoints"]
     assert [e["address"] for e in eps] == [a.address, b.address]
     assert all(e["healthy"] and not e["draining"] for e in eps)
+    for i in range(10):  # leave idle pooled connections to both endpoints
+        http_request(sl.port(), "GET", "/warm")
+    doc = json.loads(admin(sl, "GET", "/clusters")[2])
+    assert doc["clusters"][0]["endpoints"][1]["active_connections"] >= 1, doc
     status, hs, body = admin(sl, "POST", "/clusters/up/endpoints/%s/drain" % b.address)
     assert status == 200, body
+    # The drained endpoint's idle pooled connections are closed at once.
+    deadline = time.time() + 5
+    while json.loads(admin(sl, "GET", "/clusters")[2])["clusters"][0]["endpoints"][1]["active_connections"] and \
+            time.time() < deadline:
+        time.sleep(0.05)
+    assert json.loads(admin(sl, "GET", "/clusters")[2])["clusters"][0]["endpoints"][1]["active_connections"] == 0
     names = {json.loads(http_request(sl.port(), "GET", "/x")[2])["name"] for _ in range(10)}
     assert names == {"a"}, names
     doc = json.loads(admin(sl, "GET", "/clusters")[2])
