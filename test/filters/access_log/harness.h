@@ -4,7 +4,7 @@
 
 #include "filters/access_log/access_log_filter.h"
 #include "sluice/filter.h"
-#include "test/filters/access_log/fake_host.h"
+#include "test/filters/common/fake_host.h"
 
 #include <chrono>
 #include <cstdlib>
