@@ -5,6 +5,7 @@
 #include "core/filter/stream_stats.h"
 #include "core/http/path.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include <sys/time.h>
@@ -85,6 +86,7 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   resp_ = nullptr;
   pool_ = nullptr;
   pending_ = false;
+  synthetic_ = false;
   route_name_ = {};
   upstream_path_ = {};
   timeout_ms_ = retries_left_ = retry_on_ = per_try_timeout_ms_ = 0;
@@ -325,7 +327,7 @@ void Stream::onRequestEnd() {
     runRequestBody(at, true);
     return;
   }
-  if (req_pause_ == Pause::Stop || up_ == nullptr) {
+  if (req_pause_ == Pause::Stop || (up_ == nullptr && !synthetic_)) {
     return;
   }
   runRequestBody(0, true);
@@ -360,6 +362,9 @@ void Stream::runRequestBody(size_t from, bool end) {
 void Stream::forwardRequestBody(bool end) {
   if (up_ == nullptr) {
     req_body_.clear();
+    if (end && synthetic_ && !upstream_request_done_) {
+      respondSynthetic();
+    }
     return;
   }
   network::Buffer& out = up_->out();
@@ -392,6 +397,13 @@ void Stream::forwardRequestBody(bool end) {
 void Stream::startUpstream() {
   upstream_started_ = true;
   upstream_start_us_ = monoUs();
+  if (worker_.syntheticUpstream() != nullptr) {
+    synthetic_ = true;
+    if (req_complete_ && (req_->no_body || req_body_.empty())) {
+      respondSynthetic();
+    }
+    return;
+  }
   if (timeout_ms_ > 0) {
     timer_->enable(timeout_ms_);
   }
@@ -400,6 +412,27 @@ void Stream::startUpstream() {
     owner_.flushDownstream();
   }
   tryUpstream();
+}
+
+void Stream::respondSynthetic() {
+  const SyntheticUpstream& s = *worker_.syntheticUpstream();
+  upstream_request_done_ = true;
+  local_resp_.reset();
+  local_resp_.status = s.status;
+  local_resp_.headers.addView("content-type", "text/plain");
+  char len[24];
+  int n = snprintf(len, sizeof(len), "%zu", s.body.size());
+  local_resp_.headers.add("content-length", std::string_view(len, static_cast<size_t>(n)));
+  local_resp_.has_content_length = true;
+  local_resp_.content_length = s.body.size();
+  local_resp_.no_body = s.body.empty() || is_head_;
+  onResponseHead(local_resp_);
+  if (active_ && !local_resp_.no_body) {
+    onResponseData(s.body);
+  }
+  if (active_) {
+    onResponseComplete();
+  }
 }
 
 bool Stream::tryUpstream() {

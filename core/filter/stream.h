@@ -109,6 +109,7 @@ private:
   void runRequestBody(size_t from, bool end);
   void forwardRequestBody(bool end);
   void startUpstream();
+  void respondSynthetic();
   bool tryUpstream();
   void writeUpstreamHead();
   void runResponseHeaders(size_t from_top);
@@ -192,7 +193,8 @@ private:
   size_t skip_body_filter_ = SIZE_MAX;      // got the whole request body already
   size_t resp_skip_body_filter_ = SIZE_MAX; // got the whole response body already
   bool is_head_ = false;
-  bool pending_ = false; // counted in the cluster's pending requests (connection connecting)
+  bool synthetic_ = false; // bench mode: answered by WorkerContext::syntheticUpstream()
+  bool pending_ = false;   // counted in the cluster's pending requests (connection connecting)
 };
 
 } // namespace sluice::filter

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -36,6 +37,13 @@ private:
   std::vector<upstream::ClusterPoolPtr> pools_;
 };
 using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;
+
+// A stand-in for every upstream, used by `sluice bench-filter`: a routed request is answered
+// with this response in-process once its body is complete, without a connection.
+struct SyntheticUpstream {
+  uint32_t status = 200;
+  std::string body;
+};
 
 class WorkerContext {
 public:
@@ -71,6 +79,10 @@ public:
   }
   uint64_t nextCallId() { return next_call_++; }
 
+  // Bench mode only (null in a server): see SyntheticUpstream.
+  const SyntheticUpstream* syntheticUpstream() const { return synthetic_; }
+  void setSyntheticUpstream(const SyntheticUpstream* s) { synthetic_ = s; }
+
 private:
   struct TimerEntry {
     event::TimerPtr timer;
@@ -85,6 +97,7 @@ private:
   std::unordered_map<uint64_t, TimerEntry> timers_;
   std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>> calls_;
   uint64_t next_call_ = 1;
+  const SyntheticUpstream* synthetic_ = nullptr;
 };
 
 } // namespace sluice::filter

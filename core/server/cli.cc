@@ -5,6 +5,7 @@
 #include "core/filter/builtin.h"
 #include "core/filter/registry.h"
 #include "core/filter/snapshot.h"
+#include "core/server/bench_filter.h"
 #include "core/server/server.h"
 #include "sluice/version.h"
 
@@ -34,7 +35,9 @@ void usage(FILE* out) {
                   "  sluice -c CONFIG.json            (same as run)\n"
                   "  sluice validate -c CONFIG.json\n"
                   "  sluice version\n"
-                  "  sluice filters\n");
+                  "  sluice filters\n"
+                  "  sluice bench-filter --filter TYPE [--module lib.so] --config JSON|@file\n"
+                  "                      [--requests corpus.jsonl] [--iterations N] [--json]\n");
 }
 
 struct Args {
@@ -146,6 +149,11 @@ int validate(const std::string& path) {
 } // namespace
 
 int runCli(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "bench-filter") == 0) {
+    registerBuiltins();
+    Logger::setLevel(LogLevel::Warn);
+    return runBenchFilter(argc - 2, argv + 2);
+  }
   Args a = parseArgs(argc, argv);
   if (!a.error.empty()) {
     fmt::print(stderr, "sluice: {}\n", a.error);
