@@ -117,6 +117,10 @@ struct OutlierDetectionConfig {
 struct CircuitBreakerConfig {
   uint32_t max_pending = 1024;
   uint32_t max_requests = 4096;
+  // Retry budget: retries in flight across the cluster may not exceed this percentage of its
+  // active requests, or min_retry_concurrency, whichever is larger.
+  uint32_t retry_budget_percent = 20;
+  uint32_t min_retry_concurrency = 3;
 };
 
 struct ClusterTls {

@@ -489,9 +489,14 @@ public:
     }
     if (const json* cb = field(c, "circuit_breaker")) {
       std::string cp = p + "/circuit_breaker";
-      if (object(*cb, cp, {"max_pending", "max_requests"})) {
+      if (object(
+              *cb, cp,
+              {"max_pending", "max_requests", "retry_budget_percent", "min_retry_concurrency"})) {
         getUint(*cb, cp, "max_pending", out.circuit_breaker.max_pending, 1, 100000000);
         getUint(*cb, cp, "max_requests", out.circuit_breaker.max_requests, 1, 100000000);
+        getUint(*cb, cp, "retry_budget_percent", out.circuit_breaker.retry_budget_percent, 0, 100);
+        getUint(*cb, cp, "min_retry_concurrency", out.circuit_breaker.min_retry_concurrency, 0,
+                100000000);
       }
     }
     if (const json* hc = field(c, "health_check")) {

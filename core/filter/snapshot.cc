@@ -29,6 +29,8 @@ bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b)
       a.pool.max_connections != b.pool.max_connections ||
       a.circuit_breaker.max_pending != b.circuit_breaker.max_pending ||
       a.circuit_breaker.max_requests != b.circuit_breaker.max_requests ||
+      a.circuit_breaker.retry_budget_percent != b.circuit_breaker.retry_budget_percent ||
+      a.circuit_breaker.min_retry_concurrency != b.circuit_breaker.min_retry_concurrency ||
       a.hash_on.has_value() != b.hash_on.has_value() ||
       (a.hash_on &&
        (a.hash_on->header != b.hash_on->header || a.hash_on->client_ip != b.hash_on->client_ip)) ||

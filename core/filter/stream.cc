@@ -5,6 +5,7 @@
 #include "core/filter/stream_stats.h"
 #include "core/http/path.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -87,6 +88,8 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   pool_ = nullptr;
   pending_ = false;
   synthetic_ = false;
+  replay_.clear();
+  replay_overflow_ = false;
   route_name_ = {};
   upstream_path_ = {};
   timeout_ms_ = retries_left_ = retry_on_ = per_try_timeout_ms_ = 0;
@@ -270,6 +273,7 @@ void Stream::onRequestData(std::string_view data) {
   }
   if (!listener_->any_request_body_hook) {
     req_body_sent_ = true;
+    keepForReplay(data);
     network::Buffer& out = up_->out();
     if (req_chunked_up_) {
       http::appendChunk(out, data);
@@ -370,6 +374,7 @@ void Stream::forwardRequestBody(bool end) {
   network::Buffer& out = up_->out();
   if (!req_body_.empty()) {
     req_body_sent_ = true;
+    keepForReplay(req_body_.view());
     if (req_chunked_up_) {
       http::appendChunk(out, req_body_.view());
     } else {
@@ -488,9 +493,67 @@ bool Stream::tryUpstream() {
     up_->flush();
     up_->requestComplete();
   } else if (up_ != nullptr) {
-    up_->flush();
+    network::Buffer& out = up_->out();
+    if (!replay_.empty()) {
+      // A retry: resend the body the previous try got.
+      if (req_chunked_up_) {
+        http::appendChunk(out, replay_.view());
+      } else {
+        out.append(replay_.view());
+      }
+    }
+    if (retry_held_ && req_complete_ && req_pause_ == Pause::None && req_body_.empty() &&
+        !upstream_request_done_) {
+      if (req_chunked_up_) {
+        http::appendLastChunk(out, &req_->trailers);
+      }
+      upstream_request_done_ = true;
+      up_->flush();
+      if (up_ != nullptr) {
+        up_->requestComplete();
+      }
+    } else {
+      up_->flush();
+    }
   }
   return true;
+}
+
+void Stream::keepForReplay(std::string_view data) {
+  if (retries_left_ == 0 || replay_overflow_) {
+    return;
+  }
+  if (replay_.readable() + data.size() > kReplayLimit) {
+    replay_overflow_ = true;
+    replay_.clear();
+    return;
+  }
+  replay_.append(data);
+}
+
+bool Stream::takeRetryBudget() {
+  upstream::ClusterInfo& info = pool_->info();
+  const config::CircuitBreakerConfig& cb = info.config().circuit_breaker;
+  if (!retry_held_) {
+    int64_t active = info.active_requests.load(std::memory_order_relaxed);
+    int64_t limit = std::max<int64_t>(cb.min_retry_concurrency,
+                                      active * static_cast<int64_t>(cb.retry_budget_percent) / 100);
+    if (info.active_retries.load(std::memory_order_relaxed) >= limit) {
+      stats::recordRetry(pool_, false);
+      return false;
+    }
+    info.active_retries.fetch_add(1, std::memory_order_relaxed);
+    retry_held_ = true;
+  }
+  stats::recordRetry(pool_, true);
+  return true;
+}
+
+void Stream::releaseRetryBudget() {
+  if (retry_held_) {
+    retry_held_ = false;
+    pool_->info().active_retries.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void Stream::writeUpstreamHead() {
@@ -640,7 +703,7 @@ void Stream::onUpstreamFailure(upstream::Failure f, bool response_started) {
     complete(true);
     return;
   }
-  if (retries_left_ > 0 && (retry_on_ & cause) && !req_body_sent_) {
+  if (retries_left_ > 0 && (retry_on_ & cause) && canResend() && takeRetryBudget()) {
     retries_left_--;
     upstream_request_done_ = false;
     req_chunked_up_ = false;
@@ -668,8 +731,8 @@ void Stream::onResponseHead(http::MessageHead& head) {
   if (last_endpoint_ >= 0) {
     pool_->info().recordOutcome(static_cast<size_t>(last_endpoint_), head.status >= 500);
   }
-  if (head.status >= 500 && (retry_on_ & SLUICE_RETRY_5XX) && retries_left_ > 0 &&
-      !req_body_sent_ && upstream_request_done_) {
+  if (head.status >= 500 && (retry_on_ & SLUICE_RETRY_5XX) && retries_left_ > 0 && canResend() &&
+      upstream_request_done_ && takeRetryBudget()) {
     retries_left_--;
     releaseUpstream(true);
     upstream_request_done_ = false;
@@ -1050,6 +1113,7 @@ void Stream::complete(bool close_connection) {
   if (up_ != nullptr) {
     releaseUpstream(!(upstream_request_done_ && resp_complete_));
   }
+  releaseRetryBudget();
   for (auto& f : filters_) {
     if (f.object != nullptr && f.instance->desc->sluice_on_stream_complete != nullptr) {
       f.instance->desc->sluice_on_stream_complete(f.object, handle());

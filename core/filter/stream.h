@@ -110,6 +110,11 @@ private:
   void forwardRequestBody(bool end);
   void startUpstream();
   void respondSynthetic();
+  // Retries: request body bytes already sent are kept (up to kReplayLimit) to resend them.
+  void keepForReplay(std::string_view data);
+  bool canResend() const { return !req_body_sent_ || !replay_overflow_; }
+  bool takeRetryBudget();
+  void releaseRetryBudget();
   bool tryUpstream();
   void writeUpstreamHead();
   void runResponseHeaders(size_t from_top);
@@ -193,8 +198,12 @@ private:
   size_t skip_body_filter_ = SIZE_MAX;      // got the whole request body already
   size_t resp_skip_body_filter_ = SIZE_MAX; // got the whole response body already
   bool is_head_ = false;
-  bool synthetic_ = false; // bench mode: answered by WorkerContext::syntheticUpstream()
-  bool pending_ = false;   // counted in the cluster's pending requests (connection connecting)
+  static constexpr size_t kReplayLimit = 64 * 1024;
+  network::Buffer replay_;
+  bool replay_overflow_ = false;
+  bool retry_held_ = false; // counted in the cluster's active_retries
+  bool synthetic_ = false;  // bench mode: answered by WorkerContext::syntheticUpstream()
+  bool pending_ = false;    // counted in the cluster's pending requests (connection connecting)
 };
 
 } // namespace sluice::filter

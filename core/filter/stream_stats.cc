@@ -62,6 +62,13 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
     m.timeout = err("timeout");
     m.reset = err("reset");
     m.overflow = err("overflow");
+    m.retries = r.defineCounter("sluice_upstream_retries_total",
+                                "Retries sent to a cluster, and retries the retry budget refused",
+                                {{"cluster", name}, {"result", "retried"}});
+    m.retries_budget_exhausted =
+        r.defineCounter("sluice_upstream_retries_total",
+                        "Retries sent to a cluster, and retries the retry budget refused",
+                        {{"cluster", name}, {"result", "budget_exhausted"}});
     m.connections_active =
         r.defineGauge("sluice_upstream_connections_active",
                       "Open upstream connections of a cluster", {{"cluster", name}});
@@ -125,6 +132,12 @@ void recordUpstreamError(WorkerContext&, upstream::ClusterPool* pool, std::strin
                 : kind == "overflow"      ? m.overflow
                                           : m.reset;
   add(id, 1);
+}
+
+void recordRetry(upstream::ClusterPool* pool, bool allowed) {
+  if (pool != nullptr) {
+    add(allowed ? pool->info().metrics.retries : pool->info().metrics.retries_budget_exhausted, 1);
+  }
 }
 
 void connectionOpened(const ListenerRuntime& listener, int delta) {

@@ -26,5 +26,7 @@ void setServerState(bool ready, bool draining);
 void setGeneration(uint64_t generation);
 void recordReload(bool success);
 void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t us);
+// A retry the budget allowed (true) or refused (false).
+void recordRetry(upstream::ClusterPool* pool, bool allowed);
 
 } // namespace sluice::filter::stats

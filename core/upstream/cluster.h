@@ -63,6 +63,8 @@ public:
     uint32_t reset;
     uint32_t overflow;
     uint32_t connections_active;
+    uint32_t retries;
+    uint32_t retries_budget_exhausted;
     bool defined;
   } metrics{};
 
@@ -83,6 +85,7 @@ public:
   // Circuit breaker state, shared by every worker.
   std::atomic<int64_t> active_requests{0};
   std::atomic<int64_t> pending_requests{0};
+  std::atomic<int64_t> active_retries{0}; // streams on a retry attempt, for the retry budget
 
 private:
   void buildRing();

@@ -54,6 +54,10 @@ def validate_reports_json_pointers():
     expect_error(c, "/clusters/1/name", "duplicate")
     c = good(); c["listeners"][0]["filters"].append({"type": "no_such_filter"})
     expect_error(c, "/listeners/0/filters/1/type", "unknown filter type")
+    c = good(); c["clusters"][0]["circuit_breaker"] = {"retry_budget_percent": 101}
+    expect_error(c, "/clusters/0/circuit_breaker/retry_budget_percent", "0..100")
+    c = good(); c["clusters"][0]["circuit_breaker"] = {"min_retry_concurrency": -1}
+    expect_error(c, "/clusters/0/circuit_breaker/min_retry_concurrency")
     code, out = run_validate("{not json")
     assert code == 1 and "config error" in out, out
 

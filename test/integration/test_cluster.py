@@ -113,5 +113,101 @@ def connect_failure_retries_on_another_endpoint():
     sl.stop()
 
 
+def failing_pair_config(retry, circuit_breaker=None, bad_status=503):
+    bad, good = Upstream("bad", status=bad_status), Upstream("good")
+    cluster = {"name": "up", "endpoints": [{"address": bad.address}, {"address": good.address}]}
+    if circuit_breaker is not None:
+        cluster["circuit_breaker"] = circuit_breaker
+    cfg = simple_config(good.address, routes=[{"match": {"prefix": "/"}, "cluster": "up", "retry": retry}],
+                        clusters=[cluster], admin={"address": "127.0.0.1:0"})
+    return bad, good, cfg
+
+
+def metric(sl, name, **labels):
+    body = http_request(sl.admin_port, "GET", "/stats/prometheus")[2].decode()
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in body.splitlines():
+        if line.startswith(name + "{"):
+            got = ",".join(sorted(line[len(name) + 1:line.index("}")].split(",")))
+            if got == want:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@case
+def retries_resend_a_kept_request_body():
+    import hashlib
+    bad, good, cfg = failing_pair_config({"attempts": 1, "on": ["5xx"]})
+    sl = Sluice(cfg)
+    port = sl.port()
+    body = bytes((i * 7) % 251 for i in range(20000))
+    for i in range(6):
+        status, hs, resp = http_request(port, "POST", "/echo", {"content-type": "application/octet-stream"}, body)
+        assert status == 200, (i, status, resp)
+        echo = json.loads(resp)
+        assert echo["name"] == "good" and echo["body_len"] == len(body), echo
+        assert echo["body_sha256"] == hashlib.sha256(body).hexdigest(), echo
+    # A chunked body is kept and resent the same way.
+    import http.client
+    for i in range(4):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/echo", body=iter([body[:7000], body[7000:]]), encode_chunked=True,
+                     headers={"transfer-encoding": "chunked"})
+        r = conn.getresponse()
+        echo = json.loads(r.read())
+        conn.close()
+        assert r.status == 200 and echo["body_sha256"] == hashlib.sha256(body).hexdigest(), (i, echo)
+    # Round robin alternates, so about half of the requests went to `bad` first and were retried.
+    # (The upstream's /stats counts every request it served, itself included.)
+    to_bad = bad.stats()["requests"] - 1
+    assert to_bad >= 2, to_bad
+    assert metric(sl, "sluice_upstream_retries_total", cluster="up", result="retried") == to_bad
+    sl.stop()
+
+
+@case
+def a_body_larger_than_the_replay_buffer_is_not_retried():
+    bad, good, cfg = failing_pair_config({"attempts": 1, "on": ["5xx"]})
+    sl = Sluice(cfg)
+    port = sl.port()
+    body = b"z" * (200 * 1024)
+    statuses = [http_request(port, "POST", "/echo", {}, body)[0] for _ in range(6)]
+    # Requests that reached `bad` first get its 503: the body was streamed beyond what was kept.
+    assert set(statuses) == {200, 503}, statuses
+    to_bad, to_good = bad.stats()["requests"] - 1, good.stats()["requests"] - 1
+    assert statuses.count(503) == to_bad and statuses.count(200) == to_good, (statuses, to_bad, to_good)
+    assert metric(sl, "sluice_upstream_retries_total", cluster="up", result="retried") == 0
+    sl.stop()
+
+
+@case
+def the_retry_budget_caps_retries():
+    # Both endpoints fail; three retries per request are allowed by the route.
+    def run(circuit_breaker):
+        a, b = Upstream("a", status=503), Upstream("b", status=503)
+        cluster = {"name": "up", "endpoints": [{"address": a.address}, {"address": b.address}]}
+        if circuit_breaker:
+            cluster["circuit_breaker"] = circuit_breaker
+        cfg = simple_config(a.address, routes=[{"match": {"prefix": "/"}, "cluster": "up",
+                                                 "retry": {"attempts": 3, "on": ["5xx"]}}],
+                            clusters=[cluster], admin={"address": "127.0.0.1:0"})
+        sl = Sluice(cfg)
+        for _ in range(10):
+            assert http_request(sl.port(), "GET", "/x")[0] == 503
+        sent = a.stats()["requests"] + b.stats()["requests"] - 2
+        refused = metric(sl, "sluice_upstream_retries_total", cluster="up", result="budget_exhausted")
+        retried = metric(sl, "sluice_upstream_retries_total", cluster="up", result="retried")
+        sl.stop()
+        a.stop()
+        b.stop()
+        return sent, retried, refused
+
+    # The default budget (20 % of active requests, at least 3 concurrent retries) lets one
+    # request at a time retry fully.
+    assert run(None) == (40, 30, 0)
+    # A budget of zero: no retry at all, every refusal counted.
+    assert run({"retry_budget_percent": 0, "min_retry_concurrency": 0}) == (10, 0, 10)
+
+
 if __name__ == "__main__":
     run_cases()

@@ -23,7 +23,7 @@
 //   /stats                      JSON: requests, connections_open, connections_total, in_flight
 //
 // --delay-ms N delays every answer by N ms (after the request is read); --status N answers
-// every request but /healthz with status N.
+// every request but /healthz, /stats and /control/* with status N.
 
 #include <algorithm>
 #include <atomic>
@@ -755,7 +755,8 @@ bool serveOne(Conn& c, const Request& req) {
   if (g_delay_ms > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_ms));
   }
-  if (g_force_status > 0 && path != "/healthz") {
+  if (g_force_status > 0 && path != "/healthz" && path != "/stats" &&
+      path.rfind("/control/", 0) != 0) {
     respond(c, g_force_status, "forced " + std::to_string(g_force_status) + "\n",
             {{"content-type", "text/plain"}}, head_only, close);
     return !close;
@@ -892,7 +893,7 @@ void usage(FILE* out) {
           "  --listen IP:PORT     address to bind (default 127.0.0.1:0; [::1]:PORT for IPv6)\n"
           "  --name NAME          sent as x-upstream-name and in the echo JSON (default upstream)\n"
           "  --delay-ms N         wait N ms before every answer (default 0)\n"
-          "  --status N           answer every request but /healthz with status N\n"
+          "  --status N           answer every request but /healthz, /stats, /control/* with N\n"
           "  --health-status N    what /healthz answers (default 200)\n"
           "  --health-file PATH   /healthz answers 503 while PATH is missing, else the status\n"
           "                       written in it (200 if empty)\n"
