@@ -261,13 +261,18 @@ std::string AdminServer::clustersJson() const {
     for (const auto& e : c->endpoints()) {
       out += efirst ? "" : ", ";
       efirst = false;
-      out += fmt::format("{{\"address\": \"{}\", \"weight\": {}, \"healthy\": {}, \"ejected\": {}, "
-                         "\"draining\": {}, \"resolved\": {}, \"active_requests\": {}, "
-                         "\"active_connections\": {}}}",
-                         jsonEscape(e->address), e->weight, e->healthy.load() ? "true" : "false",
-                         e->ejected() ? "true" : "false", e->draining.load() ? "true" : "false",
-                         e->resolved ? "true" : "false", e->active_requests.load(),
-                         e->active_connections.load());
+      uint64_t until = e->ejected_until_ms.load();
+      uint64_t now = upstream::Endpoint::monotonicMs();
+      out += fmt::format(
+          "{{\"address\": \"{}\", \"resolved_address\": \"{}\", \"weight\": {}, "
+          "\"healthy\": {}, \"ejected\": {}, \"ejected_for_ms\": {}, \"ejections\": {}, "
+          "\"draining\": {}, \"resolved\": {}, \"active_requests\": {}, "
+          "\"active_connections\": {}}}",
+          jsonEscape(e->address), jsonEscape(e->resolved_text), e->weight,
+          e->healthy.load() ? "true" : "false", e->ejected() ? "true" : "false",
+          until > now ? until - now : 0, e->ejections.load(), e->draining.load() ? "true" : "false",
+          e->resolved.load() ? "true" : "false", e->active_requests.load(),
+          e->active_connections.load());
     }
     out += "]}";
   }

@@ -135,6 +135,7 @@ struct ClusterConfig {
   LbPolicy lb_policy = LbPolicy::RoundRobin;
   std::optional<HashOn> hash_on;
   uint64_t connect_timeout_ms = 1000;
+  uint64_t dns_refresh_ms = 30000; // hostname endpoints are resolved again this often
   PoolConfig pool;
   std::optional<HealthCheckConfig> health_check;
   std::optional<OutlierDetectionConfig> outlier_detection;

@@ -414,7 +414,8 @@ public:
     const std::string& p = out.pointer;
     if (!object(c, p,
                 {"name", "endpoints", "lb_policy", "hash_on", "connect_timeout_ms", "pool",
-                 "health_check", "outlier_detection", "circuit_breaker", "tls"})) {
+                 "health_check", "outlier_detection", "circuit_breaker", "tls",
+                 "dns_refresh_ms"})) {
       return;
     }
     getString(c, p, "name", out.name, true, true);
@@ -479,6 +480,7 @@ public:
       out.hash_on = ho;
     }
     getUint(c, p, "connect_timeout_ms", out.connect_timeout_ms, 1, 86400000);
+    getUint(c, p, "dns_refresh_ms", out.dns_refresh_ms, 100, 86400000);
     if (const json* pl = field(c, "pool")) {
       std::string pp = p + "/pool";
       if (object(*pl, pp, {"max_idle_per_worker", "idle_timeout_ms", "max_connections"})) {

@@ -23,7 +23,7 @@ const ListenerRuntime* Snapshot::findListener(const std::string& name) const {
 namespace {
 bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b) {
   if (a.endpoints.size() != b.endpoints.size() || a.lb_policy != b.lb_policy ||
-      a.connect_timeout_ms != b.connect_timeout_ms ||
+      a.connect_timeout_ms != b.connect_timeout_ms || a.dns_refresh_ms != b.dns_refresh_ms ||
       a.pool.max_idle_per_worker != b.pool.max_idle_per_worker ||
       a.pool.idle_timeout_ms != b.pool.idle_timeout_ms ||
       a.pool.max_connections != b.pool.max_connections ||

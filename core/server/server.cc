@@ -25,6 +25,7 @@ const uint64_t kProcessStartMs = monoMs();
 Server::Server(RunOptions opts) : opts_(std::move(opts)) {}
 
 Server::~Server() {
+  dns_.reset();
   for (auto& w : workers_) {
     w->join();
   }
@@ -381,6 +382,15 @@ void Server::syncHealthCheckers() {
     next.push_back(std::move(kept));
   }
   checkers_ = std::move(next);
+  if (!dns_) {
+    dns_ = std::make_unique<upstream::DnsRefresher>(
+        main_, [this](const std::string& cluster, size_t index) {
+          for (auto& w : workers_) {
+            w->closeIdleUpstream(cluster, index);
+          }
+        });
+  }
+  dns_->sync(snapshot_->clusters);
 }
 
 void Server::beginShutdown() {

@@ -8,6 +8,7 @@
 #include "core/event/dispatcher.h"
 #include "core/filter/snapshot.h"
 #include "core/server/worker.h"
+#include "core/upstream/dns_refresher.h"
 #include "core/upstream/health_checker.h"
 
 #include <atomic>
@@ -62,7 +63,8 @@ private:
   // Health checkers of the live clusters (main thread); kept across a reload for a cluster whose
   // ClusterInfo is kept.
   std::vector<std::unique_ptr<upstream::HealthChecker>> checkers_;
-  void syncHealthCheckers();
+  std::unique_ptr<upstream::DnsRefresher> dns_;
+  void syncHealthCheckers(); // and the DNS refresher
 };
 
 } // namespace sluice::server

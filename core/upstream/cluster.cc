@@ -27,7 +27,10 @@ ClusterInfo::ClusterInfo(const config::ClusterConfig& cfg) : cfg_(cfg) {
     auto ep = std::make_unique<Endpoint>();
     ep->address = e.address.text;
     ep->weight = e.weight;
-    ep->resolved = network::toSockAddr(e.address, ep->addr);
+    network::SockAddr sa;
+    if (network::toSockAddr(e.address, sa)) {
+      ep->setSockAddr(sa, network::formatAddress(sa.get()));
+    }
     endpoints_.push_back(std::move(ep));
   }
   if (cfg_.lb_policy == config::LbPolicy::RingHash) {
@@ -151,13 +154,14 @@ int ClusterInfo::maglevLookup(uint64_t hash) const {
 void ClusterInfo::resolve() {
   for (size_t i = 0; i < endpoints_.size(); i++) {
     Endpoint& ep = *endpoints_[i];
-    if (ep.resolved) {
+    if (ep.resolved.load()) {
       continue;
     }
     std::string err;
     const auto& a = cfg_.endpoints[i].address;
-    if (network::resolve(a.host, a.port, ep.addr, err)) {
-      ep.resolved = true;
+    network::SockAddr sa;
+    if (network::resolve(a.host, a.port, sa, err)) {
+      ep.setSockAddr(sa, network::formatAddress(sa.get()));
     } else {
       SLUICE_LOG(Warn, "upstream", "cluster {}: {}", cfg_.name, err);
     }

@@ -19,8 +19,21 @@ namespace sluice::upstream {
 
 struct Endpoint {
   std::string address; // "host:port" as configured
-  network::SockAddr addr;
-  bool resolved = false;
+  // The socket address connections go to. A hostname is re-resolved on the main thread; a
+  // change publishes a new address and bumps addr_generation, and pooled connections made to
+  // an older address are closed instead of reused (they drain).
+  std::shared_ptr<const network::SockAddr> sockAddr() const {
+    return addr_.load(std::memory_order_acquire);
+  }
+  void setSockAddr(const network::SockAddr& a, const std::string& text) {
+    addr_.store(std::make_shared<const network::SockAddr>(a), std::memory_order_release);
+    resolved_text = text;
+    addr_generation.fetch_add(1, std::memory_order_release);
+    resolved.store(true, std::memory_order_release);
+  }
+  std::atomic<bool> resolved{false};
+  std::atomic<uint32_t> addr_generation{0};
+  std::string resolved_text; // main thread only (for /clusters)
   uint32_t weight = 1;
   std::atomic<bool> healthy{true};
   std::atomic<bool> draining{false};
@@ -36,10 +49,13 @@ struct Endpoint {
     return until != 0 && until > monotonicMs();
   }
   bool available() const {
-    return resolved && healthy.load(std::memory_order_relaxed) &&
+    return resolved.load(std::memory_order_relaxed) && healthy.load(std::memory_order_relaxed) &&
            !draining.load(std::memory_order_relaxed) && !ejected();
   }
   static uint64_t monotonicMs();
+
+private:
+  std::atomic<std::shared_ptr<const network::SockAddr>> addr_;
 };
 
 // 64-bit FNV-1a: stable hashing for ring_hash and maglev keys and tables.

@@ -28,7 +28,7 @@ public:
   void schedule(uint64_t delay) { interval_timer_->enable(delay); }
 
   void check() {
-    if (!endpoint_.resolved) {
+    if (!endpoint_.resolved.load(std::memory_order_acquire)) {
       done(false, "unresolved");
       return;
     }
@@ -37,7 +37,7 @@ public:
     parser_.reset();
     in_flight_ = true;
     timeout_timer_->enable(cfg_.timeout_ms);
-    if (conn_->connect(endpoint_.addr) != 0) {
+    if (conn_->connect(*endpoint_.sockAddr()) != 0) {
       done(false, "connect");
       return;
     }

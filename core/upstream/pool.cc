@@ -44,7 +44,8 @@ bool UpstreamConnection::start() {
       pool_.destroy(this);
     }
   });
-  int rc = conn_.connect(endpoint().addr);
+  addr_generation_ = endpoint().addr_generation.load(std::memory_order_acquire);
+  int rc = conn_.connect(*endpoint().sockAddr());
   if (rc != 0) {
     return false;
   }
@@ -369,8 +370,15 @@ UpstreamConnection* ClusterPool::acquire(size_t endpoint_index) {
   while (!idle.empty()) {
     UpstreamConnection* c = idle.back();
     idle.pop_back();
-    if (!c->closed_) {
+    if (!c->closed_ &&
+        c->addr_generation_ ==
+            info_->endpoints()[endpoint_index]->addr_generation.load(std::memory_order_relaxed)) {
       return c;
+    }
+    if (!c->closed_) {
+      // Made to an address the endpoint no longer resolves to.
+      c->closed_ = true;
+      destroy(c);
     }
   }
   if (all_.size() >= info_->config().pool.max_connections) {
@@ -393,8 +401,9 @@ UpstreamConnection* ClusterPool::acquire(size_t endpoint_index) {
 
 void ClusterPool::release(UpstreamConnection* c) {
   auto& idle = idle_[c->endpoint_index_];
-  if (retired_ || idle.size() >= info_->config().pool.max_idle_per_worker ||
-      !info_->endpoints()[c->endpoint_index_]->available()) {
+  const Endpoint& ep = *info_->endpoints()[c->endpoint_index_];
+  if (retired_ || idle.size() >= info_->config().pool.max_idle_per_worker || !ep.available() ||
+      c->addr_generation_ != ep.addr_generation.load(std::memory_order_relaxed)) {
     c->closed_ = true;
     destroy(c);
     return;

@@ -99,6 +99,7 @@ private:
   bool keep_alive_ = true;
   bool connecting_ = true;
   bool closed_ = false;
+  uint32_t addr_generation_ = 0; // the endpoint's address generation when it connected
   std::list<std::unique_ptr<UpstreamConnection>>::iterator self_;
 };
 

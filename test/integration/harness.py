@@ -50,7 +50,7 @@ class Upstream:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _procs.append(self.proc)
         line = self.proc.stdout.readline()
-        m = re.match(r"listening 127\.0\.0\.1:(\d+)", line)
+        m = re.match(r"listening \S+:(\d+)", line)
         if not m:
             raise RuntimeError("upstream did not start: %r %s" % (line, self.proc.stderr.read()))
         self.port = int(m.group(1))
@@ -74,7 +74,7 @@ class Sluice:
     `listening listener=NAME address=IP:PORT`, the admin (if configured) printed
     `admin listening address=IP:PORT`, and the config is live (`ready:`)."""
 
-    def __init__(self, config, extra_args=(), expect_ready=True, workers=None):
+    def __init__(self, config, extra_args=(), expect_ready=True, workers=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="sluice-it-")
         self.config_path = os.path.join(self.dir, "config.json")
         if isinstance(config, dict):
@@ -91,7 +91,8 @@ class Sluice:
         self._err = open(self.stderr_path, "w")
         self._out = open(self.stdout_path, "w")
         args = [SLUICE, "run", "-c", self.config_path] + list(extra_args)
-        self.proc = subprocess.Popen(args, stdout=self._out, stderr=self._err)
+        self.proc = subprocess.Popen(args, stdout=self._out, stderr=self._err,
+                                     env=dict(os.environ, **env) if env else None)
         _procs.append(self.proc)
         _sluices.append(self)
         self.ports = {}
