@@ -133,14 +133,30 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
   }
   for (const auto& c : config->clusters) {
     upstream::ClusterInfoPtr reuse;
+    const upstream::ClusterInfo* changed = nullptr;
     if (previous != nullptr) {
       for (const auto& old : previous->clusters) {
-        if (old->name() == c.name && sameCluster(old->config(), c)) {
-          reuse = old;
+        if (old->name() == c.name) {
+          if (sameCluster(old->config(), c)) {
+            reuse = old;
+          } else {
+            changed = old.get();
+          }
         }
       }
     }
-    snap->clusters.push_back(reuse ? reuse : std::make_shared<upstream::ClusterInfo>(c));
+    if (reuse) {
+      snap->clusters.push_back(reuse);
+      continue;
+    }
+    auto info = std::make_shared<upstream::ClusterInfo>(c);
+    if (changed != nullptr) {
+      // A changed cluster: endpoints that stay keep what is known about them (health, drain,
+      // ejection, resolved address). Endpoints that left drain with the old pools, which finish
+      // their in-flight requests and close.
+      info->inheritEndpointState(*changed);
+    }
+    snap->clusters.push_back(std::move(info));
   }
   stats::defineSnapshotMetrics(*snap);
   result.snapshot = std::move(snap);

@@ -151,6 +151,27 @@ int ClusterInfo::maglevLookup(uint64_t hash) const {
   return -1;
 }
 
+void ClusterInfo::inheritEndpointState(const ClusterInfo& old) {
+  for (auto& ep : endpoints_) {
+    for (const auto& o : old.endpoints_) {
+      if (o->address != ep->address) {
+        continue;
+      }
+      if (cfg_.health_check && old.cfg_.health_check) {
+        ep->healthy.store(o->healthy.load()); // the new checker's first result decides again
+      }
+      ep->draining.store(o->draining.load());
+      ep->consecutive_failures.store(o->consecutive_failures.load());
+      ep->ejections.store(o->ejections.load());
+      ep->ejected_until_ms.store(o->ejected_until_ms.load());
+      if (!ep->resolved.load() && o->resolved.load()) {
+        ep->setSockAddr(*o->sockAddr(), o->resolved_text);
+      }
+      break;
+    }
+  }
+}
+
 void ClusterInfo::resolve() {
   for (size_t i = 0; i < endpoints_.size(); i++) {
     Endpoint& ep = *endpoints_[i];

@@ -69,6 +69,10 @@ public:
   explicit ClusterInfo(const config::ClusterConfig& cfg);
   // Resolves hostname endpoints (blocking DNS: main thread only, never on a worker).
   void resolve();
+  // Copies health, drain, ejection and resolved-address state from `old` for every endpoint
+  // with the same configured address (a reload that changed the cluster). Main thread, before
+  // any worker sees this cluster.
+  void inheritEndpointState(const ClusterInfo& old);
 
   // Metric series ids, set once on the main thread before workers use the cluster.
   struct Metrics {

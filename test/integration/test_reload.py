@@ -182,5 +182,54 @@ def listeners_are_added_and_removed():
     assert sl.stop() == 0
 
 
+@case
+def an_endpoint_removed_by_a_reload_drains():
+    a1, a2, a3, b = Upstream("a1"), Upstream("a2"), Upstream("a3"), Upstream("b")
+
+    def config(endpoints):
+        cfg = cfg_for(a1, b, "a")
+        cfg["clusters"][0]["endpoints"] = [{"address": u.address} for u in endpoints]
+        return cfg
+
+    sl = Sluice(config([a1, a2, a3]))
+    port = sl.port()
+    # a3 is drained by the operator; the reload below changes the cluster but a3 stays drained.
+    status, _, body = admin(sl, "POST", "/clusters/a/endpoints/%s/drain" % a3.address)
+    assert status == 200, body
+    # Two slow requests: round robin over a1 and a2 puts one of them in flight on a2.
+    slow = []
+
+    def slow_request():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/delay?ms=1500")
+        r = conn.getresponse()
+        slow.append((r.status, r.read()))
+
+    threads = [threading.Thread(target=slow_request) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert a2.stats()["in_flight"] == 2, a2.stats()  # a slow one and this /stats request
+    cfg = fixed_port(config([a1, a3]), port)
+    status, _, body = admin(sl, "PUT", "/config", json.dumps(cfg).encode())
+    assert status == 200, body
+    # New requests avoid the removed a2 and the still-draining a3; the slow request finishes.
+    for _ in range(10):
+        assert who(port) == "a1"
+    for t in threads:
+        t.join()
+    assert [st for st, _ in slow] == [200, 200], slow
+    clusters = json.loads(admin(sl, "GET", "/clusters")[2])
+    eps = {e["address"]: e for c in clusters["clusters"] if c["name"] == "a" for e in c["endpoints"]}
+    assert set(eps) == {a1.address, a3.address}, eps
+    assert eps[a3.address]["draining"] and not eps[a1.address]["draining"], eps
+    # The removed endpoint's connections close once their exchange is done.
+    deadline = time.time() + 5
+    while a2.stats()["connections_open"] > 1 and time.time() < deadline:
+        time.sleep(0.05)
+    assert a2.stats()["connections_open"] == 1, a2.stats()
+    sl.stop()
+
+
 if __name__ == "__main__":
     run_cases()
