@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <numeric>
+#include <queue>
 
 namespace sluice::upstream {
 
@@ -33,10 +35,69 @@ ClusterInfo::ClusterInfo(const config::ClusterConfig& cfg) : cfg_(cfg) {
     }
     endpoints_.push_back(std::move(ep));
   }
+  buildSchedules();
   if (cfg_.lb_policy == config::LbPolicy::RingHash) {
     buildRing();
   } else if (cfg_.lb_policy == config::LbPolicy::Maglev) {
     buildMaglev();
+  }
+}
+
+void ClusterInfo::buildSchedules() {
+  uint64_t total = 0;
+  uint64_t g = 0;
+  for (const auto& e : endpoints_) {
+    total += e->weight;
+    cum_weights_.push_back(total);
+    g = std::gcd(g, static_cast<uint64_t>(e->weight));
+  }
+  if (endpoints_.empty() || g == 0) {
+    return;
+  }
+  uint64_t length = total / g;
+  if (length > kMaxSchedule) {
+    return; // pickRoundRobin scans with smooth weighted round robin instead
+  }
+  rr_schedule_.reserve(length);
+  if (length == endpoints_.size()) {
+    for (uint32_t i = 0; i < endpoints_.size(); i++) {
+      rr_schedule_.push_back(i); // equal weights
+    }
+    return;
+  }
+  if (length * endpoints_.size() <= (16u << 20)) {
+    // Smooth weighted round robin (as in nginx), run once here instead of on every pick.
+    std::vector<int64_t> current(endpoints_.size(), 0);
+    int64_t sum = static_cast<int64_t>(length);
+    while (rr_schedule_.size() < length) {
+      size_t best = 0;
+      for (size_t i = 0; i < endpoints_.size(); i++) {
+        current[i] += endpoints_[i]->weight / g;
+        if (current[i] > current[best]) {
+          best = i;
+        }
+      }
+      current[best] -= sum;
+      rr_schedule_.push_back(static_cast<uint32_t>(best));
+    }
+    return;
+  }
+  // Too many endpoints for that: earliest deadline first, endpoint i's k-th slot due at
+  // (k + 1/2) / w_i, which spreads each endpoint's picks evenly over the cycle.
+  using Slot = std::pair<double, uint32_t>; // (deadline, endpoint)
+  std::priority_queue<Slot, std::vector<Slot>, std::greater<Slot>> due;
+  std::vector<uint64_t> taken(endpoints_.size(), 0);
+  for (uint32_t i = 0; i < endpoints_.size(); i++) {
+    due.push({0.5 / static_cast<double>(endpoints_[i]->weight / g), i});
+  }
+  while (rr_schedule_.size() < length) {
+    auto [deadline, i] = due.top();
+    due.pop();
+    rr_schedule_.push_back(i);
+    uint64_t w = endpoints_[i]->weight / g;
+    if (++taken[i] < w) {
+      due.push({(static_cast<double>(taken[i]) + 0.5) / static_cast<double>(w), i});
+    }
   }
 }
 

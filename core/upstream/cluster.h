@@ -96,6 +96,13 @@ public:
   // Both skip unavailable endpoints at lookup by walking on, so a healthy endpoint's keys stay.
   int ringLookup(uint64_t hash) const;
   int maglevLookup(uint64_t hash) const;
+  // Round robin: a precomputed smooth weighted schedule of endpoint indices (every endpoint
+  // in index order when the weights are equal; earliest-deadline-first interleaving otherwise),
+  // empty when the total weight is too large to precompute (kMaxSchedule).
+  const std::vector<uint32_t>& rrSchedule() const { return rr_schedule_; }
+  // Weighted random: cumulative weights by endpoint index, and their total.
+  const std::vector<uint64_t>& cumulativeWeights() const { return cum_weights_; }
+  static constexpr size_t kMaxSchedule = 1u << 20;
 
   // Outlier detection: a failure (5xx, connect failure, reset) or a success of a request to
   // endpoint `i`; ejects it after consecutive_5xx failures for base_ejection_ms × its ejection
@@ -110,11 +117,14 @@ public:
 private:
   void buildRing();
   void buildMaglev();
+  void buildSchedules();
 
   config::ClusterConfig cfg_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   std::vector<std::pair<uint64_t, uint32_t>> ring_; // (point, endpoint), sorted
   std::vector<uint32_t> maglev_;                    // kMaglevTableSize entries
+  std::vector<uint32_t> rr_schedule_;
+  std::vector<uint64_t> cum_weights_;
 };
 
 using ClusterInfoPtr = std::shared_ptr<ClusterInfo>;

@@ -259,6 +259,11 @@ ClusterPool::ClusterPool(event::Dispatcher& dispatcher, ClusterInfoPtr info)
       rng_(reinterpret_cast<uintptr_t>(this) * 0x9E3779B97F4A7C15ull | 1) {
   idle_.resize(info_->endpoints().size());
   current_weight_.assign(info_->endpoints().size(), 0);
+  // Workers start at different places in the schedule so they do not all pick the same
+  // endpoint first.
+  if (!info_->rrSchedule().empty()) {
+    rr_cursor_ = static_cast<size_t>(nextRandom() % info_->rrSchedule().size());
+  }
 }
 
 ClusterPool::~ClusterPool() {
@@ -303,6 +308,18 @@ uint64_t ClusterPool::nextRandom() {
 
 int ClusterPool::pickRandom(int exclude) {
   auto& eps = info_->endpoints();
+  // Weighted draws over every endpoint (binary search in the cumulative weights), rejecting
+  // unavailable ones: unbiased among the available, O(log n) while most are available.
+  const std::vector<uint64_t>& cum = info_->cumulativeWeights();
+  if (!cum.empty() && cum.back() > 0) {
+    for (int attempt = 0; attempt < 8; attempt++) {
+      uint64_t r = nextRandom() % cum.back();
+      size_t i = static_cast<size_t>(std::upper_bound(cum.begin(), cum.end(), r) - cum.begin());
+      if (i < eps.size() && eps[i]->available() && static_cast<int>(i) != exclude) {
+        return static_cast<int>(i);
+      }
+    }
+  }
   uint64_t total = 0;
   for (size_t i = 0; i < eps.size(); i++) {
     if (eps[i]->available() && static_cast<int>(i) != exclude) {
@@ -341,8 +358,23 @@ int ClusterPool::pickLeastRequest(int exclude) {
 }
 
 int ClusterPool::pickRoundRobin(int exclude) {
-  // Smooth weighted round robin (as in nginx): no bursts to one endpoint.
   auto& eps = info_->endpoints();
+  // The precomputed schedule: O(1) while the next endpoints in it are available.
+  const std::vector<uint32_t>& sched = info_->rrSchedule();
+  if (!sched.empty()) {
+    size_t tries = std::min<size_t>(sched.size(), 64);
+    for (size_t t = 0; t < tries; t++) {
+      uint32_t i = sched[rr_cursor_];
+      if (++rr_cursor_ == sched.size()) {
+        rr_cursor_ = 0;
+      }
+      if (eps[i]->available() && static_cast<int>(i) != exclude) {
+        return static_cast<int>(i);
+      }
+    }
+  }
+  // Many unavailable in a row (or no schedule): smooth weighted round robin over all of them
+  // (as in nginx), O(n).
   int64_t total = 0;
   int best = -1;
   for (size_t i = 0; i < eps.size(); i++) {

@@ -142,6 +142,7 @@ private:
   uint64_t nextRandom();
 
   std::vector<int64_t> current_weight_;
+  size_t rr_cursor_ = 0;
   uint64_t rng_;
   bool retired_ = false;
 };

@@ -149,3 +149,59 @@ TEST_CASE("Pool: consistent hashing keeps keys when an endpoint goes away", "[up
     CHECK(e != 5);
   }
 }
+
+TEST_CASE("Pool: round robin over many endpoints follows the weights from the schedule",
+          "[upstream]") {
+  event::Dispatcher d;
+  std::vector<std::pair<std::string, uint32_t>> eps;
+  for (int i = 0; i < 3000; i++) {
+    eps.emplace_back("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ":80",
+                     static_cast<uint32_t>(1 + i % 3));
+  }
+  auto info = std::make_shared<upstream::ClusterInfo>(cluster(eps));
+  REQUIRE(info->rrSchedule().size() == 6000); // 1000 × (1 + 2 + 3): precomputed
+  upstream::ClusterPool pool(d, info);
+  std::vector<int> counts(3000, 0);
+  for (int i = 0; i < 12000; i++) {
+    int ep = pool.pickEndpoint();
+    REQUIRE(ep >= 0);
+    counts[static_cast<size_t>(ep)]++;
+  }
+  for (int i = 0; i < 3000; i++) {
+    REQUIRE(counts[static_cast<size_t>(i)] == 2 * (1 + i % 3));
+  }
+  // A long run of unavailable endpoints falls back to the scan and still finds the others.
+  for (int i = 0; i < 2990; i++) {
+    info->endpoints()[static_cast<size_t>(i)]->draining = true;
+  }
+  for (int i = 0; i < 50; i++) {
+    int ep = pool.pickEndpoint();
+    CHECK(ep >= 2990);
+  }
+}
+
+TEST_CASE("Pool: weighted random draws follow the weights and skip unavailable endpoints",
+          "[upstream]") {
+  event::Dispatcher d;
+  config::ClusterConfig cfg = cluster({{"127.0.0.1:1", 1}, {"127.0.0.1:2", 3}, {"127.0.0.1:3", 6}});
+  cfg.lb_policy = config::LbPolicy::Random;
+  auto info = std::make_shared<upstream::ClusterInfo>(cfg);
+  upstream::ClusterPool pool(d, info);
+  std::map<int, int> counts;
+  for (int i = 0; i < 20000; i++) {
+    counts[pool.pickEndpoint()]++;
+  }
+  CHECK(counts[0] > 1500);
+  CHECK(counts[0] < 2500);
+  CHECK(counts[1] > 5200);
+  CHECK(counts[1] < 6800);
+  CHECK(counts[2] > 11000);
+  CHECK(counts[2] < 13000);
+  info->endpoints()[2]->healthy = false;
+  counts.clear();
+  for (int i = 0; i < 4000; i++) {
+    counts[pool.pickEndpoint()]++;
+  }
+  CHECK(counts.count(2) == 0);
+  CHECK(counts[1] > counts[0] * 2);
+}
