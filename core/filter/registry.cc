@@ -2,14 +2,22 @@
 
 #include "core/common/logger.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace sluice::filter {
 
 Module::~Module() {
   if (handle_ != nullptr) {
     dlclose(handle_);
+    SLUICE_LOG(Info, "filter", "unloaded module {} (no config uses it any more)", path_);
   }
 }
 
@@ -90,16 +98,89 @@ std::vector<const FilterType*> Registry::builtins() const {
   return out;
 }
 
-const FilterType* Registry::loadModuleType(const std::string& path, const std::string& type,
-                                           std::string& error) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ModulePtr mod = modules_[path].lock();
-  if (!mod) {
-    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (h == nullptr) {
-      const char* e = dlerror();
-      error = fmt::format("cannot load module {}: {}", path, e ? e : "unknown error");
+namespace {
+
+bool fileId(const std::string& path, Module::FileId& id) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return false;
+  }
+  id.dev = st.st_dev;
+  id.ino = st.st_ino;
+  id.size = static_cast<uint64_t>(st.st_size);
+  id.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return true;
+}
+
+// dlopen() returns the already-loaded object for a path it has seen, even when the file there
+// is new. A new file at a known path is opened through a fresh symlink, so the loader maps it.
+void* openFresh(const std::string& path, uint64_t n, std::string& error) {
+  static std::string dir;
+  if (dir.empty()) {
+    std::string tmpl = "/tmp/sluice-modules-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      error = fmt::format("cannot create a folder for reloading modules: {}", strerror(errno));
       return nullptr;
+    }
+    dir = tmpl;
+  }
+  std::string base = path.substr(path.find_last_of('/') + 1);
+  std::string link = fmt::format("{}/{}-{}", dir, n, base);
+  char real[PATH_MAX];
+  if (::realpath(path.c_str(), real) == nullptr || ::symlink(real, link.c_str()) != 0) {
+    error = fmt::format("cannot load module {}: {}", path, strerror(errno));
+    return nullptr;
+  }
+  void* h = dlopen(link.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ::unlink(link.c_str());
+  if (h == nullptr) {
+    const char* e = dlerror();
+    error = fmt::format("cannot load module {}: {}", path, e ? e : "unknown error");
+  }
+  return h;
+}
+
+} // namespace
+
+size_t Registry::loadedModules() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t n = 0;
+  for (const auto& w : all_modules_) {
+    n += w.expired() ? 0 : 1;
+  }
+  return n;
+}
+
+std::shared_ptr<const FilterType>
+Registry::loadModuleType(const std::string& path, const std::string& type, std::string& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Module::FileId id;
+  if (!fileId(path, id)) {
+    error = fmt::format("cannot load module {}: {}", path, strerror(errno));
+    return nullptr;
+  }
+  ModulePtr mod = modules_[path].lock();
+  if (mod && !(mod->id_ == id)) {
+    mod.reset(); // a new file at that path
+  }
+  if (!mod) {
+    bool seen = std::any_of(all_modules_.begin(), all_modules_.end(), [&](const auto& w) {
+      ModulePtr m = w.lock();
+      return m && m->path_ == path;
+    });
+    void* h = nullptr;
+    if (seen) {
+      h = openFresh(path, ++load_count_, error);
+      if (h == nullptr) {
+        return nullptr;
+      }
+    } else {
+      h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (h == nullptr) {
+        const char* e = dlerror();
+        error = fmt::format("cannot load module {}: {}", path, e ? e : "unknown error");
+        return nullptr;
+      }
     }
     auto entry = reinterpret_cast<sluice_module_init_fn>(dlsym(h, SLUICE_MODULE_ENTRY_SYMBOL));
     if (entry == nullptr) {
@@ -118,20 +199,26 @@ const FilterType* Registry::loadModuleType(const std::string& path, const std::s
     }
     mod = std::make_shared<Module>();
     mod->path_ = path;
+    mod->id_ = id;
     mod->handle_ = h;
     mod->module_ = m;
     modules_[path] = mod;
+    all_modules_.erase(std::remove_if(all_modules_.begin(), all_modules_.end(),
+                                      [](const auto& w) { return w.expired(); }),
+                       all_modules_.end());
+    all_modules_.push_back(mod);
+    SLUICE_LOG(Info, "filter", "loaded module {} ({}, C ABI {}.{})", path,
+               m->name != nullptr ? m->name : "unnamed", m->abi_major, m->abi_minor);
   }
   const sluice_module_t* m = mod->module();
   for (size_t i = 0; i < m->filter_count; i++) {
     if (type == m->filters[i]->type) {
-      auto t = std::make_unique<FilterType>();
+      auto t = std::make_shared<FilterType>();
       t->type = type;
       t->descriptor = m->filters[i];
       t->origin = path;
       t->module = mod;
-      module_types_.push_back(std::move(t));
-      return module_types_.back().get();
+      return t;
     }
   }
   std::string have;

@@ -74,9 +74,11 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
     lr.config = &l;
     for (const auto& f : l.filters) {
       const FilterType* type = nullptr;
+      std::shared_ptr<const FilterType> module_type;
       if (!f.module.empty()) {
         std::string err;
-        type = registry.loadModuleType(f.module, f.type, err);
+        module_type = registry.loadModuleType(f.module, f.type, err);
+        type = module_type.get();
         if (type == nullptr) {
           result.errors.push_back({f.pointer + "/module", err});
           continue;

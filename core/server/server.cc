@@ -182,7 +182,7 @@ int Server::run() {
     }
     return 1;
   }
-  snapshot_ = built.snapshot;
+  snapshot_ = std::move(built.snapshot); // only snapshot_ holds it: a reload can free it
   for (const auto& c : snapshot_->clusters) {
     c->resolve(); // DNS for hostname endpoints (main thread, never a worker)
   }
@@ -354,7 +354,7 @@ bool Server::reload(const std::string* body, uint64_t* generation,
     workers_[w]->applySnapshot(built.snapshot, std::move(added[w]));
   }
   bound_ = std::move(bound);
-  snapshot_ = built.snapshot;
+  snapshot_ = std::move(built.snapshot); // only snapshot_ holds it: a reload can free it
   syncHealthCheckers();
   filter::stats::recordReload(true);
   filter::stats::setGeneration(snapshot_->generation);

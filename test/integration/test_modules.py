@@ -121,5 +121,50 @@ def module_errors_name_the_file_and_pointer():
     assert code == 1 and "has no filter type" in out and "test_async" in out, out
 
 
+@case
+def a_new_file_at_the_same_path_is_loaded_on_reload_and_the_old_one_unmapped():
+    import shutil
+    import signal
+    import tempfile
+    up = Upstream()
+    d = tempfile.mkdtemp(prefix="sluice-mod-")
+    path = os.path.join(d, "libmine.so")
+    shutil.copy(MODULE, path)
+    cfg = simple_config(up.address, filters_before=[{"type": "test_async", "module": path}])
+    sl = Sluice(cfg)
+    port = sl.port()
+    assert http_request(port, "GET", "/deny/x")[0] == 403  # the C test module denies /deny
+
+    def mapped():
+        with open("/proc/%d/maps" % sl.proc.pid) as f:
+            return [l.split(None, 5)[-1].strip() for l in f if "libmine.so" in l]
+
+    assert mapped() and all(m == path for m in mapped()), mapped()
+    # A new build is renamed into place: the no-op module, which lets /deny through.
+    noop = os.path.join(os.path.dirname(MODULE), "libsluice_test_noop_filter.so")
+    shutil.copy(noop, path + ".new")
+    os.rename(path + ".new", path)
+    cfg["listeners"][0]["address"] = "127.0.0.1:%d" % port
+    cfg["listeners"][0]["filters"][0]["type"] = "noop"
+    cfg.setdefault("workers", 1)
+    cfg.setdefault("shutdown", {"pre_drain_ms": 0, "drain_ms": 2000, "teardown_ms": 1000})
+    with open(sl.config_path, "w") as f:
+        json.dump(cfg, f)
+    sl.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while "config generation 2 is live" not in sl.stderr_text() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "config generation 2 is live" in sl.stderr_text(), sl.stderr_text()[-2000:]
+    assert http_request(port, "GET", "/deny/x")[0] == 200
+    assert sl.stderr_text().count("] loaded module " + path) == 2, sl.stderr_text()[-2000:]
+    # Nothing uses the old file any more: it is unmapped; the new one is mapped.
+    deadline = time.time() + 5
+    while any("(deleted)" in m for m in mapped()) and time.time() < deadline:
+        time.sleep(0.05)
+    assert mapped() and all(m == path for m in mapped()), mapped()
+    assert "unloaded module " + path in sl.stderr_text()
+    sl.stop()
+
+
 if __name__ == "__main__":
     run_cases()
