@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -127,6 +128,11 @@ public:
   // The request hook; the stream object stays open until finish().
   sluice_status_t start(FakeStream& s, size_t worker = 0) {
     s.worker = workers_[worker].get();
+    // A new stream may reuse an old one's address: forget what was recorded for it.
+    rec.resumed.erase(std::remove(rec.resumed.begin(), rec.resumed.end(), &s), rec.resumed.end());
+    rec.replies.erase(std::remove_if(rec.replies.begin(), rec.replies.end(),
+                                     [&](const auto& r) { return r.first == &s; }),
+                      rec.replies.end());
     void* f = desc->sluice_on_stream_new(config, states_[worker], s.handle());
     REQUIRE(f != nullptr);
     filters_[&s] = f;
@@ -239,6 +245,9 @@ public:
     const std::string port = std::to_string(port_);
     pid_ = ::fork();
     if (pid_ == 0) {
+      int null_fd = ::open("/dev/null", O_WRONLY);
+      ::dup2(null_fd, 1);
+      ::dup2(null_fd, 2);
       ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
                "--save", "", "--appendonly", "no", "--loglevel", "warning", nullptr);
       ::_exit(127);
