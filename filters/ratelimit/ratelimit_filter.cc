@@ -115,7 +115,9 @@ WorkerState::WorkerState(FilterConfig& config, sluice_worker_t* worker)
 }
 
 WorkerState::~WorkerState() {
-  redis_.reset(); // closes the connection and its fd watch before the worker goes
+  // Closes the connection and its fd watch (unless this runs inside the client's own callback:
+  // then the client finishes that callback first).
+  RedisClient::destroy(std::move(redis_));
   if (scratch_ != nullptr) {
     hs_free_scratch(scratch_);
   }

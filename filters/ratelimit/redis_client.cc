@@ -113,6 +113,13 @@ RedisClient::~RedisClient() {
   }
 }
 
+void RedisClient::destroy(std::unique_ptr<RedisClient> client) {
+  if (client != nullptr && client->dispatching_ > 0) {
+    client->orphaned_ = true;
+    client.release(); // deleted by the callback that is running, when it unwinds
+  }
+}
+
 void RedisClient::log(sluice_log_level_t level, const std::string& message) {
   const std::string line = log_name_ + ": " + message;
   host_->sluice_host_log(nullptr, nullptr, level, st(line));
@@ -165,12 +172,17 @@ void RedisClient::evCleanup(void* p) {
 
 void RedisClient::onIo(void* p, uint32_t events) {
   auto* self = static_cast<RedisClient*>(p);
+  self->dispatching_++;
   // Either call may free the context (a closed or failed connection): check in between.
   if (self->ac_ != nullptr && (events & SLUICE_IO_READABLE) != 0) {
     redisAsyncHandleRead(self->ac_);
   }
   if (self->ac_ != nullptr && (events & SLUICE_IO_WRITABLE) != 0) {
     redisAsyncHandleWrite(self->ac_);
+  }
+  if (--self->dispatching_ == 0 && self->orphaned_) {
+    delete self;
+    return;
   }
   self->armTimer();
 }
@@ -182,7 +194,9 @@ void RedisClient::connect() {
   ac_ = redisAsyncConnect(settings_.host.c_str(), settings_.port);
   if (ac_ == nullptr || ac_->err != 0) {
     if (ac_ != nullptr) {
-      log(SLUICE_LOG_WARN, std::string("cannot connect to Redis: ") + ac_->errstr);
+      if (backoff_ms_ == kMinBackoffMs) {
+        log(SLUICE_LOG_WARN, std::string("cannot connect to Redis: ") + ac_->errstr);
+      }
       redisAsyncFree(ac_); // no event hooks yet: nothing else runs
       ac_ = nullptr;
     }
@@ -426,7 +440,7 @@ uint64_t RedisClient::stallMs() const {
 }
 
 void RedisClient::armTimer() {
-  if (closing_) {
+  if (closing_ || orphaned_) {
     return;
   }
   uint64_t due = UINT64_MAX;
@@ -458,6 +472,7 @@ void RedisClient::armTimer() {
 
 void RedisClient::onTimer() {
   timer_ = 0;
+  dispatching_++;
   const uint64_t now = host_->sluice_host_worker_now_ms(worker_);
   if (state_ == State::Connecting && now >= connect_deadline_ms_) {
     if (backoff_ms_ == kMinBackoffMs) {
@@ -485,6 +500,10 @@ void RedisClient::onTimer() {
     if (!c->in_hiredis) {
       release(c);
     }
+  }
+  if (--dispatching_ == 0 && orphaned_) {
+    delete this;
+    return;
   }
   armTimer();
 }

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,11 @@ public:
   // The waiter went away (stream destroyed): its outcome is dropped.
   static void detach(Check* c);
 
+  // Destroys a client, or, when called from inside one of its own callbacks (a resumed stream
+  // that was the last of a reloaded config destroys the worker state), marks it to delete
+  // itself once the callback unwinds. Its checks are all detached by then.
+  static void destroy(std::unique_ptr<RedisClient> client);
+
   bool connected() const { return state_ == State::Connected; }
   size_t inFlight() const { return in_flight_; }
 
@@ -104,12 +110,14 @@ private:
 
   const sluice_host_t* host_;
   sluice_worker_t* worker_;
-  const RedisSettings& settings_;
+  const RedisSettings settings_; // a copy: the config may go away before an orphan does
   const RedisMetrics metrics_;
   const std::string log_name_;
 
   State state_ = State::Idle;
   bool closing_ = false;
+  int dispatching_ = 0;   // inside onIo / onTimer
+  bool orphaned_ = false; // destroy() was called while dispatching
   redisAsyncContext* ac_ = nullptr;
   sluice_io_id_t io_ = 0;
   uint32_t io_events_ = 0;

@@ -32,6 +32,7 @@ namespace sluice::testing {
 struct Recorded {
   std::vector<std::pair<FakeStream*, HeaderList>> replies; // local reply headers per stream
   std::vector<FakeStream*> resumed;
+  std::function<void(FakeStream*)> on_resume; // runs inside the filter's resume call
 };
 
 inline Recorded*& recorded() {
@@ -72,6 +73,9 @@ public:
     };
     table_.sluice_host_resume = [](sluice_stream_t* s, sluice_direction_t) {
       recorded()->resumed.push_back(FakeStream::from(s));
+      if (recorded()->on_resume) {
+        recorded()->on_resume(FakeStream::from(s));
+      }
     };
     recorded() = &rec;
     const sluice_module_t* m =
@@ -105,7 +109,7 @@ public:
     open_.clear();
     if (config != nullptr) {
       for (size_t i = 0; i < states_.size(); i++) {
-        desc->sluice_on_worker_destroy(config, states_[i]);
+        destroyWorkerState(i);
       }
       for (auto& w : workers_) {
         CHECK(w->ios.empty()); // every fd watch closed before worker destroy returned
@@ -118,6 +122,12 @@ public:
   }
 
   FakeWorker& worker(size_t i = 0) { return *workers_[i]; }
+  void destroyWorkerState(size_t i) {
+    if (states_[i] != nullptr) {
+      desc->sluice_on_worker_destroy(config, states_[i]);
+      states_[i] = nullptr;
+    }
+  }
   void setNow(uint64_t ms) {
     now_ms = ms;
     for (auto& w : workers_) {

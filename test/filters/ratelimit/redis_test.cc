@@ -185,5 +185,32 @@ TEST_CASE("Ratelimit Redis: no answer within timeout_ms applies failure_mode",
   CHECK(h.host.metric("sluice_ratelimit_redis_errors_total") == 1);
 }
 
+TEST_CASE("Ratelimit Redis: the worker state may go away inside the client's own callback",
+          "[ratelimit][redis]") {
+  // After a reload, the last stream of the old config finishes inside the resume that the
+  // Redis reply triggers, and the old worker state is destroyed right there.
+  RedisServer redis;
+  REQUIRE(redis.ready());
+  RatelimitHarness h;
+  REQUIRE(h.load(redisConfig(redis.port(), "allow", 5, "orphan")));
+  FakeStream warm = request("/", {{"x-user", "hal"}});
+  CHECK(decide(h, warm) == 200);
+  FakeStream a = request("/", {{"x-user", "hal"}});
+  FakeStream b = request("/", {{"x-user", "hal"}});
+  CHECK(h.start(a) == SLUICE_STATUS_STOP);
+  CHECK(h.start(b) == SLUICE_STATUS_STOP);
+  bool destroyed = false;
+  h.rec.on_resume = [&](FakeStream* s) {
+    h.finish(s == &a ? a : b);
+    if (!destroyed) {
+      h.finish(s == &a ? b : a); // the other one is cancelled: its check is still in flight
+      h.destroyWorkerState(0);
+      destroyed = true;
+    }
+  };
+  REQUIRE(h.pump([&] { return destroyed && h.worker().ios.empty(); }));
+  h.rec.on_resume = nullptr;
+}
+
 } // namespace
 } // namespace sluice::testing
