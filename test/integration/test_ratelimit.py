@@ -1,9 +1,9 @@
 """ratelimit through the real binary: local buckets (burst, 429 + headers, per-key separation,
 metrics) and the Redis backend against a real redis-server (two sluice processes sharing one
 limit; failure_mode allow/deny while Redis is down; recovery)."""
+import json
 import socket
 import subprocess
-import time
 
 import harness
 from harness import (SLOW, Sluice, Upstream, case, free_port, header, http_request, run_cases,
@@ -111,6 +111,26 @@ def local_config_errors():
 
 
 @case
+def local_429_is_logged_with_the_rl_flag():
+    up = Upstream()
+    cfg = simple_config(up.address,
+                        filters_before=[{"type": "access_log", "config": {"path": "stdout", "flush_ms": 20}},
+                                        {"type": "ratelimit", "config": {"rules": [
+                                            {"requests_per_minute": 1, "burst": 1}]}}])
+    sl = Sluice(cfg)
+    assert get(sl, "/a")[0] == 200
+    assert get(sl, "/b")[0] == 429
+
+    def lines():
+        out = [json.loads(l) for l in sl.stdout_text().splitlines() if l.startswith("{")]
+        return out if len(out) == 2 else None
+    a, b = sorted(wait_until(lines, message="two access-log lines"), key=lambda r: r["path"])
+    assert a["status"] == 200 and "RL" not in a["flags"], a
+    assert b["status"] == 429 and "RL" in b["flags"] and "LR" in b["flags"], b
+    sl.stop()
+
+
+@case
 def redis_two_processes_share_one_limit():
     redis = RedisServer()
     up = Upstream()
@@ -155,6 +175,25 @@ def failure_mode_case(mode):
         status, hs, _ = get(sl, headers={"x-user": "u"})
         return status == 200 and header(hs, "ratelimit-limit") == "100"
     wait_until(answered_by_redis, timeout=10, interval=0.1, message="answers from Redis again")
+    sl.stop()
+
+
+@case
+def redis_backend_survives_reloads():
+    redis = RedisServer()
+    up = Upstream()
+    cfg = rl_config(up, redis_rl(redis.port, burst=5), admin=True)
+    sl = Sluice(cfg)
+    status, hs, _ = get(sl, headers={"x-user": "r"})
+    assert status == 200 and header(hs, "ratelimit-remaining") == "4", hs
+    # A new config (a bigger burst) replaces the worker states: the old Redis connections are
+    # closed, new ones made; the bucket in Redis carries on.
+    for burst in (50, 60, 70):
+        cfg["listeners"][0]["filters"][0]["config"] = redis_rl(redis.port, burst=burst)
+        status, _, body = http_request(sl.admin_port, "PUT", "/config", {}, json.dumps(cfg).encode())
+        assert status == 200, body
+        status, hs, _ = get(sl, headers={"x-user": "r"})
+        assert status == 200 and header(hs, "ratelimit-limit") == str(burst), hs
     sl.stop()
 
 
