@@ -340,8 +340,10 @@ typedef struct sluice_host {
    * fd is ready for any of `events` (SLUICE_IO_READABLE / SLUICE_IO_WRITABLE; 0 registers it
    * without watching). OWNERSHIP: the filter owns the fd; the host never reads, writes or
    * closes it. Inside cb the filter may call stream functions for the live streams of w that
-   * it paused (as from a worker timer), e.g. to resume one whose answer just arrived.
-   * LIFETIME: close the watch with sluice_host_io_close before closing the fd and before
+   * it paused (as from a worker timer), e.g. to resume one whose answer just arrived. Such a
+   * call may run the rest of that stream and end it; when it was the last stream of a replaced
+   * config, sluice_on_worker_destroy of that config runs before the call returns, so touch the
+   * worker state after it only if the filter guards against that. LIFETIME: close the watch with sluice_host_io_close before closing the fd and before
    * sluice_on_worker_destroy returns. Returns 0 if the fd cannot be watched (invalid, or
    * already watched on this worker). */
   sluice_io_id_t (*sluice_host_io_watch)(sluice_worker_t* w, int fd, uint32_t events,
