@@ -323,6 +323,26 @@ uint64_t workerNowMs(sluice_worker_t* w) noexcept {
   return w ? wk(w)->dispatcher().nowMs() : 0;
 }
 
+sluice_io_id_t ioWatch(sluice_worker_t* w, int fd, uint32_t events, sluice_io_callback_t cb,
+                       void* user_data) noexcept {
+  if (w == nullptr) {
+    return 0;
+  }
+  return wk(w)->ioWatch(fd, events, cb, user_data);
+}
+
+void ioUpdate(sluice_worker_t* w, sluice_io_id_t id, uint32_t events) noexcept {
+  if (w != nullptr) {
+    wk(w)->ioUpdate(id, events);
+  }
+}
+
+void ioClose(sluice_worker_t* w, sluice_io_id_t id) noexcept {
+  if (w != nullptr) {
+    wk(w)->ioClose(id);
+  }
+}
+
 const sluice_host_t kHost = {
     sizeof(sluice_host_t),
     SLUICE_ABI_VERSION_MAJOR,
@@ -360,6 +380,9 @@ const sluice_host_t kHost = {
     httpCallCancel,
     workerIndex,
     workerNowMs,
+    ioWatch,
+    ioUpdate,
+    ioClose,
 };
 
 } // namespace

@@ -1,5 +1,7 @@
 #include "core/filter/worker_context.h"
 
+#include "core/common/logger.h"
+
 #include <chrono>
 #include <mutex>
 
@@ -84,6 +86,16 @@ void WorkerContext::shutdown() {
   timers_.clear();
   calls_.clear();
   current_.reset();
+  if (!ios_.empty()) {
+    // A filter broke the contract (close before sluice_on_worker_destroy returns); the fds are
+    // the filter's, so only the watches go.
+    Logger::write(LogLevel::Warn, "filter",
+                  fmt::format("{} file-descriptor watch(es) left open at worker shutdown; closed",
+                              ios_.size()));
+    while (!ios_.empty()) {
+      closeIo(ios_.begin()->second);
+    }
+  }
   clusters_.closeAll();
 }
 
@@ -116,6 +128,83 @@ uint64_t WorkerContext::startTimer(Stream* stream, uint64_t ms, sluice_task_call
 
 void WorkerContext::cancelTimer(uint64_t id) {
   timers_.erase(id);
+}
+
+struct WorkerContext::IoWatch {
+  uv_poll_t handle;
+  uint64_t id;
+  sluice_io_callback_t cb;
+  void* data;
+  bool closed;
+};
+
+namespace {
+int uvEvents(uint32_t events) {
+  return ((events & SLUICE_IO_READABLE) != 0 ? UV_READABLE : 0) |
+         ((events & SLUICE_IO_WRITABLE) != 0 ? UV_WRITABLE : 0);
+}
+} // namespace
+
+uint64_t WorkerContext::ioWatch(int fd, uint32_t events, sluice_io_callback_t cb, void* data) {
+  if (fd < 0 || cb == nullptr) {
+    return 0;
+  }
+  auto* w = new IoWatch{};
+  if (uv_poll_init_socket(dispatcher_.loop(), &w->handle, fd) != 0) {
+    delete w; // never registered with the loop
+    return 0;
+  }
+  w->handle.data = w;
+  w->id = next_io_++;
+  w->cb = cb;
+  w->data = data;
+  ios_.emplace(w->id, w);
+  ioUpdate(w->id, events);
+  return w->id;
+}
+
+void WorkerContext::onIo(uv_poll_t* handle, int status, int events) {
+  auto* w = static_cast<IoWatch*>(handle->data);
+  if (w->closed) {
+    return;
+  }
+  uint32_t e = 0;
+  if (status < 0) {
+    e = SLUICE_IO_READABLE | SLUICE_IO_WRITABLE | SLUICE_IO_ERROR;
+  } else {
+    e = ((events & (UV_READABLE | UV_DISCONNECT)) != 0 ? SLUICE_IO_READABLE : 0) |
+        ((events & UV_WRITABLE) != 0 ? SLUICE_IO_WRITABLE : 0);
+  }
+  // The watch may be closed inside cb; it is freed only in the close callback, later.
+  w->cb(w->data, e);
+}
+
+void WorkerContext::ioUpdate(uint64_t id, uint32_t events) {
+  auto it = ios_.find(id);
+  if (it == ios_.end()) {
+    return;
+  }
+  int uv = uvEvents(events);
+  if (uv == 0) {
+    uv_poll_stop(&it->second->handle);
+  } else {
+    uv_poll_start(&it->second->handle, uv, &WorkerContext::onIo);
+  }
+}
+
+void WorkerContext::ioClose(uint64_t id) {
+  auto it = ios_.find(id);
+  if (it != ios_.end()) {
+    closeIo(it->second);
+  }
+}
+
+void WorkerContext::closeIo(IoWatch* w) {
+  ios_.erase(w->id);
+  w->closed = true;
+  uv_poll_stop(&w->handle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->handle),
+           [](uv_handle_t* h) { delete static_cast<IoWatch*>(h->data); });
 }
 
 void WorkerContext::cancelStreamTimers(Stream* stream) {

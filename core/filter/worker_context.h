@@ -68,6 +68,12 @@ public:
   void cancelTimer(uint64_t id);
   void cancelStreamTimers(Stream* stream);
 
+  // ABI file-descriptor watches (uv_poll_t on this worker's loop). 0 when the fd cannot be
+  // watched.
+  uint64_t ioWatch(int fd, uint32_t events, sluice_io_callback_t cb, void* data);
+  void ioUpdate(uint64_t id, uint32_t events);
+  void ioClose(uint64_t id);
+
   // Where a snapshot's last reference is dropped: handed to the main thread so filter configs
   // are destroyed there.
   static void setReleaseHook(std::function<void(SnapshotPtr)> hook);
@@ -84,6 +90,10 @@ public:
   void setSyntheticUpstream(const SyntheticUpstream* s) { synthetic_ = s; }
 
 private:
+  struct IoWatch;
+  static void onIo(uv_poll_t* handle, int status, int events);
+  void closeIo(IoWatch* w);
+
   struct TimerEntry {
     event::TimerPtr timer;
     Stream* stream;
@@ -98,6 +108,9 @@ private:
   std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>> calls_;
   uint64_t next_call_ = 1;
   const SyntheticUpstream* synthetic_ = nullptr;
+  // Freed in the uv_close callback, never while libuv may still use the handle.
+  std::unordered_map<uint64_t, IoWatch*> ios_;
+  uint64_t next_io_ = 1;
 };
 
 } // namespace sluice::filter

@@ -15,7 +15,7 @@ def good():
 @case
 def version_and_filters():
     out = subprocess.run([SLUICE, "version"], capture_output=True, text=True, timeout=30 * SLOW).stdout
-    assert "C ABI 1.0" in out and "router" in out, out
+    assert "C ABI 1.1" in out and "router" in out, out
     out = subprocess.run([SLUICE, "filters"], capture_output=True, text=True, timeout=30 * SLOW).stdout
     assert "router" in out and "access_log" in out, out
 
@@ -78,7 +78,7 @@ def version_names_the_abi_version():
     r = subprocess.run([SLUICE, "version"], capture_output=True, text=True, timeout=30 * SLOW)
     assert r.returncode == 0, r
     assert re.search(r"\d+\.\d+\.\d+", r.stdout), r.stdout
-    assert re.search(r"ABI[^\n]*\b1\.0\b", r.stdout), r.stdout
+    assert re.search(r"ABI[^\n]*\b1\.1\b", r.stdout), r.stdout
 
 
 @case

@@ -1,5 +1,5 @@
 /*
- * sluice filter C ABI, version 1.
+ * sluice filter C ABI, version 1 (1.1 appended the file-descriptor watches, sluice_host_io_*).
  *
  * This is the only header a filter includes. It is C99 and uses only <stdint.h>, <stddef.h> and
  * <stdbool.h>. Built-in filters (router, access_log, ...) are written against it exactly as a
@@ -27,6 +27,7 @@
  *  - A filter config (the pointer returned by sluice_on_config_new) is shared read-only by all
  *    workers. Mutable shared state inside it is the filter's responsibility (atomics, sharding).
  *  - sluice_host_log and sluice_host_metric_* may be called from any thread.
+ *  - sluice_host_io_* (ABI 1.1) are worker-thread functions like the timers.
  *
  * LIFETIME
  *  - A filter config lives from sluice_on_config_new until sluice_on_config_destroy, which runs
@@ -194,6 +195,16 @@ typedef uint32_t sluice_metric_id_t;
 typedef uint64_t sluice_timer_id_t; /* 0 is never a valid timer */
 typedef uint64_t sluice_call_id_t;  /* 0 is never a valid call */
 
+/* File-descriptor watches (ABI 1.1): readiness bits for sluice_host_io_watch / _io_update and for
+ * the callback. SLUICE_IO_ERROR is only ever passed to a callback (with READABLE and WRITABLE
+ * set too, so the filter's next read or write reports the error); the watch is then paused
+ * until sluice_host_io_update re-arms it. */
+typedef uint64_t sluice_io_id_t; /* 0 is never a valid watch */
+#define SLUICE_IO_READABLE (1u << 0)
+#define SLUICE_IO_WRITABLE (1u << 1)
+#define SLUICE_IO_ERROR (1u << 2)
+typedef void (*sluice_io_callback_t)(void* user_data, uint32_t events);
+
 /*
  * The host function table. Passed to sluice_on_module_init and to every config; a module must
  * not assume fields beyond `size` exist.
@@ -321,6 +332,27 @@ typedef struct sluice_host {
   uint32_t (*sluice_host_worker_index)(sluice_worker_t* w);
   /* Monotonic time of the worker loop in milliseconds (cached per loop iteration). */
   uint64_t (*sluice_host_worker_now_ms)(sluice_worker_t* w);
+
+  /* --- file-descriptor watches (ABI 1.1; worker w's thread only) --------------------------- */
+  /* Check host->size (or abi_minor >= 1) before using these: a 1.0 host does not have them.
+   * Watch `fd` (a socket or pipe the filter opened, e.g. a client library's connection) on
+   * worker w's loop: cb(user_data, events) runs on w's thread, outside any stream hook, when the
+   * fd is ready for any of `events` (SLUICE_IO_READABLE / SLUICE_IO_WRITABLE; 0 registers it
+   * without watching). OWNERSHIP: the filter owns the fd; the host never reads, writes or
+   * closes it. Inside cb the filter may call stream functions for the live streams of w that
+   * it paused (as from a worker timer), e.g. to resume one whose answer just arrived. Such a
+   * call may run the rest of that stream and end it; when it was the last stream of a replaced
+   * config, sluice_on_worker_destroy of that config runs before the call returns, so touch the
+   * worker state after it only if the filter guards against that. LIFETIME: close the watch with sluice_host_io_close before closing the fd and before
+   * sluice_on_worker_destroy returns. Returns 0 if the fd cannot be watched (invalid, or
+   * already watched on this worker). */
+  sluice_io_id_t (*sluice_host_io_watch)(sluice_worker_t* w, int fd, uint32_t events,
+                                         sluice_io_callback_t cb, void* user_data);
+  /* Replace the watched events (0 pauses the watch). Unknown ids are ignored. */
+  void (*sluice_host_io_update)(sluice_worker_t* w, sluice_io_id_t id, uint32_t events);
+  /* Stop watching and forget the id; cb is never called again. Safe from inside cb (of this
+   * watch or another). Unknown ids are ignored. */
+  void (*sluice_host_io_close)(sluice_worker_t* w, sluice_io_id_t id);
 } sluice_host_t;
 
 /*

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include <poll.h>
+
 namespace sluice::testing {
 
 class FakeHost;
@@ -27,11 +29,20 @@ struct FakeWorker {
     uint64_t timeout_ms;
     sluice_task_callback_t cb;
     void* user_data;
+    uint64_t due_ms = 0; // now_ms when armed + timeout_ms
+  };
+  struct Io {
+    int fd;
+    uint32_t events;
+    sluice_io_callback_t cb;
+    void* user_data;
   };
 
   uint32_t index = 0;
   uint64_t now_ms = 0;
   std::map<sluice_timer_id_t, Timer> timers;
+  std::map<sluice_io_id_t, Io> ios; // open file-descriptor watches
+  sluice_io_id_t next_io = 0;
   std::vector<std::pair<sluice_task_callback_t, void*>> posted;
 
   sluice_worker_t* handle() { return reinterpret_cast<sluice_worker_t*>(this); }
@@ -56,6 +67,70 @@ struct FakeWorker {
       fired++;
     }
     return fired;
+  }
+
+  // Fires the timers due at now_ms (armed before this call). Returns how many fired.
+  size_t fireDueTimers() {
+    std::vector<sluice_timer_id_t> due;
+    for (const auto& [id, t] : timers) {
+      if (t.due_ms <= now_ms) {
+        due.push_back(id);
+      }
+    }
+    size_t fired = 0;
+    for (sluice_timer_id_t id : due) {
+      auto it = timers.find(id);
+      if (it == timers.end()) {
+        continue;
+      }
+      Timer t = it->second;
+      timers.erase(it);
+      t.cb(t.user_data);
+      fired++;
+    }
+    return fired;
+  }
+
+  // One real poll(2) over the watched fds (up to timeout_ms), then the callbacks of the ready
+  // ones, as a worker loop would. Returns how many callbacks ran.
+  size_t pollIo(int timeout_ms) {
+    std::vector<pollfd> fds;
+    std::vector<sluice_io_id_t> ids;
+    for (const auto& [id, io] : ios) {
+      if (io.events == 0) {
+        continue;
+      }
+      short ev = 0;
+      ev |= (io.events & SLUICE_IO_READABLE) != 0 ? POLLIN : 0;
+      ev |= (io.events & SLUICE_IO_WRITABLE) != 0 ? POLLOUT : 0;
+      fds.push_back(pollfd{io.fd, ev, 0});
+      ids.push_back(id);
+    }
+    if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) {
+      return 0;
+    }
+    size_t ran = 0;
+    for (size_t i = 0; i < fds.size(); i++) {
+      auto it = ios.find(ids[i]);
+      if (fds[i].revents == 0 || it == ios.end()) {
+        continue; // closed by an earlier callback
+      }
+      uint32_t e = 0;
+      if ((fds[i].revents & (POLLERR | POLLNVAL)) != 0) {
+        e = SLUICE_IO_READABLE | SLUICE_IO_WRITABLE | SLUICE_IO_ERROR;
+      } else {
+        e |= (fds[i].revents & (POLLIN | POLLHUP)) != 0 ? SLUICE_IO_READABLE : 0;
+        e |= (fds[i].revents & POLLOUT) != 0 ? SLUICE_IO_WRITABLE : 0;
+      }
+      e &= it->second.events | SLUICE_IO_ERROR;
+      if (e == 0) {
+        continue;
+      }
+      Io io = it->second;
+      io.cb(io.user_data, e);
+      ran++;
+    }
+    return ran;
   }
 };
 
@@ -192,6 +267,9 @@ public:
     table_.sluice_host_http_call_cancel = &httpCallCancel;
     table_.sluice_host_worker_index = &workerIndex;
     table_.sluice_host_worker_now_ms = &workerNowMs;
+    table_.sluice_host_io_watch = &ioWatch;
+    table_.sluice_host_io_update = &ioUpdate;
+    table_.sluice_host_io_close = &ioClose;
   }
   ~FakeHost() {
     if (current() == this) {
@@ -427,7 +505,8 @@ private:
                                       sluice_task_callback_t cb, void* user_data) {
     FakeHost* h = current();
     const sluice_timer_id_t id = ++h->next_timer_;
-    FakeWorker::from(w)->timers[id] = FakeWorker::Timer{timeout_ms, cb, user_data};
+    FakeWorker* fw = FakeWorker::from(w);
+    fw->timers[id] = FakeWorker::Timer{timeout_ms, cb, user_data, fw->now_ms + timeout_ms};
     return id;
   }
   static void timerCancel(sluice_worker_t* w, sluice_timer_id_t id) {
@@ -445,6 +524,28 @@ private:
   static void httpCallCancel(sluice_worker_t*, sluice_call_id_t) {}
   static uint32_t workerIndex(sluice_worker_t* w) { return FakeWorker::from(w)->index; }
   static uint64_t workerNowMs(sluice_worker_t* w) { return FakeWorker::from(w)->now_ms; }
+  static sluice_io_id_t ioWatch(sluice_worker_t* w, int fd, uint32_t events,
+                                sluice_io_callback_t cb, void* user_data) {
+    FakeWorker* fw = FakeWorker::from(w);
+    if (fd < 0 || cb == nullptr) {
+      return 0;
+    }
+    for (const auto& [id, io] : fw->ios) {
+      if (io.fd == fd) {
+        return 0; // already watched, as on a real loop
+      }
+    }
+    const sluice_io_id_t id = ++fw->next_io;
+    fw->ios[id] = FakeWorker::Io{fd, events, cb, user_data};
+    return id;
+  }
+  static void ioUpdate(sluice_worker_t* w, sluice_io_id_t id, uint32_t events) {
+    auto& ios = FakeWorker::from(w)->ios;
+    if (auto it = ios.find(id); it != ios.end()) {
+      it->second.events = events;
+    }
+  }
+  static void ioClose(sluice_worker_t* w, sluice_io_id_t id) { FakeWorker::from(w)->ios.erase(id); }
 
   sluice_host_t table_{};
   mutable std::mutex mutex_;
