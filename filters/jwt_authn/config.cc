@@ -62,7 +62,7 @@ void parseJwksSource(const sluice_host_t* host, sluice_config_ctx_t* ctx, const 
     return;
   }
   std::string file;
-  if (r.str(v, ptr, "file", file, true, true)) {
+  if (v.contains("file") && r.str(v, ptr, "file", file, true, true)) {
     char resolved[4096];
     const size_t n =
         host->sluice_host_config_resolve_path(ctx, {file.data(), file.size()}, resolved,
