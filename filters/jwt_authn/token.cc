@@ -184,6 +184,9 @@ bool verifySignature(Alg alg, const Jwk& key, std::string_view data, std::string
 
 Outcome verifyToken(const Provider& p, const KeySet* keys, std::string_view token, double now_s,
                     VerifyScratch& scratch, VerifiedToken& out) {
+  // `out` is reused across calls: nothing of a previous token may leak into this one.
+  out.exp = std::numeric_limits<double>::infinity();
+  out.nbf = -std::numeric_limits<double>::infinity();
   if (token.empty() || token.size() > kMaxTokenBytes) {
     return Outcome::Malformed;
   }

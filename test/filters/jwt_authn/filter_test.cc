@@ -108,6 +108,15 @@ TEST_CASE("jwt_authn: rejections answer 401 with a Bearer challenge", "[filter][
     c["nbf"] = kNow + 120;
     CHECK(h.bearer(mint("RS256", c)).code() == 401);
     CHECK(h.denied("not_yet_valid") == 1);
+    // Nothing of the refused token carries over to the next one (without nbf or exp).
+    Json plain = defaultClaims();
+    plain.erase("exp");
+    CHECK_FALSE(h.bearer(mint("RS256", plain)).denied());
+    c["exp"] = kNow - 3600;
+    c.erase("nbf");
+    CHECK(h.bearer(mint("RS256", c)).code() == 401);
+    CHECK_FALSE(h.bearer(mint("ES256", plain)).denied());
+    CHECK(h.denied("not_yet_valid") == 1);
   }
   SECTION("wrong issuer") {
     Json c = defaultClaims();
