@@ -39,11 +39,11 @@ Json benchConfig(size_t cache_entries, bool forward) {
     p["forward_payload_header"] = "x-jwt-payload";
     p["claim_to_headers"] = {{{"claim", "sub"}, {"header", "x-user"}}};
   }
-  return Json{{"providers", {p}},
-              {"rules",
-               {{{"match", {{"prefix", "/public"}}}},
-                {{"match", {{"prefix", "/"}}}, {"requires", "idp"}}}},
-              {"token_cache_entries", cache_entries}};
+  return Json{
+      {"providers", {p}},
+      {"rules",
+       {{{"match", {{"prefix", "/public"}}}}, {{"match", {{"prefix", "/"}}}, {"requires", "idp"}}}},
+      {"token_cache_entries", cache_entries}};
 }
 
 void BM_JwtAuthn_Verify(benchmark::State& state, const char* alg) {

@@ -35,8 +35,8 @@ void reportJwks(ConfigReader& r, const std::string& base, const std::vector<Jwks
     if (in_config) {
       r.error(base + e.pointer, e.message);
     } else {
-      r.error(base, "JWKS" + (e.pointer.empty() ? std::string() : " at " + e.pointer) + ": " +
-                        e.message);
+      r.error(base,
+              "JWKS" + (e.pointer.empty() ? std::string() : " at " + e.pointer) + ": " + e.message);
     }
   }
 }
@@ -46,7 +46,8 @@ void parseJwksSource(const sluice_host_t* host, sluice_config_ctx_t* ctx, const 
   if (!r.object(v, ptr, {"file", "inline", "cluster", "path", "cache_ms"})) {
     return;
   }
-  const int sources = static_cast<int>(v.contains("file")) + static_cast<int>(v.contains("inline")) +
+  const int sources = static_cast<int>(v.contains("file")) +
+                      static_cast<int>(v.contains("inline")) +
                       static_cast<int>(v.contains("cluster"));
   if (sources != 1) {
     r.error(ptr, "expected exactly one of \"file\", \"inline\" or \"cluster\"");
@@ -64,9 +65,8 @@ void parseJwksSource(const sluice_host_t* host, sluice_config_ctx_t* ctx, const 
   std::string file;
   if (v.contains("file") && r.str(v, ptr, "file", file, true, true)) {
     char resolved[4096];
-    const size_t n =
-        host->sluice_host_config_resolve_path(ctx, {file.data(), file.size()}, resolved,
-                                              sizeof(resolved));
+    const size_t n = host->sluice_host_config_resolve_path(ctx, {file.data(), file.size()},
+                                                           resolved, sizeof(resolved));
     std::string text;
     if (n == 0 || !readFile(std::string(resolved, n), text)) {
       r.error(ptr + "/file", "cannot read the JWKS file \"" + file + "\"");
@@ -86,8 +86,8 @@ void parseJwksSource(const sluice_host_t* host, sluice_config_ctx_t* ctx, const 
   }
   p.remote = true;
   if (r.str(v, ptr, "cluster", p.jwks.cluster, true, true) &&
-      !host->sluice_host_config_cluster_exists(
-          ctx, {p.jwks.cluster.data(), p.jwks.cluster.size()})) {
+      !host->sluice_host_config_cluster_exists(ctx,
+                                               {p.jwks.cluster.data(), p.jwks.cluster.size()})) {
     r.error(ptr + "/cluster", "unknown cluster \"" + p.jwks.cluster + "\"");
   }
   if (r.str(v, ptr, "path", p.jwks.path, false, true) && p.jwks.path[0] != '/') {
@@ -99,8 +99,8 @@ void parseJwksSource(const sluice_host_t* host, sluice_config_ctx_t* ctx, const 
 void parseProvider(const sluice_host_t* host, sluice_config_ctx_t* ctx, const Json& v,
                    const std::string& ptr, Provider& p, ConfigReader& r) {
   if (!r.object(v, ptr,
-                {"name", "issuer", "audiences", "algorithms", "jwks", "from_headers",
-                 "from_query", "clock_skew_ms", "forward_payload_header", "claim_to_headers"})) {
+                {"name", "issuer", "audiences", "algorithms", "jwks", "from_headers", "from_query",
+                 "clock_skew_ms", "forward_payload_header", "claim_to_headers"})) {
     return;
   }
   r.str(v, ptr, "name", p.name, true, true);

@@ -25,9 +25,9 @@ struct TokenHeader {
 };
 
 struct ClaimToHeader {
-  std::string claim;              // as written ("sub", "realm.role")
-  std::vector<std::string> path;  // the dotted path split, for nested claims
-  std::string header;             // lower case
+  std::string claim;             // as written ("sub", "realm.role")
+  std::vector<std::string> path; // the dotted path split, for nested claims
+  std::string header;            // lower case
 };
 
 struct RemoteJwks {
@@ -38,13 +38,13 @@ struct RemoteJwks {
 
 struct Provider {
   std::string name;
-  std::string realm_header_missing; // WWW-Authenticate for a missing token
-  std::string realm_header_invalid; // ... for an invalid one (401)
+  std::string realm_header_missing;   // WWW-Authenticate for a missing token
+  std::string realm_header_invalid;   // ... for an invalid one (401)
   std::string realm_header_forbidden; // ... for a valid token with the wrong audience (403)
   bool has_issuer = false;
   std::string issuer;
-  std::vector<std::string> audiences; // empty: not checked
-  uint32_t algorithms = 0;            // algBit() mask
+  std::vector<std::string> audiences;        // empty: not checked
+  uint32_t algorithms = 0;                   // algBit() mask
   std::shared_ptr<const KeySet> static_keys; // file / inline
   bool remote = false;
   RemoteJwks jwks;
@@ -56,8 +56,8 @@ struct Provider {
 };
 
 struct Rule {
-  size_t match = 0;    // index into Config::matches
-  int provider = -1;   // -1: no `requires`, the request passes untouched
+  size_t match = 0;  // index into Config::matches
+  int provider = -1; // -1: no `requires`, the request passes untouched
 };
 
 struct Config {

@@ -253,8 +253,7 @@ std::shared_ptr<const KeySet> parseJwks(const Json& doc, bool strict,
     std::string field;
     std::string error;
     if (!parseJwk((*keys)[i], jwk, skipped, field, error)) {
-      errors.push_back(
-          {"/keys/" + std::to_string(i) + (field.empty() ? "" : "/" + field), error});
+      errors.push_back({"/keys/" + std::to_string(i) + (field.empty() ? "" : "/" + field), error});
       good = false;
       continue;
     }

@@ -20,7 +20,9 @@ constexpr size_t kAlgCount = 8;
 // "RS256" -> Alg; false for anything else ("none" included).
 bool parseAlg(std::string_view name, Alg& out);
 const char* algName(Alg alg);
-constexpr uint32_t algBit(Alg alg) { return 1u << static_cast<uint32_t>(alg); }
+constexpr uint32_t algBit(Alg alg) {
+  return 1u << static_cast<uint32_t>(alg);
+}
 
 enum class KeyType : uint8_t { Rsa, EcP256, EcP384, Ed25519, Oct };
 
@@ -28,7 +30,7 @@ enum class KeyType : uint8_t { Rsa, EcP256, EcP384, Ed25519, Oct };
 KeyType keyTypeFor(Alg alg);
 
 struct Jwk {
-  std::string kid;     // empty if the JWK has none
+  std::string kid; // empty if the JWK has none
   KeyType type = KeyType::Rsa;
   bool has_alg = false; // the JWK names the one algorithm it may be used with
   Alg alg = Alg::RS256;

@@ -68,7 +68,8 @@ bool percentDecode(std::string_view in, std::string& out) {
 }
 
 uint64_t tokenHash(std::string_view token, size_t provider) {
-  return std::hash<std::string_view>{}(token) ^ (static_cast<uint64_t>(provider) * 0x9e3779b97f4a7c15ull);
+  return std::hash<std::string_view>{}(token) ^
+         (static_cast<uint64_t>(provider) * 0x9e3779b97f4a7c15ull);
 }
 
 double nowSeconds(const sluice_host_t& host, sluice_stream_t* s) {
@@ -388,8 +389,7 @@ void WorkerState::deny(const Provider& p, Outcome outcome, sluice_stream_t* s) {
     break;
   }
   std::string details = std::string("jwt_authn_") + reasonName(outcome);
-  host_.sluice_host_send_local_reply(s, forbidden ? 403 : 401, headers, 2, str(body),
-                                     str(details));
+  host_.sluice_host_send_local_reply(s, forbidden ? 403 : 401, headers, 2, str(body), str(details));
 }
 
 sluice_status_t WorkerState::onRequestHeaders(StreamFilter& f, sluice_stream_t* s) {
@@ -500,9 +500,8 @@ void WorkerState::onRefreshTimer(RemoteKeys& rk) {
 void WorkerState::onFetchDone(RemoteKeys& rk, const sluice_http_response_t* response) {
   rk.call = 0;
   if (response->status != 200) {
-    const std::string why = response->status == 0
-                                ? "error " + std::string(view(response->error))
-                                : "status " + std::to_string(response->status);
+    const std::string why = response->status == 0 ? "error " + std::string(view(response->error))
+                                                  : "status " + std::to_string(response->status);
     fetchFinished(rk, false, why);
     return;
   }
@@ -513,13 +512,13 @@ void WorkerState::onFetchDone(RemoteKeys& rk, const sluice_http_response_t* resp
   }
   const nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
   std::vector<JwksError> errors;
-  std::shared_ptr<const KeySet> keys =
-      doc.is_discarded() ? nullptr : parseJwks(doc, false, errors);
+  std::shared_ptr<const KeySet> keys = doc.is_discarded() ? nullptr : parseJwks(doc, false, errors);
   if (!keys) {
     fetchFinished(rk, false,
-                  doc.is_discarded() ? "the answer is not JSON"
-                                     : "not a usable JWKS: " +
-                                           (errors.empty() ? std::string() : errors.back().message));
+                  doc.is_discarded()
+                      ? "the answer is not JSON"
+                      : "not a usable JWKS: " +
+                            (errors.empty() ? std::string() : errors.back().message));
     return;
   }
   rk.keys = std::move(keys);
@@ -633,8 +632,7 @@ const sluice_filter_descriptor_t& descriptor() {
 } // namespace sluice::filters::jwt_authn
 
 extern "C" const sluice_module_t* sluice_builtin_jwt_authn_init(const sluice_host_t* host,
-                                                                uint32_t host_major,
-                                                                uint32_t) {
+                                                                uint32_t host_major, uint32_t) {
   using sluice::filters::jwt_authn::kHostSizeNeeded;
   if (host == nullptr) {
     return nullptr;

@@ -39,9 +39,7 @@ public:
   const sluice_host_t& host() const { return *host_; }
   const Config& config() const { return *config_; }
   sluice_metric_id_t deniedMetric(Outcome reason) const { return denied_[reasonIndex(reason)]; }
-  sluice_metric_id_t fetchFailureMetric(size_t provider) const {
-    return fetch_failures_[provider];
-  }
+  sluice_metric_id_t fetchFailureMetric(size_t provider) const { return fetch_failures_[provider]; }
   void log(sluice_log_level_t level, std::string_view message) const;
 
 private:

@@ -21,9 +21,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kReasonNames[kReasonCount] = {
-    "missing", "malformed", "signature", "expired", "not_yet_valid", "issuer", "audience",
-    "algorithm"};
+constexpr const char* kReasonNames[kReasonCount] = {"missing",  "malformed",     "signature",
+                                                    "expired",  "not_yet_valid", "issuer",
+                                                    "audience", "algorithm"};
 
 const EVP_MD* digestFor(Alg alg) {
   switch (alg) {
@@ -83,8 +83,8 @@ bool verifyEc(Alg alg, const Jwk& key, std::string_view data, std::string_view s
 bool verifyHmac(const Jwk& key, std::string_view data, std::string_view sig) {
   uint8_t mac[EVP_MAX_MD_SIZE];
   unsigned mac_len = 0;
-  if (HMAC(EVP_sha256(), key.raw.data(), key.raw.size(), bytes(data), data.size(), mac,
-           &mac_len) == nullptr) {
+  if (HMAC(EVP_sha256(), key.raw.data(), key.raw.size(), bytes(data), data.size(), mac, &mac_len) ==
+      nullptr) {
     return false;
   }
   return sig.size() == mac_len && CRYPTO_memcmp(mac, sig.data(), mac_len) == 0;

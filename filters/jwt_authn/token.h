@@ -29,7 +29,9 @@ enum class Outcome : uint8_t {
 constexpr size_t kReasonCount = 8;
 // Metric label of a denial ("missing", ...); index = Outcome - 1.
 const char* reasonName(Outcome outcome);
-inline size_t reasonIndex(Outcome outcome) { return static_cast<size_t>(outcome) - 1; }
+inline size_t reasonIndex(Outcome outcome) {
+  return static_cast<size_t>(outcome) - 1;
+}
 
 // What a verified token leaves behind: enough to re-check time and to set the headers.
 struct VerifiedToken {

@@ -94,18 +94,17 @@ TEST_CASE("jwt_authn config: every mistake is an error at its JSON pointer",
       {"no providers", Json{{"providers", Json::array()}, {"rules", {{{"match", Json::object()}}}}},
        "/providers"},
       {"no rules", Json{{"providers", {provider()}}}, "/rules"},
-      {"unknown top-level key", Json{{"providers", {provider()}},
-                                     {"rules", {{{"match", Json::object()}}}},
-                                     {"cache", 1}},
+      {"unknown top-level key",
+       Json{{"providers", {provider()}}, {"rules", {{{"match", Json::object()}}}}, {"cache", 1}},
        "/cache"},
       {"duplicate provider",
        Json{{"providers", {provider(), provider()}}, {"rules", {{{"match", Json::object()}}}}},
        "/providers/1/name"},
       {"keys that fit no listed algorithm",
-       config(provider({{"algorithms", {"ES384"}},
-                        {"jwks",
-                         {{"inline",
-                           {{"keys", {TestKeys::rsaJwk(TestKeys::get().rsa.get(), "rsa")}}}}}}})),
+       config(provider(
+           {{"algorithms", {"ES384"}},
+            {"jwks",
+             {{"inline", {{"keys", {TestKeys::rsaJwk(TestKeys::get().rsa.get(), "rsa")}}}}}}})),
        "/providers/0/jwks"},
   };
   for (const Case& c : cases) {
@@ -116,8 +115,7 @@ TEST_CASE("jwt_authn config: every mistake is an error at its JSON pointer",
   }
 }
 
-TEST_CASE("jwt_authn config: JWKS file resolved against the config folder",
-          "[filter][jwt_authn]") {
+TEST_CASE("jwt_authn config: JWKS file resolved against the config folder", "[filter][jwt_authn]") {
   TempDir dir;
   Harness h;
   h.ctx.base_dir = dir.path();

@@ -146,16 +146,16 @@ TEST_CASE("jwt_authn: rejections answer 401 with a Bearer challenge", "[filter][
         "abc",
         "a.b",
         good + ".extra",
-        "!!!." + good.substr(dot1 + 1),                          // bad base64url header
-        b64("not json") + good.substr(dot1),                     // header not JSON
-        segment(Json::array({1})) + good.substr(dot1),           // header not an object
-        segment({{"typ", "JWT"}}) + good.substr(dot1),           // no alg
+        "!!!." + good.substr(dot1 + 1),                                  // bad base64url header
+        b64("not json") + good.substr(dot1),                             // header not JSON
+        segment(Json::array({1})) + good.substr(dot1),                   // header not an object
+        segment({{"typ", "JWT"}}) + good.substr(dot1),                   // no alg
         good.substr(0, dot1 + 1) + "%%%" + good.substr(good.rfind('.')), // bad payload
         good.substr(0, dot1 + 1) + b64("[]") + good.substr(good.rfind('.')),
-        good.substr(0, good.rfind('.') + 1),                      // empty signature
-        good.substr(0, good.rfind('.') + 1) + "a",                // impossible base64 length
+        good.substr(0, good.rfind('.') + 1),       // empty signature
+        good.substr(0, good.rfind('.') + 1) + "a", // impossible base64 length
         segment({{"alg", "RS256"}, {"crit", {"b64"}}}) + good.substr(dot1),
-        good + std::string(9000, 'A'),                            // oversized
+        good + std::string(9000, 'A'), // oversized
         std::string(9000, 'A') + "." + "B.C",
     };
     for (const std::string& t : bad) {
@@ -179,10 +179,10 @@ TEST_CASE("jwt_authn: rejections answer 401 with a Bearer challenge", "[filter][
 
 TEST_CASE("jwt_authn: rules, first match wins", "[filter][jwt_authn]") {
   Harness h;
-  Json rules = Json::array({Json{{"match", {{"prefix", "/public"}}}},
-                            Json{{"match", {{"prefix", "/api"}, {"methods", {"POST"}}}},
-                                 {"requires", "idp"}},
-                            Json{{"match", {{"prefix", "/api"}}}, {"requires", "idp"}}});
+  Json rules = Json::array(
+      {Json{{"match", {{"prefix", "/public"}}}},
+       Json{{"match", {{"prefix", "/api"}, {"methods", {"POST"}}}}, {"requires", "idp"}},
+       Json{{"match", {{"prefix", "/api"}}}, {"requires", "idp"}}});
   REQUIRE(h.load(config(provider(), rules)));
   // A rule without `requires` does not look at tokens, even broken ones.
   CHECK_FALSE(h.request("/public/x").denied());
@@ -200,8 +200,8 @@ TEST_CASE("jwt_authn: token sources", "[filter][jwt_authn]") {
   Harness h;
   const std::string token = mint("ES256");
   SECTION("custom header and prefix") {
-    REQUIRE(h.load(config(
-        provider({{"from_headers", {{{"name", "X-Token"}, {"prefix", "JWT "}}, {{"name", "x-raw"}}}}}))));
+    REQUIRE(h.load(config(provider(
+        {{"from_headers", {{{"name", "X-Token"}, {"prefix", "JWT "}}, {{"name", "x-raw"}}}}}))));
     CHECK_FALSE(h.request("/api", {{"x-token", "jwt " + token}}).denied());
     CHECK_FALSE(h.request("/api", {{"x-raw", token}}).denied());
     // The default header is not looked at once from_headers is given.
@@ -228,16 +228,16 @@ TEST_CASE("jwt_authn: token sources", "[filter][jwt_authn]") {
 
 TEST_CASE("jwt_authn: payload and claims forwarded as headers", "[filter][jwt_authn]") {
   Harness h;
-  REQUIRE(h.load(config(provider(
-      {{"forward_payload_header", "X-JWT-Payload"},
-       {"claim_to_headers", {{{"claim", "sub"}, {"header", "x-user"}},
-                             {{"claim", "level"}, {"header", "x-level"}},
-                             {{"claim", "score"}, {"header", "x-score"}},
-                             {{"claim", "admin"}, {"header", "x-admin"}},
-                             {{"claim", "org.team.name"}, {"header", "x-team"}},
-                             {{"claim", "groups"}, {"header", "x-groups"}},
-                             {{"claim", "evil"}, {"header", "x-evil"}},
-                             {{"claim", "absent"}, {"header", "x-absent"}}}}}))));
+  REQUIRE(h.load(config(provider({{"forward_payload_header", "X-JWT-Payload"},
+                                  {"claim_to_headers",
+                                   {{{"claim", "sub"}, {"header", "x-user"}},
+                                    {{"claim", "level"}, {"header", "x-level"}},
+                                    {{"claim", "score"}, {"header", "x-score"}},
+                                    {{"claim", "admin"}, {"header", "x-admin"}},
+                                    {{"claim", "org.team.name"}, {"header", "x-team"}},
+                                    {{"claim", "groups"}, {"header", "x-groups"}},
+                                    {{"claim", "evil"}, {"header", "x-evil"}},
+                                    {{"claim", "absent"}, {"header", "x-absent"}}}}}))));
   Json c = defaultClaims();
   c["level"] = 7;
   c["score"] = 2.5;
@@ -253,8 +253,8 @@ TEST_CASE("jwt_authn: payload and claims forwarded as headers", "[filter][jwt_au
                                   {"x-absent", "forged"},
                                   {"x-evil", "forged"}});
     REQUIRE_FALSE(r.denied());
-    const std::string payload = token.substr(token.find('.') + 1,
-                                             token.rfind('.') - token.find('.') - 1);
+    const std::string payload =
+        token.substr(token.find('.') + 1, token.rfind('.') - token.find('.') - 1);
     CHECK(r.requestHeader("x-jwt-payload") == payload);
     CHECK(r.requestHeader("x-user") == "alice");
     CHECK(r.requestHeader("x-level") == "7");

@@ -102,8 +102,8 @@ struct TestKeys {
   static Json ecJwk(const EC_KEY* ec, const std::string& kid, const char* crv, size_t len) {
     bssl::UniquePtr<BIGNUM> x(BN_new());
     bssl::UniquePtr<BIGNUM> y(BN_new());
-    EC_POINT_get_affine_coordinates_GFp(EC_KEY_get0_group(ec), EC_KEY_get0_public_key(ec),
-                                        x.get(), y.get(), nullptr);
+    EC_POINT_get_affine_coordinates_GFp(EC_KEY_get0_group(ec), EC_KEY_get0_public_key(ec), x.get(),
+                                        y.get(), nullptr);
     return Json{{"kty", "EC"},
                 {"kid", kid},
                 {"crv", crv},
@@ -117,10 +117,11 @@ struct TestKeys {
     keys.push_back(rsaJwk(rsa.get(), "rsa"));
     keys.push_back(ecJwk(ec256.get(), "ec256", "P-256", 32));
     keys.push_back(ecJwk(ec384.get(), "ec384", "P-384", 48));
-    keys.push_back(Json{{"kty", "OKP"},
-                        {"kid", "ed"},
-                        {"crv", "Ed25519"},
-                        {"x", b64(std::string_view(reinterpret_cast<const char*>(ed_public), 32))}});
+    keys.push_back(
+        Json{{"kty", "OKP"},
+             {"kid", "ed"},
+             {"crv", "Ed25519"},
+             {"x", b64(std::string_view(reinterpret_cast<const char*>(ed_public), 32))}});
     keys.push_back(Json{{"kty", "oct"}, {"kid", "hmac"}, {"k", b64(hmac_secret)}});
     return Json{{"keys", keys}};
   }
@@ -313,8 +314,7 @@ public:
   }
 
   // Starts a stream and runs its request headers hook. Call finish() to end it.
-  Result start(const std::string& path, const HeaderList& headers = {},
-               int64_t now = kNow) {
+  Result start(const std::string& path, const HeaderList& headers = {}, int64_t now = kNow) {
     worker();
     Result r;
     r.stream = std::make_unique<FakeStream>();
@@ -341,8 +341,7 @@ public:
     finish(r);
     return r;
   }
-  Result bearer(const std::string& token, const std::string& path = "/api",
-                int64_t now = kNow) {
+  Result bearer(const std::string& token, const std::string& path = "/api", int64_t now = kNow) {
     return request(path, {{"authorization", "Bearer " + token}}, now);
   }
 

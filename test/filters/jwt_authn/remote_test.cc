@@ -6,10 +6,8 @@ namespace sluice::testing::jwt {
 namespace {
 
 Json remoteConfig(uint64_t cache_ms = 60000) {
-  return config(provider({{"jwks",
-                           {{"cluster", "idp_cluster"},
-                            {"path", "/keys.json"},
-                            {"cache_ms", cache_ms}}}}));
+  return config(provider(
+      {{"jwks", {{"cluster", "idp_cluster"}, {"path", "/keys.json"}, {"cache_ms", cache_ms}}}}));
 }
 
 double fetchFailures(const Harness& h) {
@@ -35,7 +33,8 @@ TEST_CASE("jwt_authn remote JWKS: fetched in the background, requests wait for t
   Result waiting = h.start("/api", {{"authorization", "Bearer " + token}});
   CHECK(waiting.status == SLUICE_STATUS_STOP);
   CHECK_FALSE(waiting.denied());
-  Result waiting_bad = h.start("/api", {{"authorization", "Bearer " + mint("RS256", defaultClaims(), "rsa2")}});
+  Result waiting_bad =
+      h.start("/api", {{"authorization", "Bearer " + mint("RS256", defaultClaims(), "rsa2")}});
   CHECK(waiting_bad.status == SLUICE_STATUS_STOP);
   // No second fetch while one is in flight.
   CHECK(h.host.http_calls.size() == 1);
@@ -85,22 +84,21 @@ TEST_CASE("jwt_authn remote JWKS: failures keep the last good set and are counte
     INFO(i);
     REQUIRE(w.fireTimers() == 1);
     REQUIRE(h.host.http_calls.size() == i + 2);
-    REQUIRE(h.host.completeHttpCall(i + 1, failures[i].status, failures[i].body,
-                                    failures[i].error));
+    REQUIRE(
+        h.host.completeHttpCall(i + 1, failures[i].status, failures[i].body, failures[i].error));
     CHECK(fetchFailures(h) == static_cast<double>(i + 1));
     CHECK_FALSE(h.bearer(token).denied());
     CHECK_FALSE(h.bearer(mint("EdDSA")).denied());
   }
   bool logged = false;
   for (const auto& [level, line] : h.host.logs()) {
-    logged = logged || (level == SLUICE_LOG_WARN && line.find("keeping the last good key set") !=
-                                                        std::string::npos);
+    logged = logged || (level == SLUICE_LOG_WARN &&
+                        line.find("keeping the last good key set") != std::string::npos);
   }
   CHECK(logged);
 }
 
-TEST_CASE("jwt_authn remote JWKS: a rotated key set replaces the old one",
-          "[filter][jwt_authn]") {
+TEST_CASE("jwt_authn remote JWKS: a rotated key set replaces the old one", "[filter][jwt_authn]") {
   Harness h;
   h.host.accept_http_calls = true;
   REQUIRE(h.load(remoteConfig(1000)));
