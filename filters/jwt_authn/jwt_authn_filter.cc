@@ -388,8 +388,12 @@ void WorkerState::deny(const Provider& p, Outcome outcome, sluice_stream_t* s) {
     body = "jwt_authn: invalid token\n";
     break;
   }
-  std::string details = std::string("jwt_authn_") + reasonName(outcome);
-  host_.sluice_host_send_local_reply(s, forbidden ? 403 : 401, headers, 2, str(body), str(details));
+  static constexpr std::string_view kDetails[kReasonCount] = {
+      "jwt_authn_missing",  "jwt_authn_malformed",     "jwt_authn_signature",
+      "jwt_authn_expired",  "jwt_authn_not_yet_valid", "jwt_authn_issuer",
+      "jwt_authn_audience", "jwt_authn_algorithm"};
+  host_.sluice_host_send_local_reply(s, forbidden ? 403 : 401, headers, 2, str(body),
+                                     str(kDetails[reasonIndex(outcome)]));
 }
 
 sluice_status_t WorkerState::onRequestHeaders(StreamFilter& f, sluice_stream_t* s) {
