@@ -1,5 +1,6 @@
 #include "filters/jwt_authn/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -269,6 +270,28 @@ std::unique_ptr<Config> parseConfig(const sluice_host_t* host, sluice_config_ctx
   }
   if (!r.ok()) {
     return nullptr;
+  }
+  auto addUnique = [](std::vector<std::string>& list, const std::string& name) {
+    if (!name.empty() && std::find(list.begin(), list.end(), name) == list.end()) {
+      list.push_back(name);
+    }
+  };
+  for (const Provider& p : config->providers) {
+    addUnique(config->strip_unverified, p.forward_payload_header);
+    for (const ClaimToHeader& c : p.claim_to_headers) {
+      addUnique(config->strip_unverified, c.header);
+    }
+  }
+  for (Provider& p : config->providers) {
+    for (const std::string& name : config->strip_unverified) {
+      bool own = name == p.forward_payload_header;
+      for (const ClaimToHeader& c : p.claim_to_headers) {
+        own = own || name == c.header;
+      }
+      if (!own) {
+        p.strip_others.push_back(name);
+      }
+    }
   }
   if (!config->matches.finish(r)) {
     return nullptr;

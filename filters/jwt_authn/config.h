@@ -53,6 +53,8 @@ struct Provider {
   double clock_skew_s = 60;
   std::string forward_payload_header; // lower case, empty: none
   std::vector<ClaimToHeader> claim_to_headers;
+  // Headers other providers set and this one does not: removed when this provider verifies.
+  std::vector<std::string> strip_others;
 };
 
 struct Rule {
@@ -65,6 +67,9 @@ struct Config {
   std::vector<Rule> rules;
   common::MatchSet matches;
   size_t token_cache_entries = 1024;
+  // Every header a provider sets (payload and claim headers): removed from requests that pass
+  // without a verified token, so an upstream can trust them.
+  std::vector<std::string> strip_unverified;
 };
 
 // Parses the filter config. Errors go to `reader` (JSON pointers relative to the config);

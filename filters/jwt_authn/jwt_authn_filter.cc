@@ -311,6 +311,9 @@ std::string_view WorkerState::extractToken(const Provider& p, sluice_stream_t* s
 
 void WorkerState::applyHeaders(const Provider& p, std::string_view token, const VerifiedToken& v,
                                sluice_stream_t* s) {
+  for (const std::string& name : p.strip_others) {
+    host_.sluice_host_header_remove(s, SLUICE_HEADERS_REQUEST, str(name));
+  }
   if (!p.forward_payload_header.empty()) {
     host_.sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, str(p.forward_payload_header),
                                  str(token.substr(v.payload_offset, v.payload_len)));
@@ -406,6 +409,9 @@ sluice_status_t WorkerState::onRequestHeaders(StreamFilter& f, sluice_stream_t* 
     }
   }
   if (rule == nullptr || rule->provider < 0) {
+    for (const std::string& name : c.strip_unverified) {
+      host_.sluice_host_header_remove(s, SLUICE_HEADERS_REQUEST, str(name));
+    }
     return SLUICE_STATUS_CONTINUE;
   }
   const size_t pi = static_cast<size_t>(rule->provider);

@@ -267,6 +267,39 @@ TEST_CASE("jwt_authn: payload and claims forwarded as headers", "[filter][jwt_au
   }
 }
 
+TEST_CASE("jwt_authn: forwarded headers cannot be forged on paths that skip verification",
+          "[filter][jwt_authn]") {
+  Harness h;
+  Json p1 = provider({{"forward_payload_header", "x-jwt-payload"},
+                      {"claim_to_headers", {{{"claim", "sub"}, {"header", "x-user"}}}}});
+  Json p2 = provider(
+      {{"name", "other"}, {"claim_to_headers", {{{"claim", "sub"}, {"header", "x-other-user"}}}}});
+  REQUIRE(h.load(Json{{"providers", {p1, p2}},
+                      {"rules",
+                       {{{"match", {{"prefix", "/public"}}}},
+                        {{"match", {{"prefix", "/other"}}}, {"requires", "other"}},
+                        {{"match", {{"prefix", "/api"}}}, {"requires", "idp"}}}}}));
+  const HeaderList forged = {
+      {"x-user", "admin"}, {"x-jwt-payload", "e30"}, {"x-other-user", "root"}, {"x-kept", "1"}};
+  for (const std::string path : {"/public/x", "/unmatched"}) {
+    INFO(path);
+    Result r = h.request(path, forged);
+    CHECK_FALSE(r.denied());
+    CHECK(r.requestHeader("x-user") == "<absent>");
+    CHECK(r.requestHeader("x-jwt-payload") == "<absent>");
+    CHECK(r.requestHeader("x-other-user") == "<absent>");
+    CHECK(r.requestHeader("x-kept") == "1");
+  }
+  HeaderList with_token = forged;
+  with_token.emplace_back("authorization", "Bearer " + mint("RS256"));
+  Result r = h.request("/other", with_token);
+  CHECK_FALSE(r.denied());
+  CHECK(r.requestHeader("x-other-user") == "alice");
+  CHECK(r.requestHeader("x-user") == "<absent>"); // set only by idp
+  CHECK(r.requestHeader("x-jwt-payload") == "<absent>");
+  CHECK(r.requestHeader("x-kept") == "1");
+}
+
 TEST_CASE("jwt_authn: cached tokens still expire", "[filter][jwt_authn]") {
   Harness h;
   REQUIRE(h.load(config(provider({{"clock_skew_ms", 0}}))));
