@@ -311,12 +311,17 @@ std::string_view WorkerState::extractToken(const Provider& p, sluice_stream_t* s
 
 void WorkerState::applyHeaders(const Provider& p, std::string_view token, const VerifiedToken& v,
                                sluice_stream_t* s) {
+  // `token` may point into the request's header map, which the writes below modify: the
+  // payload is copied out first (into a reused buffer).
+  if (!p.forward_payload_header.empty()) {
+    payload_.assign(token.substr(v.payload_offset, v.payload_len));
+  }
   for (const std::string& name : p.strip_others) {
     host_.sluice_host_header_remove(s, SLUICE_HEADERS_REQUEST, str(name));
   }
   if (!p.forward_payload_header.empty()) {
     host_.sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, str(p.forward_payload_header),
-                                 str(token.substr(v.payload_offset, v.payload_len)));
+                                 str(payload_));
   }
   for (size_t i = 0; i < p.claim_to_headers.size(); i++) {
     const std::string& name = p.claim_to_headers[i].header;

@@ -145,6 +145,7 @@ private:
   VerifyScratch verify_scratch_;
   VerifiedToken verified_;
   std::string query_token_;
+  std::string payload_;                             // the payload segment being forwarded
   std::vector<std::unique_ptr<RemoteKeys>> remote_; // per provider, null for static keys
   std::vector<std::unique_ptr<StreamFilter>> streams_;
   std::vector<StreamFilter*> free_streams_;
