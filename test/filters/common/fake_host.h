@@ -132,6 +132,17 @@ struct FakeWorker {
     }
     return ran;
   }
+
+  // Runs every task posted before this call (tasks they post run on the next call). Returns how
+  // many ran.
+  size_t runPosted() {
+    std::vector<std::pair<sluice_task_callback_t, void*>> due;
+    due.swap(posted);
+    for (const auto& [cb, user_data] : due) {
+      cb(user_data);
+    }
+    return due.size();
+  }
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -161,6 +172,10 @@ struct FakeStream {
   HeaderList response_trailers;
   HeaderList metadata;
   std::vector<uint32_t> local_replies;
+  HeaderList local_reply_headers; // of the last local reply
+  std::string local_reply_body;
+  std::string local_reply_details;
+  uint32_t resumed = 0; // sluice_host_resume calls
 
   sluice_stream_t* handle() { return reinterpret_cast<sluice_stream_t*>(this); }
   static FakeStream* from(sluice_stream_t* s) { return reinterpret_cast<FakeStream*>(s); }
@@ -301,6 +316,43 @@ public:
     return logs_;
   }
 
+  // sluice_host_http_call: refused (returns 0) unless accept_http_calls is set; then every call
+  // is recorded and completed by the test with completeHttpCall().
+  struct HttpCall {
+    sluice_call_id_t id;
+    sluice_worker_t* worker;
+    sluice_stream_t* stream;
+    std::string cluster;
+    std::string method;
+    std::string path;
+    uint32_t timeout_ms;
+    sluice_http_callback_t cb;
+    void* user_data;
+    bool done = false; // completed or cancelled
+  };
+  bool accept_http_calls = false;
+  std::vector<HttpCall> http_calls;
+
+  // Completes call i (status 0 with `error` for a failure). False if it already finished.
+  bool completeHttpCall(size_t i, uint32_t status, const std::string& body,
+                        const std::string& error = "") {
+    if (i >= http_calls.size() || http_calls[i].done) {
+      return false;
+    }
+    http_calls[i].done = true;
+    sluice_http_response_t r{};
+    r.size = sizeof(r);
+    r.status = status;
+    r.body = st(body);
+    r.error = st(error);
+    http_calls[i].cb(http_calls[i].user_data, &r);
+    return true;
+  }
+  size_t pendingHttpCalls() const {
+    return static_cast<size_t>(std::count_if(http_calls.begin(), http_calls.end(),
+                                             [](const HttpCall& c) { return !c.done; }));
+  }
+
   static FakeHost*& current() {
     static FakeHost* host = nullptr;
     return host;
@@ -432,13 +484,20 @@ private:
 
   static sluice_str_t bodyGet(sluice_stream_t*, sluice_direction_t) { return {nullptr, 0}; }
   static void bodyReplace(sluice_stream_t*, sluice_direction_t, sluice_str_t) {}
-  static void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t*, size_t,
-                             sluice_str_t, sluice_str_t) {
+  static void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* headers,
+                             size_t header_count, sluice_str_t body, sluice_str_t details) {
     FakeStream::from(s)->local_replies.push_back(status);
+    FakeStream::from(s)->local_reply_headers.clear();
+    for (size_t i = 0; i < header_count; i++) {
+      FakeStream::from(s)->local_reply_headers.emplace_back(std::string(sv(headers[i].name)),
+                                                            std::string(sv(headers[i].value)));
+    }
+    FakeStream::from(s)->local_reply_body = std::string(sv(body));
+    FakeStream::from(s)->local_reply_details = std::string(sv(details));
     FakeStream::from(s)->response_status = status;
     FakeStream::from(s)->response_flags |= SLUICE_FLAG_LOCAL_REPLY;
   }
-  static void resume(sluice_stream_t*, sluice_direction_t) {}
+  static void resume(sluice_stream_t* s, sluice_direction_t) { FakeStream::from(s)->resumed++; }
   static bool route(sluice_stream_t* s, const sluice_route_t* r) {
     FakeStream::from(s)->upstream_cluster = std::string(sv(r->cluster));
     return true;
@@ -516,12 +575,25 @@ private:
                    void* user_data) {
     FakeWorker::from(w)->posted.emplace_back(cb, user_data);
   }
-  static sluice_call_id_t httpCall(sluice_worker_t*, sluice_stream_t*, sluice_str_t, sluice_str_t,
-                                   sluice_str_t, const sluice_header_t*, size_t, sluice_str_t,
-                                   uint32_t, sluice_http_callback_t, void*) {
-    return 0; // no clusters in this fake: the call cannot start
+  static sluice_call_id_t httpCall(sluice_worker_t* w, sluice_stream_t* s, sluice_str_t cluster,
+                                   sluice_str_t method, sluice_str_t path, const sluice_header_t*,
+                                   size_t, sluice_str_t, uint32_t timeout_ms,
+                                   sluice_http_callback_t cb, void* user_data) {
+    FakeHost* h = current();
+    if (!h->accept_http_calls) {
+      return 0; // no clusters in this fake: the call cannot start
+    }
+    const sluice_call_id_t id = h->http_calls.size() + 1;
+    h->http_calls.push_back(HttpCall{id, w, s, std::string(sv(cluster)), std::string(sv(method)),
+                                     std::string(sv(path)), timeout_ms, cb, user_data, false});
+    return id;
   }
-  static void httpCallCancel(sluice_worker_t*, sluice_call_id_t) {}
+  static void httpCallCancel(sluice_worker_t*, sluice_call_id_t id) {
+    FakeHost* h = current();
+    if (id >= 1 && id <= h->http_calls.size()) {
+      h->http_calls[id - 1].done = true;
+    }
+  }
   static uint32_t workerIndex(sluice_worker_t* w) { return FakeWorker::from(w)->index; }
   static uint64_t workerNowMs(sluice_worker_t* w) { return FakeWorker::from(w)->now_ms; }
   static sluice_io_id_t ioWatch(sluice_worker_t* w, int fd, uint32_t events,
