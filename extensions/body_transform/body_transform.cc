@@ -55,10 +55,11 @@ public:
     auto c = std::make_unique<TransformConfig>();
     sdk::ConfigReader r(ctx);
     sdk::json::Value root;
-    if (!r.parse(root) ||
-        !r.object(root, "", {"request", "response", "content_types", "max_body_bytes"})) {
+    if (!r.parse(root)) {
       return nullptr;
     }
+    // Unknown keys are errors; reading goes on to report every mistake at once.
+    r.object(root, "", {"request", "response", "content_types", "max_body_bytes"});
     rules(r, root, "request", c->dir_[SLUICE_DIRECTION_REQUEST].rules);
     rules(r, root, "response", c->dir_[SLUICE_DIRECTION_RESPONSE].rules);
     if (r.ok() && c->dir_[0].rules.empty() && c->dir_[1].rules.empty()) {

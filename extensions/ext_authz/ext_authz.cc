@@ -25,12 +25,13 @@ public:
     auto c = std::make_unique<AuthzConfig>();
     sdk::ConfigReader r(ctx);
     sdk::json::Value root;
-    if (!r.parse(root) ||
-        !r.object(root, "",
-                  {"cluster", "path_prefix", "timeout_ms", "headers_to_authz", "headers_from_authz",
-                   "failure_mode_allow", "failure_status"})) {
+    if (!r.parse(root)) {
       return nullptr;
     }
+    // Unknown keys are errors; reading goes on to report every mistake at once.
+    r.object(root, "",
+             {"cluster", "path_prefix", "timeout_ms", "headers_to_authz", "headers_from_authz",
+              "failure_mode_allow", "failure_status"});
     if (r.str(root, "", "cluster", c->cluster_, true, true) && !ctx.clusterExists(c->cluster_)) {
       r.error("/cluster", "no cluster named \"" + c->cluster_ + "\"");
     }

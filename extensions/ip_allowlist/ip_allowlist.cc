@@ -97,9 +97,11 @@ public:
     auto c = std::make_unique<AllowlistConfig>();
     sdk::ConfigReader r(ctx);
     sdk::json::Value root;
-    if (!r.parse(root) || !r.object(root, "", {"allow", "status", "body"})) {
+    if (!r.parse(root)) {
       return nullptr;
     }
+    // Unknown keys are errors; reading goes on to report every mistake at once.
+    r.object(root, "", {"allow", "status", "body"});
     std::vector<std::string> allow;
     if (r.strings(root, "", "allow", allow, true, true)) {
       for (size_t i = 0; i < allow.size(); i++) {

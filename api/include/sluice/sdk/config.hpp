@@ -330,7 +330,10 @@ public:
 private:
   const json::Value* member(const json::Value& o, const std::string& ptr, std::string_view key,
                             bool required) {
-    const json::Value* v = o.isObject() ? o.find(key) : nullptr;
+    if (!o.isObject()) {
+      return nullptr; // object() reported it already
+    }
+    const json::Value* v = o.find(key);
     if (v == nullptr && required) {
       error(at(ptr, key), "is required");
     }
