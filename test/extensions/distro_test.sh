@@ -7,8 +7,8 @@
 # incremental (this test compiles the core again: slow the first time on 2 cores).
 # Usage: distro_test.sh SOURCE_DIR BUILD_DIR BUILD_TYPE
 set -euo pipefail
-src=$1
-dir=$2/test-distro
+src=$(cd "$1" && pwd)
+dir=$(cd "$2" && pwd)/test-distro
 type=${3:-RelWithDebInfo}
 generator=()
 if command -v ninja > /dev/null; then generator=(-G Ninja); fi

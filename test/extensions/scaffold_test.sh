@@ -6,8 +6,8 @@
 # sluice (`sluice validate` on the generated example.json).
 # Usage: scaffold_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
-src=$1
-build=$2
+src=$(cd "$1" && pwd)
+build=$(cd "$2" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-scaffold.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix

@@ -61,6 +61,10 @@ public:
     if (path == "/throw") {
       throw std::runtime_error("hook exploded");
     }
+    if (path == "/bad-status") {
+      stream().sendLocalReply(42, "?");
+      return sdk::kStop;
+    }
     if (path == "/throw-int") {
       throw 42;
     }
@@ -290,6 +294,13 @@ TEST_CASE("SDK stream: hooks run, and an exception ends the stream with 500", "[
     FakeStream s = h.stream("/create-throws");
     void* f = h.d->sluice_on_stream_new(c, nullptr, s.handle());
     REQUIRE(f != nullptr);
+    CHECK(h.d->sluice_on_request_headers(f, s.handle(), true) == SLUICE_STATUS_STOP);
+    CHECK(s.local_replies == std::vector<uint32_t>{500});
+    h.d->sluice_on_stream_destroy(f);
+  }
+  SECTION("a local reply with an invalid status becomes 500") {
+    FakeStream s = h.stream("/bad-status");
+    void* f = h.d->sluice_on_stream_new(c, nullptr, s.handle());
     CHECK(h.d->sluice_on_request_headers(f, s.handle(), true) == SLUICE_STATUS_STOP);
     CHECK(s.local_replies == std::vector<uint32_t>{500});
     h.d->sluice_on_stream_destroy(f);

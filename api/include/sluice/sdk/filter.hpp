@@ -192,10 +192,18 @@ public:
   }
 
   // --- control ---
-  // Ends the stream with a local answer; a status outside 100..599 is ignored by the host.
+  // Ends the stream with a local answer. The host ignores a second reply and ends a stream
+  // whose response already started by closing the connection. A status outside 200..599 is a
+  // bug in the filter: it is logged and answered as 500 (the host would ignore it and leave
+  // the stream hanging).
   void sendLocalReply(uint32_t status, std::string_view body = {},
                       std::span<const sluice_header_t> headers = {},
                       std::string_view details = {}) const {
+    if (status < 200 || status > 599) {
+      log(SLUICE_LOG_ERROR, "local reply with invalid status " + std::to_string(status) +
+                                " answered as 500");
+      status = 500;
+    }
     host_->sluice_host_send_local_reply(s_, status, headers.data(), headers.size(), toStr(body),
                                         toStr(details));
   }
