@@ -200,8 +200,8 @@ public:
                       std::span<const sluice_header_t> headers = {},
                       std::string_view details = {}) const {
     if (status < 200 || status > 599) {
-      log(SLUICE_LOG_ERROR, "local reply with invalid status " + std::to_string(status) +
-                                " answered as 500");
+      log(SLUICE_LOG_ERROR,
+          "local reply with invalid status " + std::to_string(status) + " answered as 500");
       status = 500;
     }
     host_->sluice_host_send_local_reply(s_, status, headers.data(), headers.size(), toStr(body),
