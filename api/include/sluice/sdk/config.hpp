@@ -10,6 +10,7 @@
 #include "sluice/sdk/json.hpp"
 
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -223,8 +224,9 @@ public:
       return false;
     }
     if (!v->isNumber() || v->asDouble() < min || v->asDouble() > max) {
-      error(at(ptr, key), "expected a number " + std::to_string(min) + ".." + std::to_string(max) +
-                              ", got " + v->describe());
+      char range[64];
+      std::snprintf(range, sizeof range, "%g..%g", min, max);
+      error(at(ptr, key), std::string("expected a number ") + range + ", got " + v->describe());
       return false;
     }
     out = v->asDouble();

@@ -5,12 +5,13 @@
 // not meant for the data path. No exceptions: parse() returns false and an error message with
 // the byte offset.
 //
-// Limits: nesting depth 64; numbers are kept as double plus, for integers that fit, as
-// int64/uint64 exactly; object keys keep their order; a duplicate key is a parse error (a typo
-// must not silently override a setting).
+// Limits: nesting depth 64; numbers are kept as double plus, for integers written without
+// fraction or exponent that fit, as int64/uint64 exactly; object keys keep their order; a
+// duplicate key is a parse error (a typo must not silently override a setting). Numbers are
+// converted with strtod, which follows the C locale sluice runs in.
 //
-// Filters that already use nlohmann/json may ignore this header: the SDK hands the raw config
-// text to Filter::Config factories through ConfigContext::json() as well.
+// Filters that prefer another JSON library (nlohmann/json, ...) may ignore this header: the
+// raw config text is available to config factories as ConfigContext::json().
 
 #include <cstdint>
 #include <cstdlib>
@@ -40,14 +41,13 @@ public:
 
   bool asBool() const { return bool_; }
   double asDouble() const { return number_; }
-  // True when the number is an integer that fits (written without fraction or exponent, or
-  // with an integral value).
+  // True when the number is written as an integer (no fraction, no exponent) and fits in
+  // int64 (negative) or uint64.
   bool isInteger() const { return type_ == Type::Number && integral_; }
   bool isUnsigned() const { return isInteger() && !negative_; }
   uint64_t asUint() const { return uint_; }
-  int64_t asInt() const {
-    return negative_ ? -static_cast<int64_t>(uint_) : static_cast<int64_t>(uint_);
-  }
+  // Meaningful when isInteger(); wraps (no undefined behaviour) otherwise.
+  int64_t asInt() const { return static_cast<int64_t>(negative_ ? ~uint_ + 1 : uint_); }
   const std::string& asString() const { return string_; }
   const std::vector<Value>& items() const { return items_; }
   const std::vector<Member>& members() const { return members_; }
