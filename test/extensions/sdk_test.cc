@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <dlfcn.h>
+
 using sluice::testing::FakeConfigCtx;
 using sluice::testing::FakeHost;
 using sluice::testing::FakeStream;
@@ -410,4 +412,77 @@ TEST_CASE("ip_allowlist: CIDR ranges, IPv4 and IPv6", "[sdk][ip_allowlist]") {
   CHECK(host.metric("sluice_ip_allowlist_denied_total") == 1);
   d->sluice_on_stream_destroy(f);
   d->sluice_on_config_destroy(c);
+}
+
+namespace {
+
+// The production header_rewrite module, loaded as sluice loads it.
+struct HeaderRewriteModule {
+  FakeHost host;
+  void* lib = dlopen(SLUICE_HEADER_REWRITE_SO, RTLD_NOW | RTLD_LOCAL);
+  const sluice_filter_descriptor_t* d = nullptr;
+
+  HeaderRewriteModule() {
+    REQUIRE(lib != nullptr);
+    auto init = reinterpret_cast<sluice_module_init_fn>(dlsym(lib, SLUICE_MODULE_ENTRY_SYMBOL));
+    REQUIRE(init != nullptr);
+    CHECK(init(host.table(), SLUICE_ABI_VERSION_MAJOR + 1, 0) == nullptr);
+    const sluice_module_t* m =
+        init(host.table(), SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR);
+    REQUIRE(m != nullptr);
+    REQUIRE(m->filter_count == 1);
+    d = m->filters[0];
+  }
+  ~HeaderRewriteModule() { dlclose(lib); }
+};
+
+} // namespace
+
+TEST_CASE("header_rewrite: the C JSON reader accepts escapes and refuses every truncation",
+          "[header_rewrite]") {
+  HeaderRewriteModule mod;
+  const std::string good =
+      R"({"request": {"remove": ["x-b"], "set": {"x-a": "\u00e9\ud83d\ude00 ${method} $$ \"${request_header:x-in}\""}},)"
+      R"( "response": {"add": {"x-c": "${status}/${metadata:k}"}}})";
+  FakeConfigCtx ctx;
+  void* c = mod.d->sluice_on_config_new(mod.host.table(), ctx.handle(), sdk::toStr(good));
+  REQUIRE(c != nullptr);
+  CHECK(ctx.errors.empty());
+  FakeWorker w;
+  FakeStream s;
+  s.worker = &w;
+  s.request_headers.emplace_back("x-b", "gone");
+  s.request_headers.emplace_back("x-in", "v");
+  s.metadata.emplace_back("k", "m");
+  void* f = mod.d->sluice_on_stream_new(c, nullptr, s.handle());
+  CHECK(mod.d->sluice_on_request_headers(f, s.handle(), true) == SLUICE_STATUS_CONTINUE);
+  CHECK(s.request_headers.back() ==
+        std::make_pair(std::string("x-a"), std::string("\xc3\xa9\xf0\x9f\x98\x80 GET $ \"v\"")));
+  for (const auto& [n, v] : s.request_headers) {
+    CHECK(n != "x-b");
+  }
+  s.response_status = 201;
+  CHECK(mod.d->sluice_on_response_headers(f, s.handle(), true) == SLUICE_STATUS_CONTINUE);
+  CHECK(s.response_headers.back() == std::make_pair(std::string("x-c"), std::string("201/m")));
+  mod.d->sluice_on_config_destroy(c);
+
+  for (size_t cut = 1; cut < good.size(); cut++) {
+    FakeConfigCtx bad;
+    std::string text = good.substr(0, cut);
+    INFO(text);
+    CHECK(mod.d->sluice_on_config_new(mod.host.table(), bad.handle(), sdk::toStr(text)) == nullptr);
+    CHECK(bad.errors.size() == 1);
+  }
+  using namespace std::string_literals;
+  for (const std::string& text :
+       std::vector<std::string>{"[", "{\"request\": {\"set\": {\"x-a\": \"\\ud800\"}}}",
+                                "{\"request\": {\"set\": {\"x-a\": \"\\x\"}}}", "{\"request\" {}}",
+                                "{\"request\": {}} {}", "{\"request\": {}, \"request\": {}}",
+                                "{\"request\": {\"set\": {\"x-a\": \"a\tb\u0001\"}}}", "nul",
+                                "{\"request\": {\"set\": {\"x-a\": \"a\0b\"}}}"s}) {
+    FakeConfigCtx bad;
+    INFO(text);
+    CHECK(mod.d->sluice_on_config_new(mod.host.table(), bad.handle(), sdk::toStr(text)) == nullptr);
+    CHECK(bad.errors.size() == 1);
+  }
 }

@@ -90,6 +90,21 @@ def header_rewrite_config_errors_name_the_pointer():
         assert code == 1 and ("/listeners/0/filters/0" + expected) in out, (config, out)
 
 
+@case
+def header_rewrite_rejects_odd_values():
+    """Config the core's JSON parser accepts but the filter must refuse (the module sees the
+    config re-serialized by the core; malformed text is covered by test_extensions_sdk)."""
+    up = Upstream()
+    for config, expected in [({"request": []}, "/config/request: expected an object, got an array"),
+                             ({"request": {"remove": "x"}}, "/config/request/remove: expected an array"),
+                             ({"request": {"set": {"x-a": "a\r\nb"}}}, "/config/request/set/x-a: a header value must not contain CR"),
+                             ({"request": {"set": {"x-a": "${request_header:}"}}}, "/config/request/set/x-a: unknown variable"),
+                             ({"request": {"set": {"x-a": "${method"}}}, "/config/request/set/x-a: unterminated ${"),
+                             ({"response": {"set": {"a/b~": "x"}}}, "/config/response/set/a~1b~0: expected a header name")]:
+        code, out = run_validate(simple_config(up.address, filters_before=[ext("header_rewrite", config)]))
+        assert code == 1 and ("/listeners/0/filters/0" + expected) in out, (config, out)
+
+
 # ------------------------------------------------------------------------------ ip_allowlist
 
 @case
