@@ -117,10 +117,11 @@ public:
     thread_local std::string path;
     path.assign(config_.pathPrefix());
     path.append(stream().path());
-    call_ = httpCall<&AuthzFilter::onAuthzResponse>(config_.cluster(), stream().method(), path,
-                                                    std::span(headers.data(), n), {},
-                                                    config_.timeoutMs());
-    if (call_ == 0) {
+    sluice_call_id_t call = httpCall<&AuthzFilter::onAuthzResponse>(
+        config_.cluster(), stream().method(), path, std::span(headers.data(), n), {},
+        config_.timeoutMs());
+    // The call is bound to the stream: the host cancels it if the client leaves first.
+    if (call == 0) {
       return failure("the authorization call could not start");
     }
     return sdk::kStop; // resumed or answered in onAuthzResponse
@@ -128,7 +129,6 @@ public:
 
 private:
   void onAuthzResponse(const sdk::HttpResponse& r) {
-    call_ = 0;
     if (!r.ok() || r.status() < 200) {
       std::string why = "authorization call failed: ";
       why += r.ok() ? "interim status" : r.error();
@@ -173,7 +173,6 @@ private:
   }
 
   const AuthzConfig& config_;
-  sluice_call_id_t call_ = 0;
 };
 
 inline std::unique_ptr<AuthzFilter> AuthzConfig::newFilter(sdk::Stream stream) const {
