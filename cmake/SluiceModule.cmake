@@ -14,7 +14,10 @@ function(sluice_add_module)
   endif()
   add_library(${F_TARGET} MODULE ${F_SOURCES})
   target_link_libraries(${F_TARGET} PRIVATE sluice::api ${F_LIBS})
-  target_compile_features(${F_TARGET} PRIVATE cxx_std_20)
+  get_property(_sluice_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+  if(CXX IN_LIST _sluice_languages)
+    target_compile_features(${F_TARGET} PRIVATE cxx_std_20) # the C++ SDK
+  endif()
   set_target_properties(${F_TARGET} PROPERTIES PREFIX "lib" OUTPUT_NAME ${F_NAME}
     C_VISIBILITY_PRESET hidden CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   if(F_OUTPUT_DIRECTORY)

@@ -3,7 +3,8 @@
 # (headers, CMake package, pkg-config file, binary), then create a filter with tools/new-filter
 # OUTSIDE the source tree for --lang c and --lang cpp, build it with
 # find_package(sluice) (CMAKE_PREFIX_PATH=prefix), run its test and load it with the installed
-# sluice (`sluice validate` on the generated example.json).
+# sluice (`sluice validate` on the generated example.json); then build two of the example
+# extensions the same way, outside the sluice build.
 # Usage: scaffold_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$(cd "$1" && pwd)
@@ -43,6 +44,13 @@ for lang in c cpp; do
   ctest --test-dir "$proj/build" --output-on-failure
   (cd "$proj" && "$prefix/bin/sluice" validate -c example.json)
   "$prefix/bin/sluice" filters | grep -q "^router" # the installed binary runs its built-ins
+done
+# The example extensions build on their own against the installed package too.
+for ext in header_rewrite ip_allowlist; do
+  cmake -S "$src/extensions/$ext" -B "$tmp/ext-$ext" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" > "$tmp/configure-$ext.log" || { cat "$tmp/configure-$ext.log"; exit 1; }
+  cmake --build "$tmp/ext-$ext" -j 2
+  test -f "$tmp/ext-$ext/lib$ext.so" || { echo "lib$ext.so not built"; exit 1; }
 done
 # An existing folder is never overwritten.
 if "$src/tools/new-filter" scaffold_c --lang c --dir "$tmp/projects" 2> /dev/null; then
