@@ -72,11 +72,18 @@ public:
     }
     if (path == "/call") {
       sluice_header_t h[] = {sdk::header("x-a", "1")};
-      call_ = httpCall<&ProbeFilter::onAnswer>(config_.cluster, "GET", "/check", h, {}, 100);
-      return call_ == 0 ? sdk::kContinue : sdk::kStop;
+      call_id_ = httpCall<&ProbeFilter::onAnswer>(config_.cluster, "GET", "/check", h, {}, 100);
+      return call_id_ == 0 ? sdk::kContinue : sdk::kStop;
     }
     if (path == "/timer") {
       startTimer<&ProbeFilter::onTimer>(10);
+      return sdk::kStop;
+    }
+    if (path == "/scoped") {
+      deadline_ = sdk::TimerHandle(stream(), startTimer<&ProbeFilter::onTimer>(10));
+      sluice_header_t h[] = {sdk::header("x-a", "1")};
+      call_ = sdk::CallHandle(
+          stream(), httpCall<&ProbeFilter::onAnswer>(config_.cluster, "GET", "/check", h, {}, 100));
       return sdk::kStop;
     }
     return sdk::kContinue;
@@ -104,7 +111,11 @@ private:
   }
 
   const ProbeConfig& config_;
-  sluice_call_id_t call_ = 0;
+  sluice_call_id_t call_id_ = 0;
+
+public:
+  sdk::TimerHandle deadline_;
+  sdk::CallHandle call_;
 };
 
 std::unique_ptr<ProbeFilter> ProbeConfig::newFilter(sdk::Stream stream) const {
@@ -152,6 +163,11 @@ sluice_call_id_t captureCall(sluice_worker_t*, sluice_stream_t*, sluice_str_t cl
   return 7;
 }
 
+std::vector<sluice_call_id_t> g_cancelled;
+void recordCancel(sluice_worker_t*, sluice_call_id_t id) {
+  g_cancelled.push_back(id);
+}
+
 struct Harness {
   FakeHost host;
   sluice_host_t table = *host.table();
@@ -159,7 +175,10 @@ struct Harness {
   FakeWorker worker;
   const sluice_filter_descriptor_t* d = sdk::filterType<ProbeConfig>("probe");
 
-  Harness() { table.sluice_host_http_call = &captureCall; }
+  Harness() {
+    table.sluice_host_http_call = &captureCall;
+    table.sluice_host_http_call_cancel = &recordCancel;
+  }
 
   void* config(std::string_view json) {
     return d->sluice_on_config_new(&table, ctx.handle(), sdk::toStr(json));
@@ -337,6 +356,24 @@ TEST_CASE("SDK callbacks: HTTP call and timer reach member functions", "[sdk]") 
     h.d->sluice_on_request_headers(f, s.handle(), true);
     respond(599);
     CHECK(s.local_replies == std::vector<uint32_t>{500});
+    h.d->sluice_on_stream_destroy(f);
+  }
+  SECTION("RAII handles cancel their timer and call") {
+    g_cancelled.clear();
+    FakeStream s = h.stream("/scoped");
+    void* f = h.d->sluice_on_stream_new(c, nullptr, s.handle());
+    CHECK(h.d->sluice_on_request_headers(f, s.handle(), true) == SLUICE_STATUS_STOP);
+    auto* probe = static_cast<ProbeFilter*>(static_cast<sdk::Filter*>(f));
+    CHECK(h.worker.timers.size() == 1);
+    CHECK(static_cast<bool>(probe->call_));
+    probe->deadline_.cancel();
+    CHECK(h.worker.timers.empty());
+    probe->deadline_.cancel(); // idempotent
+    sdk::CallHandle moved = std::move(probe->call_);
+    CHECK(!probe->call_);
+    CHECK(g_cancelled.empty());
+    moved = sdk::CallHandle(); // reassigning cancels the call it held
+    CHECK(g_cancelled == std::vector<sluice_call_id_t>{7});
     h.d->sluice_on_stream_destroy(f);
   }
   SECTION("timer") {

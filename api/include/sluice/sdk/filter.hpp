@@ -31,7 +31,10 @@
 //    local 500 (or reset if the response already started) — a throwing filter fails closed;
 //  - member-function callbacks for timers, posted work and HTTP calls with no allocation:
 //    httpCall<&MyFilter::onAuthz>(...). They are bound to the stream: the host cancels them
-//    when the stream is destroyed, so they never run on a deleted filter.
+//    when the stream is destroyed, so they never run on a deleted filter. TimerHandle and
+//    CallHandle (RAII) cancel one earlier;
+//  - RAII ownership throughout: the config object and each filter object are owned by the SDK
+//    (std::unique_ptr from your factories) and deleted in the matching destroy hook.
 //
 // Threading and lifetime are those of sluice/filter.h: the config object is shared read-only
 // by all workers (make it immutable after create()); a filter object is single-threaded.
@@ -252,6 +255,56 @@ private:
   sluice_stream_t* s_;
   const std::string* name_;
 };
+
+// Owns a pending timer or HTTP call: cancels it when destroyed, reset or reassigned. Move-only.
+// Stream-bound timers and calls are cancelled by the host when the stream ends anyway; a handle
+// is for cancelling earlier (a deadline timer once the answer came, a call once a timer fired):
+//   timeout_ = sdk::TimerHandle(stream(), startTimer<&MyFilter::onDeadline>(500));
+// Cancelling an id that already fired or completed is harmless.
+template <bool kIsCall> class PendingHandle {
+public:
+  PendingHandle() = default;
+  PendingHandle(const Stream& s, uint64_t id) : host_(s.host()), worker_(s.worker()), id_(id) {}
+  PendingHandle(PendingHandle&& o) noexcept : host_(o.host_), worker_(o.worker_), id_(o.id_) {
+    o.id_ = 0;
+  }
+  PendingHandle& operator=(PendingHandle&& o) noexcept {
+    if (this != &o) {
+      cancel();
+      host_ = o.host_;
+      worker_ = o.worker_;
+      id_ = o.id_;
+      o.id_ = 0;
+    }
+    return *this;
+  }
+  PendingHandle(const PendingHandle&) = delete;
+  PendingHandle& operator=(const PendingHandle&) = delete;
+  ~PendingHandle() { cancel(); }
+
+  void cancel() noexcept {
+    if (id_ == 0) {
+      return;
+    }
+    if constexpr (kIsCall) {
+      host_->sluice_host_http_call_cancel(worker_, id_);
+    } else {
+      host_->sluice_host_timer_cancel(worker_, id_);
+    }
+    id_ = 0;
+  }
+  // Forget the id without cancelling (call it from the callback: the work is done).
+  void release() noexcept { id_ = 0; }
+  uint64_t id() const { return id_; }
+  explicit operator bool() const { return id_ != 0; }
+
+private:
+  const sluice_host_t* host_ = nullptr;
+  sluice_worker_t* worker_ = nullptr;
+  uint64_t id_ = 0;
+};
+using TimerHandle = PendingHandle<false>;
+using CallHandle = PendingHandle<true>;
 
 namespace detail {
 template <class T> struct MemberOf;
