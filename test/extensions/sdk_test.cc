@@ -523,3 +523,78 @@ TEST_CASE("header_rewrite: the C JSON reader accepts escapes and refuses every t
     CHECK(bad.errors.size() == 1);
   }
 }
+
+namespace {
+
+struct CountingWorker {
+  explicit CountingWorker(sdk::Worker w)
+      : index(w.index()), tick(w, w.startTimer(1000, &onTick, this)) {}
+  static void onTick(void*) {}
+  uint32_t index;
+  int streams = 0;
+  sdk::TimerHandle tick; // a worker-level timer, cancelled with the state
+};
+
+class WorkerFilter : public sdk::Filter {
+public:
+  WorkerFilter(sdk::Stream s, CountingWorker& w) : Filter(s), worker_(w) {}
+  sluice_status_t onRequestHeaders(bool) override {
+    stream().setHeader(SLUICE_HEADERS_REQUEST, "x-worker-streams", std::to_string(worker_.streams));
+    return sdk::kContinue;
+  }
+
+private:
+  CountingWorker& worker_;
+};
+
+class WorkerConfig {
+public:
+  static std::unique_ptr<WorkerConfig> create(sdk::ConfigContext&) {
+    return std::make_unique<WorkerConfig>();
+  }
+  std::unique_ptr<CountingWorker> newWorker(sdk::Worker w) const {
+    return std::make_unique<CountingWorker>(w);
+  }
+  std::unique_ptr<WorkerFilter> newFilter(sdk::Stream s, CountingWorker& w) const {
+    w.streams++;
+    return std::make_unique<WorkerFilter>(s, w);
+  }
+};
+
+} // namespace
+
+TEST_CASE("SDK worker state: created per worker, handed to newFilter, timers cancelled", "[sdk]") {
+  FakeHost host;
+  FakeConfigCtx ctx;
+  FakeWorker worker;
+  worker.index = 3;
+  const sluice_filter_descriptor_t* d = sdk::filterType<WorkerConfig>("worker_state");
+  REQUIRE(d->sluice_on_worker_new != nullptr);
+  REQUIRE(d->sluice_on_worker_destroy != nullptr);
+  CHECK(sdk::filterType<ProbeConfig>("probe")->sluice_on_worker_new == nullptr);
+  void* c = d->sluice_on_config_new(host.table(), ctx.handle(), SLUICE_STR("{}"));
+  REQUIRE(c != nullptr);
+  void* ws = d->sluice_on_worker_new(c, worker.handle());
+  REQUIRE(ws != nullptr);
+  CHECK(static_cast<CountingWorker*>(ws)->index == 3);
+  CHECK(worker.timers.size() == 1);
+  for (int i = 1; i <= 2; i++) {
+    FakeStream s;
+    s.worker = &worker;
+    void* f = d->sluice_on_stream_new(c, ws, s.handle());
+    REQUIRE(f != nullptr);
+    d->sluice_on_request_headers(f, s.handle(), true);
+    CHECK(s.request_headers.back().second == std::to_string(i));
+    d->sluice_on_stream_destroy(f);
+  }
+  // Without worker state (its creation failed) a stream fails closed.
+  FakeStream s;
+  s.worker = &worker;
+  void* f = d->sluice_on_stream_new(c, nullptr, s.handle());
+  CHECK(d->sluice_on_request_headers(f, s.handle(), true) == SLUICE_STATUS_STOP);
+  CHECK(s.local_replies == std::vector<uint32_t>{500});
+  d->sluice_on_stream_destroy(f);
+  d->sluice_on_worker_destroy(c, ws);
+  CHECK(worker.timers.empty());
+  d->sluice_on_config_destroy(c);
+}

@@ -9,6 +9,9 @@
 //     // WORKER thread. One filter object per stream (nullptr skips the filter for it).
 //     std::unique_ptr<MyFilter> newFilter(sluice::sdk::Stream stream) const;
 //     // Optional: void onLogReopen();  (MAIN thread, SIGUSR1)
+//     // Optional per-worker state (WORKER thread, once per worker); newFilter then also gets it:
+//     //   std::unique_ptr<MyWorker> newWorker(sluice::sdk::Worker w) const;
+//     //   std::unique_ptr<MyFilter> newFilter(sluice::sdk::Stream s, MyWorker& w) const;
 //   };
 //   class MyFilter : public sluice::sdk::Filter {
 //   public:
@@ -256,6 +259,25 @@ private:
   const std::string* name_;
 };
 
+// A worker thread's loop, for per-worker state (Config::newWorker). Use it only on that worker.
+class Worker {
+public:
+  Worker(const sluice_host_t* host, sluice_worker_t* worker) : host_(host), w_(worker) {}
+  const sluice_host_t* host() const { return host_; }
+  sluice_worker_t* raw() const { return w_; }
+  uint32_t index() const { return host_->sluice_host_worker_index(w_); }
+  uint64_t nowMs() const { return host_->sluice_host_worker_now_ms(w_); }
+  // A worker-level timer (not bound to a stream): hold it in a TimerHandle inside the worker
+  // state so that it is cancelled when the state is destroyed, as the ABI requires.
+  sluice_timer_id_t startTimer(uint64_t timeout_ms, sluice_task_callback_t cb, void* user) const {
+    return host_->sluice_host_timer_start(w_, nullptr, timeout_ms, cb, user);
+  }
+
+private:
+  const sluice_host_t* host_;
+  sluice_worker_t* w_;
+};
+
 // Owns a pending timer or HTTP call: cancels it when destroyed, reset or reassigned. Move-only.
 // Stream-bound timers and calls are cancelled by the host when the stream ends anyway; a handle
 // is for cancelling earlier (a deadline timer once the answer came, a call once a timer fired):
@@ -265,6 +287,7 @@ template <bool kIsCall> class PendingHandle {
 public:
   PendingHandle() = default;
   PendingHandle(const Stream& s, uint64_t id) : host_(s.host()), worker_(s.worker()), id_(id) {}
+  PendingHandle(const Worker& w, uint64_t id) : host_(w.host()), worker_(w.raw()), id_(id) {}
   PendingHandle(PendingHandle&& o) noexcept : host_(o.host_), worker_(o.worker_), id_(o.id_) {
     o.id_ = 0;
   }
@@ -440,9 +463,29 @@ template <class Config> struct ConfigHolder {
 #define SLUICE_SDK_OVERRIDES(F, hook)                                                              \
   (!std::is_same_v<decltype(&F::hook), decltype(&::sluice::sdk::Filter::hook)>)
 
+// Per-worker state is optional: a Config with `std::unique_ptr<W> newWorker(Worker) const`
+// gets `newFilter(Stream, W&)` calls with the state of the stream's worker.
+template <class Config>
+concept HasWorkerState = requires(const Config& c, Worker w) {
+  c.newWorker(w);
+};
+
+template <class Config, bool = HasWorkerState<Config>> struct WorkerTraits {
+  using W = void;
+  using FilterPtr = decltype(std::declval<const Config&>().newFilter(std::declval<Stream>()));
+};
+template <class Config> struct WorkerTraits<Config, true> {
+  using W = typename decltype(std::declval<const Config&>().newWorker(
+      std::declval<Worker>()))::element_type;
+  using FilterPtr =
+      decltype(std::declval<const Config&>().newFilter(std::declval<Stream>(), std::declval<W&>()));
+};
+
 template <class Config> class FilterTypeImpl {
 public:
-  using FilterPtr = decltype(std::declval<const Config&>().newFilter(std::declval<Stream>()));
+  static constexpr bool kHasWorker = HasWorkerState<Config>;
+  using W = typename WorkerTraits<Config>::W;
+  using FilterPtr = typename WorkerTraits<Config>::FilterPtr;
   using F = typename FilterPtr::element_type;
   static_assert(std::is_base_of_v<Filter, F>, "newFilter must return std::unique_ptr<T>, T a "
                                               "subclass of sluice::sdk::Filter");
@@ -462,6 +505,10 @@ private:
     d.sluice_on_config_destroy = &configDestroy;
     d.sluice_on_stream_new = &streamNew;
     d.sluice_on_stream_destroy = &streamDestroy;
+    if constexpr (kHasWorker) {
+      d.sluice_on_worker_new = &workerNew;
+      d.sluice_on_worker_destroy = &workerDestroy;
+    }
     // Always installed: it also answers for a filter whose creation failed.
     d.sluice_on_request_headers = &requestHeaders;
     if constexpr (SLUICE_SDK_OVERRIDES(F, onRequestBody)) {
@@ -528,11 +575,36 @@ private:
     }
   }
 
-  static void* streamNew(void* config, void*, sluice_stream_t* s) noexcept {
+  static void* workerNew(void* config, sluice_worker_t* w) noexcept {
+    Holder* h = static_cast<Holder*>(config);
+    try {
+      return h->config->newWorker(Worker(h->host, w)).release();
+    } catch (const std::exception& e) {
+      logError(h, "exception in on_worker_new (streams on this worker get 500): ", e.what());
+    } catch (...) {
+      logError(h, "exception in on_worker_new (streams on this worker get 500): ", "unknown");
+    }
+    return nullptr;
+  }
+  static void workerDestroy(void*, void* state) noexcept {
+    if constexpr (kHasWorker) {
+      delete static_cast<W*>(state);
+    }
+  }
+
+  static void* streamNew(void* config, void* worker_state, sluice_stream_t* s) noexcept {
     Holder* h = static_cast<Holder*>(config);
     Stream stream(h->host, s, &h->name);
     try {
-      return static_cast<Filter*>(h->config->newFilter(stream).release());
+      if constexpr (kHasWorker) {
+        if (worker_state != nullptr) {
+          return static_cast<Filter*>(
+              h->config->newFilter(stream, *static_cast<W*>(worker_state)).release());
+        }
+      } else {
+        (void)worker_state;
+        return static_cast<Filter*>(h->config->newFilter(stream).release());
+      }
     } catch (const std::exception& e) {
       logError(h, "exception in on_stream_new: ", e.what());
     } catch (...) {
