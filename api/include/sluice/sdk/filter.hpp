@@ -24,7 +24,8 @@
 //  - generates the sluice_filter_descriptor_t of each filter type and the module entry symbol
 //    (sluice_module_init, or the built-in name when the filter is linked into a distro build);
 //  - installs only the body and trailer hooks your filter overrides, so a filter without a
-//    body hook keeps the host's zero-copy body fast path;
+//    body hook keeps the host's zero-copy body fast path (declare your overrides public: the
+//    SDK looks at them to decide);
 //  - checks ABI compatibility at load time: the host's major must equal the one this header
 //    was written for and its minor must be at least SLUICE_SDK_REQUIRED_ABI_MINOR (default:
 //    the minor of the header you build against; define it lower before including this header
