@@ -1,14 +1,31 @@
+include(${CMAKE_CURRENT_LIST_DIR}/SluiceModule.cmake)
+
 # sluice_add_filter(NAME <name> SOURCES ... [LIBS ...])
 # Builds a built-in filter as a static library against api/ only. The filter's sources must
 # define:  extern "C" const sluice_module_t* sluice_builtin_<name>_init(const sluice_host_t*,
 #          uint32_t, uint32_t);
-# and the build registers it in the generated built-in table.
+# and the build registers it in the generated built-in table. The compile definition
+# SLUICE_MODULE_ENTRY_NAME names that function, so a filter written as a module (entry
+# SLUICE_MODULE_ENTRY_NAME, default sluice_module_init) links in unchanged: that is how
+# -DSLUICE_EXTRA_FILTERS=<dir> builds out-of-tree filters into a custom distro.
+# With SLUICE_FILTER_AS_MODULE set (extensions/), it builds lib<name>.so instead
+# (sluice_add_module, target sluice_ext_<name>, output in <build>/extensions).
 function(sluice_add_filter)
   cmake_parse_arguments(F "" "NAME" "SOURCES;LIBS" ${ARGN})
+  if(SLUICE_FILTER_AS_MODULE)
+    sluice_add_module(NAME ${F_NAME} TARGET sluice_ext_${F_NAME} SOURCES ${F_SOURCES}
+      LIBS ${F_LIBS} OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/extensions)
+    if(NOT SLUICE_SANITIZE)
+      # A module must resolve everything without sluice: nothing of core is linked.
+      target_link_options(sluice_ext_${F_NAME} PRIVATE -Wl,--no-undefined)
+    endif()
+    return()
+  endif()
   set(target sluice_filter_${F_NAME})
   add_library(${target} STATIC ${F_SOURCES})
   target_link_libraries(${target} PUBLIC sluice_api ${F_LIBS})
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(${target} PRIVATE SLUICE_MODULE_ENTRY_NAME=sluice_builtin_${F_NAME}_init)
   set_property(GLOBAL APPEND PROPERTY SLUICE_BUILTIN_FILTERS ${F_NAME})
 endfunction()
 
