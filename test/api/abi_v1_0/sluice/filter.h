@@ -1,0 +1,397 @@
+/*
+ * sluice filter C ABI, version 1.
+ *
+ * This is the only header a filter includes. It is C99 and uses only <stdint.h>, <stddef.h> and
+ * <stdbool.h>. Built-in filters (router, access_log, ...) are written against it exactly as a
+ * third-party module is.
+ *
+ * STABILITY RULES
+ *  - Every struct that crosses the boundary starts with a `size` field holding sizeof() as the
+ *    writer compiled it. Fields are only ever appended. A reader checks `size` before touching a
+ *    field that a newer minor added.
+ *  - Enumerators are only appended; values never change.
+ *  - A minor version never changes a signature. New host functions are appended to sluice_host_t.
+ *
+ * NAMING
+ *  - sluice_<noun>_t: types. sluice_on_<event>: hooks a filter implements (descriptor fields).
+ *    sluice_host_<verb>: functions the host provides (fields of sluice_host_t).
+ *
+ * THREADING
+ *  - MAIN thread: sluice_on_module_init, sluice_on_config_new, sluice_on_config_destroy. The
+ *    sluice_host_config_* functions may only be called from inside sluice_on_config_new.
+ *  - WORKER threads: sluice_on_worker_new/destroy run once per worker per filter config, on that
+ *    worker. Every stream hook runs on the worker that owns the stream; per-stream state is
+ *    single-threaded and needs no locking. Stream host functions (those taking a
+ *    sluice_stream_t*) may only be called on that worker, during a hook or a callback that the
+ *    host delivered for that stream (timer, posted work, HTTP call completion).
+ *  - A filter config (the pointer returned by sluice_on_config_new) is shared read-only by all
+ *    workers. Mutable shared state inside it is the filter's responsibility (atomics, sharding).
+ *  - sluice_host_log and sluice_host_metric_* may be called from any thread.
+ *
+ * LIFETIME
+ *  - A filter config lives from sluice_on_config_new until sluice_on_config_destroy, which runs
+ *    after every stream and worker state created from it has been destroyed (configs survive a
+ *    reload for as long as in-flight streams use them).
+ *  - A per-stream filter object lives from sluice_on_stream_new until sluice_on_stream_destroy.
+ *    sluice_on_stream_complete (the log hook) runs once before destroy for every stream that had
+ *    its filter object created, whichever filter ended the stream.
+ *  - sluice_str_t values returned by the host point into host memory: valid until the current
+ *    hook or callback returns, or until the same header map / body is next modified, whichever
+ *    is first. Copy what you keep.
+ *  - sluice_str_t values passed to the host are copied by the host before the call returns unless
+ *    the function says otherwise.
+ */
+#ifndef SLUICE_FILTER_H
+#define SLUICE_FILTER_H
+
+#include "sluice/version.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SLUICE_EXPORT __declspec(dllexport)
+#else
+#define SLUICE_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* A borrowed byte string: not NUL-terminated unless stated. */
+typedef struct sluice_str {
+  const char* ptr;
+  size_t len;
+} sluice_str_t;
+
+/* Opaque handles. */
+typedef struct sluice_stream sluice_stream_t;         /* one HTTP request/response exchange */
+typedef struct sluice_config_ctx sluice_config_ctx_t; /* valid only inside sluice_on_config_new */
+typedef struct sluice_worker sluice_worker_t;         /* one worker thread and its event loop */
+
+/* What a stream hook tells the filter manager. */
+typedef enum sluice_status {
+  /* Run the next filter (request: next in chain order; response: next in reverse order). */
+  SLUICE_STATUS_CONTINUE = 0,
+  /* Pause iteration at this filter. Nothing further runs for this direction until the filter
+   * calls sluice_host_resume. Body data that arrives meanwhile is buffered by the host (subject
+   * to the listener's body limit) and delivered to this filter's body hook after resume. */
+  SLUICE_STATUS_STOP = 1,
+  /* Pause iteration and buffer the whole body of this direction. The host calls the body hook
+   * again with end_stream=true once the body is complete; the filter may then read the whole
+   * body with sluice_host_body_get and replace it with sluice_host_body_replace, and return
+   * CONTINUE. Returning CONTINUE earlier releases what was buffered. */
+  SLUICE_STATUS_STOP_AND_BUFFER = 2
+} sluice_status_t;
+
+/* Which header map a header function addresses. Pseudo-headers are reachable by name:
+ * ":method", ":path", ":authority", ":scheme" in REQUEST; ":status" in RESPONSE. Setting ":path"
+ * rewrites the request target; setting ":status" changes the response status. */
+typedef enum sluice_header_map {
+  SLUICE_HEADERS_REQUEST = 0,
+  SLUICE_HEADERS_RESPONSE = 1,
+  SLUICE_TRAILERS_REQUEST = 2,
+  SLUICE_TRAILERS_RESPONSE = 3
+} sluice_header_map_t;
+
+typedef enum sluice_direction {
+  SLUICE_DIRECTION_REQUEST = 0,
+  SLUICE_DIRECTION_RESPONSE = 1
+} sluice_direction_t;
+
+typedef enum sluice_log_level {
+  SLUICE_LOG_TRACE = 0,
+  SLUICE_LOG_DEBUG = 1,
+  SLUICE_LOG_INFO = 2,
+  SLUICE_LOG_WARN = 3,
+  SLUICE_LOG_ERROR = 4
+} sluice_log_level_t;
+
+/* Response flags (bit mask), as printed by access_log. */
+#define SLUICE_FLAG_UPSTREAM_TIMEOUT (1u << 0)         /* UT */
+#define SLUICE_FLAG_UPSTREAM_CONNECT_FAILURE (1u << 1) /* UF */
+#define SLUICE_FLAG_UPSTREAM_OVERFLOW (1u << 2)        /* UO */
+#define SLUICE_FLAG_UPSTREAM_RESET (1u << 3)           /* UR */
+#define SLUICE_FLAG_NO_ROUTE (1u << 4)                 /* NR */
+#define SLUICE_FLAG_RATE_LIMITED (1u << 5)             /* RL */
+#define SLUICE_FLAG_DOWNSTREAM_DISCONNECT (1u << 6)    /* DC */
+#define SLUICE_FLAG_LOCAL_REPLY (1u << 7)              /* LR */
+#define SLUICE_FLAG_NO_HEALTHY_UPSTREAM (1u << 8)      /* UH */
+
+/* Retry conditions (bit mask) for sluice_route_t.retry_on. */
+#define SLUICE_RETRY_CONNECT_FAILURE (1u << 0)
+#define SLUICE_RETRY_RESET (1u << 1)
+#define SLUICE_RETRY_5XX (1u << 2)
+#define SLUICE_RETRY_TIMEOUT (1u << 3)
+
+/* A header to send with a local reply or an HTTP call. */
+typedef struct sluice_header {
+  sluice_str_t name;
+  sluice_str_t value;
+} sluice_header_t;
+
+/* Where the router sends a request. Filled by the filter, copied by the host. */
+typedef struct sluice_route {
+  uint32_t size;               /* sizeof(sluice_route_t) */
+  sluice_str_t cluster;        /* cluster name; must exist in the live config */
+  sluice_str_t path;           /* new request path (ptr NULL: keep the current :path) */
+  sluice_str_t route_name;     /* for logs and stream info; may be empty */
+  uint32_t timeout_ms;         /* whole-request upstream timeout, 0 = none (504 + UT on expiry) */
+  uint32_t retry_attempts;     /* retries after the first try */
+  uint32_t retry_on;           /* SLUICE_RETRY_* bits */
+  uint32_t per_try_timeout_ms; /* 0 = none */
+  sluice_str_t hash_key;       /* for hashing LB policies; ptr NULL: the host derives it */
+} sluice_route_t;
+
+/* What the host knows about a stream. Filled by sluice_host_stream_info; strings are valid as
+ * described in LIFETIME. */
+typedef struct sluice_stream_info {
+  uint32_t size;               /* set by the caller to sizeof(sluice_stream_info_t) */
+  sluice_str_t client_address; /* "ip:port" of the downstream peer */
+  sluice_str_t client_ip;      /* "ip" only */
+  sluice_str_t request_id;
+  sluice_str_t listener;   /* listener name */
+  sluice_str_t protocol;   /* "HTTP/1.1" or "HTTP/1.0" */
+  sluice_str_t route_name; /* empty until routed */
+  sluice_str_t upstream_cluster;
+  sluice_str_t upstream_endpoint; /* "host:port" of the last endpoint tried, empty if none */
+  bool tls;
+  uint32_t response_flags;       /* SLUICE_FLAG_* */
+  uint32_t response_status;      /* 0 until a response started */
+  uint64_t start_unix_us;        /* wall clock at the first request byte */
+  uint64_t duration_us;          /* from the first request byte to now (or to completion) */
+  uint64_t upstream_duration_us; /* time to the upstream's response headers, 0 if none */
+  uint64_t bytes_in;             /* request body bytes received */
+  uint64_t bytes_out;            /* response body bytes sent */
+} sluice_stream_info_t;
+
+/* Completion of sluice_host_http_call. On failure status is 0 and error names the reason
+ * ("timeout", "connect_failure", "reset", "no_healthy_upstream", "unknown_cluster"). The body
+ * and header strings are valid until the callback returns. */
+typedef struct sluice_http_response {
+  uint32_t size;
+  uint32_t status;
+  const sluice_header_t* headers;
+  size_t header_count;
+  sluice_str_t body;
+  sluice_str_t error;
+} sluice_http_response_t;
+
+typedef void (*sluice_http_callback_t)(void* user_data, const sluice_http_response_t* response);
+typedef void (*sluice_task_callback_t)(void* user_data);
+
+typedef enum sluice_metric_type {
+  SLUICE_METRIC_COUNTER = 0,
+  SLUICE_METRIC_GAUGE = 1,
+  SLUICE_METRIC_HISTOGRAM = 2
+} sluice_metric_type_t;
+
+typedef uint32_t sluice_metric_id_t;
+#define SLUICE_METRIC_INVALID ((sluice_metric_id_t)0xffffffffu)
+
+typedef uint64_t sluice_timer_id_t; /* 0 is never a valid timer */
+typedef uint64_t sluice_call_id_t;  /* 0 is never a valid call */
+
+/*
+ * The host function table. Passed to sluice_on_module_init and to every config; a module must
+ * not assume fields beyond `size` exist.
+ */
+typedef struct sluice_host {
+  uint32_t size;      /* sizeof(sluice_host_t) as the host compiled it */
+  uint16_t abi_major; /* SLUICE_ABI_VERSION_MAJOR of the host */
+  uint16_t abi_minor; /* SLUICE_ABI_VERSION_MINOR of the host */
+
+  /* --- any thread ------------------------------------------------------------------------ */
+  /* Log a message prefixed with the filter's name (stream: optional, adds the request id). */
+  void (*sluice_host_log)(sluice_config_ctx_t* cfg, sluice_stream_t* stream,
+                          sluice_log_level_t level, sluice_str_t message);
+
+  /* --- config time (inside sluice_on_config_new, main thread) ----------------------------- */
+  /* Report a config error. `pointer` is a JSON pointer relative to the filter's "config"
+   * object ("" for the object itself, "/rules/0/key"). Any error fails the whole config. */
+  void (*sluice_host_config_error)(sluice_config_ctx_t* cfg, sluice_str_t pointer,
+                                   sluice_str_t message);
+  /* True if a cluster of that name exists in the config being loaded. */
+  bool (*sluice_host_config_cluster_exists)(sluice_config_ctx_t* cfg, sluice_str_t name);
+  /* The filter's instance name ("name" in the config, default its type). NUL-terminated; valid
+   * for the life of the filter config. */
+  sluice_str_t (*sluice_host_config_name)(sluice_config_ctx_t* cfg);
+  /* Resolve a path from the config against the config file's folder. Writes a NUL-terminated
+   * path into out (capacity out_len) and returns its length, or 0 if it does not fit. */
+  size_t (*sluice_host_config_resolve_path)(sluice_config_ctx_t* cfg, sluice_str_t path, char* out,
+                                            size_t out_len);
+  /* Define a metric instance: family `name`, `help`, and fixed labels given as
+   * label_count name/value pairs. Same family name + same labels returns the same id. Returns
+   * SLUICE_METRIC_INVALID (and fails the config) on a bad name or a type clash. For
+   * histograms, `bounds` holds bucket upper bounds (ascending, bound_count of them); NULL uses
+   * latency buckets in seconds. */
+  sluice_metric_id_t (*sluice_host_config_define_metric)(
+      sluice_config_ctx_t* cfg, sluice_metric_type_t type, sluice_str_t name, sluice_str_t help,
+      const sluice_header_t* labels, size_t label_count, const double* bounds, size_t bound_count);
+
+  /* --- metrics (any thread; lock-free on workers) ----------------------------------------- */
+  void (*sluice_host_metric_add)(sluice_metric_id_t id, double delta);     /* counter, gauge */
+  void (*sluice_host_metric_set)(sluice_metric_id_t id, double value);     /* gauge */
+  void (*sluice_host_metric_observe)(sluice_metric_id_t id, double value); /* histogram */
+
+  /* --- headers (stream's worker) ---------------------------------------------------------- */
+  /* The index-th value (0-based) of header `name` (case-insensitive). False if absent. */
+  bool (*sluice_host_header_get)(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+                                 size_t index, sluice_str_t* value);
+  /* Number of entries in the map (pseudo-headers not counted). */
+  size_t (*sluice_host_header_count)(sluice_stream_t* s, sluice_header_map_t map);
+  /* The i-th entry in wire order. False when i is out of range. */
+  bool (*sluice_host_header_at)(sluice_stream_t* s, sluice_header_map_t map, size_t i,
+                                sluice_str_t* name, sluice_str_t* value);
+  /* Replace every value of `name` with one value (adds it if absent). */
+  void (*sluice_host_header_set)(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+                                 sluice_str_t value);
+  /* Append one more value of `name`. */
+  void (*sluice_host_header_add)(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
+                                 sluice_str_t value);
+  /* Remove every value of `name`; returns how many were removed. */
+  size_t (*sluice_host_header_remove)(sluice_stream_t* s, sluice_header_map_t map,
+                                      sluice_str_t name);
+
+  /* --- body (stream's worker, inside a body hook or after STOP_AND_BUFFER) ---------------- */
+  /* The body bytes of `dir` that the host holds for this filter: inside a body hook the
+   * current chunk plus anything buffered before it. Zero-copy view. */
+  sluice_str_t (*sluice_host_body_get)(sluice_stream_t* s, sluice_direction_t dir);
+  /* Replace those bytes (copied). Content-Length is fixed up by the host when the body is
+   * complete; otherwise the message is sent chunked. */
+  void (*sluice_host_body_replace)(sluice_stream_t* s, sluice_direction_t dir, sluice_str_t data);
+
+  /* --- stream control --------------------------------------------------------------------- */
+  /* Answer the request locally and end the stream: no further request hooks run; response
+   * hooks of the filters before this one run on the local reply. `details` goes to the log
+   * (may be empty). A second call, or a call after the response started, is ignored. */
+  void (*sluice_host_send_local_reply)(sluice_stream_t* s, uint32_t status,
+                                       const sluice_header_t* headers, size_t header_count,
+                                       sluice_str_t body, sluice_str_t details);
+  /* Resume a stream paused with STOP / STOP_AND_BUFFER, after the filter that paused it. */
+  void (*sluice_host_resume)(sluice_stream_t* s, sluice_direction_t dir);
+  /* Send the request to a cluster when the request hooks finish. The last call wins. Returns
+   * false if the cluster is unknown. */
+  bool (*sluice_host_route)(sluice_stream_t* s, const sluice_route_t* route);
+  /* Add response flags (SLUICE_FLAG_*). */
+  void (*sluice_host_set_response_flags)(sluice_stream_t* s, uint32_t flags);
+
+  /* --- stream metadata (string key/value shared by every filter of a stream) -------------- */
+  bool (*sluice_host_metadata_get)(sluice_stream_t* s, sluice_str_t key, sluice_str_t* value);
+  void (*sluice_host_metadata_set)(sluice_stream_t* s, sluice_str_t key, sluice_str_t value);
+  /* Iterate: the i-th key/value pair in insertion order; false past the end. */
+  bool (*sluice_host_metadata_at)(sluice_stream_t* s, size_t i, sluice_str_t* key,
+                                  sluice_str_t* value);
+
+  /* --- stream info ------------------------------------------------------------------------ */
+  /* Fills `info` up to info->size bytes. */
+  void (*sluice_host_stream_info)(sluice_stream_t* s, sluice_stream_info_t* info);
+  /* The worker that owns the stream. */
+  sluice_worker_t* (*sluice_host_stream_worker)(sluice_stream_t* s);
+
+  /* --- timers and work on a worker loop (that worker's thread only) ----------------------- */
+  /* Run cb(user_data) after timeout_ms on the worker's loop. Timers created with a stream are
+   * cancelled automatically when the stream is destroyed; pass stream NULL for a worker-level
+   * timer (cancel it yourself before sluice_on_worker_destroy returns). */
+  sluice_timer_id_t (*sluice_host_timer_start)(sluice_worker_t* w, sluice_stream_t* s,
+                                               uint64_t timeout_ms, sluice_task_callback_t cb,
+                                               void* user_data);
+  void (*sluice_host_timer_cancel)(sluice_worker_t* w, sluice_timer_id_t id);
+  /* Run cb(user_data) on the next loop iteration of worker w. With stream NULL it is
+   * thread-safe: any thread may hand work to w this way. With a stream it must be called on
+   * that stream's worker, and the task is dropped if the stream ends first. */
+  void (*sluice_host_post)(sluice_worker_t* w, sluice_stream_t* s, sluice_task_callback_t cb,
+                           void* user_data);
+
+  /* --- HTTP call to a cluster (worker thread) --------------------------------------------- */
+  /* Send a request to `cluster` through its load balancer and pool. cb runs exactly once on
+   * the same worker, unless the call is cancelled first; with a stream, the call is cancelled
+   * when the stream is destroyed. Returns 0 if the call could not be started (cb not run). */
+  sluice_call_id_t (*sluice_host_http_call)(sluice_worker_t* w, sluice_stream_t* s,
+                                            sluice_str_t cluster, sluice_str_t method,
+                                            sluice_str_t path, const sluice_header_t* headers,
+                                            size_t header_count, sluice_str_t body,
+                                            uint32_t timeout_ms, sluice_http_callback_t cb,
+                                            void* user_data);
+  void (*sluice_host_http_call_cancel)(sluice_worker_t* w, sluice_call_id_t id);
+
+  /* --- worker identity -------------------------------------------------------------------- */
+  uint32_t (*sluice_host_worker_index)(sluice_worker_t* w);
+  /* Monotonic time of the worker loop in milliseconds (cached per loop iteration). */
+  uint64_t (*sluice_host_worker_now_ms)(sluice_worker_t* w);
+} sluice_host_t;
+
+/*
+ * A filter type. Only `size`, `type`, `sluice_on_config_new` and `sluice_on_stream_new` are
+ * required; every other hook may be NULL (NULL means CONTINUE / nothing to do).
+ */
+typedef struct sluice_filter_descriptor {
+  uint32_t size;    /* sizeof(sluice_filter_descriptor_t) */
+  const char* type; /* NUL-terminated type name used in configs, e.g. "header_rewrite" */
+
+  /* MAIN thread. Parse and validate `json` (the filter's "config", as JSON text). Return the
+   * filter config, or NULL after reporting errors with sluice_host_config_error. */
+  void* (*sluice_on_config_new)(const sluice_host_t* host, sluice_config_ctx_t* cfg,
+                                sluice_str_t json);
+  /* MAIN thread. Destroy a config once nothing uses it. */
+  void (*sluice_on_config_destroy)(void* config);
+
+  /* WORKER thread. Per-worker state for this config (caches, scratch space, connections);
+   * returns NULL if none is needed. */
+  void* (*sluice_on_worker_new)(void* config, sluice_worker_t* worker);
+  void (*sluice_on_worker_destroy)(void* config, void* worker_state);
+
+  /* WORKER thread. Per-stream filter object. Returning NULL skips this filter for the stream. */
+  void* (*sluice_on_stream_new)(void* config, void* worker_state, sluice_stream_t* stream);
+  void (*sluice_on_stream_destroy)(void* filter);
+
+  /* Request hooks run in chain order, response hooks in reverse order. end_stream is true
+   * when no body (or no more body) follows. */
+  sluice_status_t (*sluice_on_request_headers)(void* filter, sluice_stream_t* s, bool end_stream);
+  sluice_status_t (*sluice_on_request_body)(void* filter, sluice_stream_t* s, bool end_stream);
+  sluice_status_t (*sluice_on_request_trailers)(void* filter, sluice_stream_t* s);
+  sluice_status_t (*sluice_on_response_headers)(void* filter, sluice_stream_t* s, bool end_stream);
+  sluice_status_t (*sluice_on_response_body)(void* filter, sluice_stream_t* s, bool end_stream);
+  sluice_status_t (*sluice_on_response_trailers)(void* filter, sluice_stream_t* s);
+  /* The stream ended (completed, reset or answered locally): log here. */
+  void (*sluice_on_stream_complete)(void* filter, sluice_stream_t* s);
+
+  /* MAIN thread. The operator asked to reopen log files (SIGUSR1, log rotation). */
+  void (*sluice_on_log_reopen)(void* config);
+} sluice_filter_descriptor_t;
+
+/* What a module returns from its entry symbol. */
+typedef struct sluice_module {
+  uint32_t size;      /* sizeof(sluice_module_t) */
+  uint16_t abi_major; /* SLUICE_ABI_VERSION_MAJOR the module was built with */
+  uint16_t abi_minor; /* SLUICE_ABI_VERSION_MINOR the module was built with */
+  const char* name;   /* module name for messages */
+  const sluice_filter_descriptor_t* const* filters; /* filter_count descriptors */
+  size_t filter_count;
+} sluice_module_t;
+
+/*
+ * The entry symbol every module exports (built-in filters export the same function under a
+ * per-filter name). Called once per loaded file on the MAIN thread. The host table stays valid
+ * for the life of the process. Return NULL to refuse loading (log why with host->sluice_host_log
+ * first).
+ */
+#define SLUICE_MODULE_ENTRY_SYMBOL "sluice_module_init"
+typedef const sluice_module_t* (*sluice_module_init_fn)(const sluice_host_t* host,
+                                                        uint32_t host_abi_major,
+                                                        uint32_t host_abi_minor);
+
+/* Helper for a string literal. */
+#ifdef __cplusplus
+#define SLUICE_STR(lit) (sluice_str_t{(lit), sizeof(lit) - 1})
+#else
+#define SLUICE_STR(lit) ((sluice_str_t){(lit), sizeof(lit) - 1})
+#endif
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SLUICE_FILTER_H */

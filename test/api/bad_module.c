@@ -1,0 +1,48 @@
+/* Modules the loader must refuse, one per BAD_KIND:
+ *   1: built for another major version      2: built for a newer minor version
+ *   3: a filter without the required sluice_on_stream_new hook
+ *   4: no entry symbol at all */
+#include "sluice/filter.h"
+
+#include <stddef.h>
+
+static void* config_new(const sluice_host_t* h, sluice_config_ctx_t* cfg, sluice_str_t json) {
+  (void)h;
+  (void)cfg;
+  (void)json;
+  return (void*)1;
+}
+
+static void* stream_new(void* config, void* worker_state, sluice_stream_t* s) {
+  (void)config;
+  (void)worker_state;
+  (void)s;
+  return NULL;
+}
+
+static sluice_filter_descriptor_t descriptor;
+static const sluice_filter_descriptor_t* descriptors[1];
+static sluice_module_t module;
+
+#if BAD_KIND == 4
+SLUICE_EXPORT const sluice_module_t* not_the_entry_symbol(void) {
+#else
+SLUICE_EXPORT const sluice_module_t* sluice_module_init(const sluice_host_t* host, uint32_t major,
+                                                        uint32_t minor) {
+  (void)host;
+  (void)major;
+  (void)minor;
+#endif
+  descriptor.size = sizeof(descriptor);
+  descriptor.type = "bad";
+  descriptor.sluice_on_config_new = config_new;
+  descriptor.sluice_on_stream_new = BAD_KIND == 3 ? NULL : stream_new;
+  descriptors[0] = &descriptor;
+  module.size = sizeof(module);
+  module.abi_major = (uint16_t)(SLUICE_ABI_VERSION_MAJOR + (BAD_KIND == 1 ? 1 : 0));
+  module.abi_minor = (uint16_t)(SLUICE_ABI_VERSION_MINOR + (BAD_KIND == 2 ? 1 : 0));
+  module.name = "bad";
+  module.filters = descriptors;
+  module.filter_count = 1;
+  return &module;
+}
