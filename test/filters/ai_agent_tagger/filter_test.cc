@@ -371,10 +371,11 @@ TEST_CASE("ai_agent_tagger: classification allocates nothing", "[filter]") {
   const std::string ua = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
                          "GPTBot/1.0; +https://openai.com/gptbot)";
   CHECK(tax.agents[static_cast<size_t>(c.classify(ua, scratch))].name == "GPTBot");
+  const std::vector<std::string>& browsers = browserUserAgents(); // built before counting
   const uint64_t before = allocationCount();
   for (int i = 0; i < 1000; i++) {
     c.classify(ua, scratch);
-    c.classify(browserUserAgents()[static_cast<size_t>(i) % browserUserAgents().size()], scratch);
+    c.classify(browsers[static_cast<size_t>(i) % browsers.size()], scratch);
   }
   CHECK(allocationCount() - before == 0);
   hs_free_scratch(scratch);
