@@ -434,8 +434,6 @@ struct TaxonomyCase {
 };
 
 TEST_CASE("ai_agent_tagger: taxonomy file errors name the entry", "[filter]") {
-  const std::string agent = R"({"agent": "A", "provider": "P", "purpose": "user",
-                                "tokens": ["ABot"], "source": {"note": "n"}})";
   const TaxonomyCase c = GENERATE(values<TaxonomyCase>({
       {"{", "", "not valid JSON"},
       {R"({"version": 1})", "/agents", "required"},
@@ -487,7 +485,6 @@ TEST_CASE("ai_agent_tagger: taxonomy file errors name the entry", "[filter]") {
           "tokens": ["A"], "source": {"note": "n"}}], "robots_txt_only": [{"token": "Z"}]})",
        "/robots_txt_only/0/reason", "required"},
   }));
-  (void)agent;
   TempDir dir;
   dir.write("tax.json", c.doc);
   Tagger t(R"({"taxonomy": {"file": "tax.json"}})", dir.path());
