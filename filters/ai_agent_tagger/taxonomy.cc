@@ -130,6 +130,10 @@ void parseAgent(ConfigReader& r, const Json& e, const std::string& ptr, Agent& a
 }
 
 bool validPattern(const std::string& pattern, std::string& message) {
+  if (pattern.find('\0') != std::string::npos) {
+    message = "a pattern cannot contain a NUL byte (write \\x00)";
+    return false;
+  }
   hs_expr_info_t* info = nullptr;
   hs_compile_error_t* err = nullptr;
   if (hs_expression_info(pattern.c_str(), HS_FLAG_SINGLEMATCH, &info, &err) != HS_SUCCESS) {
@@ -137,9 +141,9 @@ bool validPattern(const std::string& pattern, std::string& message) {
     hs_free_compile_error(err);
     return false;
   }
-  const bool empty_ok = info->min_width > 0;
+  const bool non_empty = info->min_width > 0;
   free(info); // allocated by Hyperscan's default allocator (malloc)
-  if (!empty_ok) {
+  if (!non_empty) {
     message = "the pattern can match an empty string";
     return false;
   }
