@@ -166,5 +166,43 @@ def a_new_file_at_the_same_path_is_loaded_on_reload_and_the_old_one_unmapped():
     sl.stop()
 
 
+def api_module(name):
+    return os.path.join(os.path.dirname(MODULE), "lib%s.so" % name)
+
+
+@case
+def a_module_built_against_the_1_0_headers_loads_and_works():
+    old = api_module("sluice_test_async_filter_v1_0")
+    up = Upstream()
+    cfg = config(up)
+    cfg["listeners"][0]["filters"][0]["module"] = old
+    sl = Sluice(cfg)
+    assert "loaded module %s (test_async, C ABI 1.0)" % old in sl.stderr_text(), sl.stderr_text()
+    port = sl.port()
+    status, hs, body = http_request(port, "GET", "/async/x")
+    assert status == 200 and ["x-async", "resumed"] in json.loads(body)["headers"], body
+    assert http_request(port, "GET", "/deny/x")[0] == 403
+    sl.stop()
+
+
+@case
+def modules_the_loader_refuses_say_why():
+    up = Upstream()
+    expected = {
+        1: ["built for C ABI 2.", "major versions differ"],
+        2: ["built for C ABI 1.", "newer than this sluice's ABI 1."],
+        3: ["lacks the required hook sluice_on_stream_new"],
+        4: ["does not export the entry symbol sluice_module_init"],
+    }
+    for kind, words in expected.items():
+        path = api_module("sluice_test_bad_module_%d" % kind)
+        c = config(up)
+        c["listeners"][0]["filters"][0].update({"type": "bad", "module": path})
+        code, out = run_validate(c)
+        assert code == 1 and "/listeners/0/filters/0/module" in out and path in out, (kind, out)
+        for w in words:
+            assert w in out, (kind, w, out)
+
+
 if __name__ == "__main__":
     run_cases()
