@@ -4,6 +4,7 @@
 #include "core/stats/registry.h"
 
 #include <string>
+#include <utility>
 
 namespace sluice::filter::stats {
 
@@ -23,6 +24,16 @@ void add(uint32_t id, double v) {
   }
 }
 
+} // namespace
+
+namespace {
+std::pair<uint32_t, uint32_t> reloadSeries() {
+  static const uint32_t ok = Registry::global().defineCounter(
+      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "success"}});
+  static const uint32_t failed = Registry::global().defineCounter(
+      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "failure"}});
+  return {ok, failed};
+}
 } // namespace
 
 void defineSnapshotMetrics(Snapshot& snapshot) {
@@ -78,13 +89,11 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
       r.defineGauge("sluice_server_ready", "1 when listeners are bound and the config is live", {});
   g_draining = r.defineGauge("sluice_server_draining", "1 while shutting down", {});
   g_generation = r.defineGauge("sluice_config_generation", "Generation of the live config", {});
+  reloadSeries(); // exposed (at 0) from the start, not only after the first reload
 }
 
 void recordReload(bool success) {
-  static const uint32_t ok = Registry::global().defineCounter(
-      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "success"}});
-  static const uint32_t failed = Registry::global().defineCounter(
-      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "failure"}});
+  auto [ok, failed] = reloadSeries();
   add(success ? ok : failed, 1);
 }
 

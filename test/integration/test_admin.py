@@ -93,6 +93,53 @@ def metrics_count_requests_and_pass_promtool():
 
 
 @case
+def every_spec_metric_family_is_exposed_with_the_built_in_filters():
+    # SPEC section 5: every family, with the filters that own some of them in the chain.
+    assert shutil.which("promtool"), "promtool (Debian prometheus) is installed by tools/install-deps.sh"
+    up = Upstream()
+    secret = "c2x1aWNlLXRlc3Qtc2VjcmV0LWZvci1oczI1Ng"
+    filters = [
+        {"type": "ai_agent_tagger", "config": {}},
+        {"type": "cors", "config": {"allow_origins": ["https://app.example.com"]}},
+        {"type": "ratelimit", "config": {"rules": [{"match": {"prefix": "/x"}, "key": {"client_ip": True},
+                                                    "requests_per_minute": 60, "burst": 2}]}},
+        {"type": "jwt_authn", "config": {
+            "providers": [{"name": "idp", "issuer": "https://idp.example.com/", "algorithms": ["HS256"],
+                           "jwks": {"inline": {"keys": [{"kty": "oct", "k": secret, "alg": "HS256"}]}}}],
+            "rules": [{"match": {"prefix": "/private"}, "requires": "idp"}]}},
+    ]
+    cfg = admin_config(up, filters_before=filters,
+                       clusters=[{"name": "up", "endpoints": [{"address": up.address}],
+                                  "health_check": {"path": "/healthz", "interval_ms": 1000}}])
+    sl = Sluice(cfg)
+    port = sl.port()
+    for _ in range(3):
+        http_request(port, "GET", "/x", {"user-agent": "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"})
+    assert http_request(port, "GET", "/private")[0] == 401
+    families = ["sluice_downstream_requests_total", "sluice_downstream_request_duration_seconds",
+                "sluice_downstream_connections_active", "sluice_upstream_requests_total",
+                "sluice_upstream_request_duration_seconds", "sluice_upstream_endpoint_healthy",
+                "sluice_upstream_connections_active", "sluice_upstream_errors_total",
+                "sluice_ratelimit_limited_total", "sluice_jwt_authn_denied_total",
+                "sluice_ai_agent_requests_total", "sluice_config_generation",
+                "sluice_config_reloads_total", "sluice_server_ready", "sluice_server_draining"]
+    deadline = time.time() + 5
+    while True:
+        text = admin(sl, "GET", "/stats/prometheus")[2].decode()
+        if 'sluice_ratelimit_limited_total{filter="ratelimit"} 1' in text or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    for f in families:
+        assert re.search(r"^# TYPE %s " % f, text, re.M), (f, text[:3000])
+    assert 'sluice_ratelimit_limited_total{filter="ratelimit"} 1' in text, text
+    assert re.search(r'sluice_jwt_authn_denied_total\{filter="jwt_authn",reason="missing"\} 1', text), text
+    assert re.search(r'sluice_ai_agent_requests_total\{[^}]*agent="GPTBot"[^}]*\} [1-9]', text), text
+    r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sl.stop()
+
+
+@case
 def clusters_show_endpoints_and_drain_stops_new_requests():
     a, b = Upstream("a"), Upstream("b")
     cfg = admin_config(a, clusters=[{"name": "up", "endpoints": [{"address": a.address}, {"address": b.address}]}])
