@@ -30,6 +30,8 @@ public:
   bool has_request_body = false;
   bool has_response_headers = false;
   bool has_response_body = false;
+  // sluice_filter_errors_total{filter} series (defined with the snapshot's metrics).
+  uint32_t error_metric = 0xffffffffu;
 };
 using FilterInstancePtr = std::shared_ptr<FilterInstance>;
 

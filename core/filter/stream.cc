@@ -188,6 +188,42 @@ std::string_view Stream::generateRequestId() {
   return arena_.copy(std::string_view(buf, 36));
 }
 
+namespace {
+thread_local const FilterInstance* t_running_filter = nullptr;
+} // namespace
+
+const FilterInstance* runningFilter() {
+  return t_running_filter;
+}
+
+sluice_status_t Stream::runHook(size_t i, HookFn hook, bool end_stream, bool check_status) {
+  ActiveFilter& f = filters_[i];
+  cur_filter_ = i;
+  in_hook_++;
+  const FilterInstance* outer = t_running_filter;
+  t_running_filter = f.instance;
+  sluice_status_t st = hook(f.object, handle(), end_stream);
+  t_running_filter = outer;
+  in_hook_--;
+  cur_filter_ = SIZE_MAX;
+  if (check_status && static_cast<uint32_t>(st) > SLUICE_STATUS_STOP_AND_BUFFER && active_ &&
+      !local_reply_) {
+    // Not a sluice_status_t: the filter is broken. End the stream rather than guess.
+    SLUICE_LOG(Error, "filter", "filter \"{}\" ({}) returned an invalid status {}; answering 500",
+               f.instance->name, f.instance->type, static_cast<uint32_t>(st));
+    stats::recordFilterError(*f.instance);
+    if (!response_started_) {
+      close_after_ = true;
+      sendLocalReply(500, "filter error\n", SLUICE_FLAG_LOCAL_REPLY);
+    } else {
+      close_after_ = true;
+      complete(true);
+    }
+    return SLUICE_STATUS_CONTINUE;
+  }
+  return st;
+}
+
 // After every hook: stop iterating if the stream ended or answered locally.
 bool Stream::afterHook() {
   if (!active_) {
@@ -210,11 +246,7 @@ void Stream::runRequestHeaders(size_t from) {
     if (f.object == nullptr || hook == nullptr) {
       continue;
     }
-    cur_filter_ = i;
-    in_hook_++;
-    sluice_status_t st = hook(f.object, handle(), req_->no_body);
-    in_hook_--;
-    cur_filter_ = SIZE_MAX;
+    sluice_status_t st = runHook(i, hook, req_->no_body, true);
     if (afterHook()) {
       return;
     }
@@ -307,11 +339,7 @@ void Stream::onRequestEnd() {
       auto hook = f.instance->desc->sluice_on_request_body;
       sluice_status_t st = SLUICE_STATUS_CONTINUE;
       if (hook != nullptr) {
-        cur_filter_ = at;
-        in_hook_++;
-        st = hook(f.object, handle(), true);
-        in_hook_--;
-        cur_filter_ = SIZE_MAX;
+        st = runHook(at, hook, true, true);
         if (afterHook()) {
           return;
         }
@@ -345,11 +373,7 @@ void Stream::runRequestBody(size_t from, bool end) {
       if (f.object == nullptr || hook == nullptr || i == skip_body_filter_) {
         continue;
       }
-      cur_filter_ = i;
-      in_hook_++;
-      sluice_status_t st = hook(f.object, handle(), end);
-      in_hook_--;
-      cur_filter_ = SIZE_MAX;
+      sluice_status_t st = runHook(i, hook, end, true);
       if (afterHook()) {
         return;
       }
@@ -764,11 +788,7 @@ void Stream::runResponseHeaders(size_t top) {
     if (f.object == nullptr || hook == nullptr) {
       continue;
     }
-    cur_filter_ = i;
-    in_hook_++;
-    sluice_status_t st = hook(f.object, handle(), resp_->no_body);
-    in_hook_--;
-    cur_filter_ = SIZE_MAX;
+    sluice_status_t st = runHook(i, hook, resp_->no_body, true);
     if (afterHook()) {
       return;
     }
@@ -816,11 +836,7 @@ void Stream::runResponseBody(size_t top, bool end) {
     if (f.object == nullptr || hook == nullptr || i == resp_skip_body_filter_) {
       continue;
     }
-    cur_filter_ = i;
-    in_hook_++;
-    sluice_status_t st = hook(f.object, handle(), end);
-    in_hook_--;
-    cur_filter_ = SIZE_MAX;
+    sluice_status_t st = runHook(i, hook, end, true);
     if (afterHook()) {
       return;
     }
@@ -859,11 +875,7 @@ void Stream::onResponseComplete() {
       ActiveFilter& f = filters_[at];
       auto hook = f.instance->desc->sluice_on_response_body;
       if (hook != nullptr) {
-        cur_filter_ = at;
-        in_hook_++;
-        hook(f.object, handle(), true);
-        in_hook_--;
-        cur_filter_ = SIZE_MAX;
+        runHook(at, hook, true, false);
         if (afterHook()) {
           return;
         }
@@ -1078,11 +1090,7 @@ void Stream::sendLocalReply(uint32_t status, std::string_view body, uint32_t fla
     ActiveFilter& f = filters_[i];
     auto hook = f.instance->desc->sluice_on_response_headers;
     if (f.object != nullptr && hook != nullptr) {
-      cur_filter_ = i;
-      in_hook_++;
-      hook(f.object, handle(), body.empty());
-      in_hook_--;
-      cur_filter_ = SIZE_MAX;
+      runHook(i, hook, body.empty(), false);
       if (!active_) {
         return;
       }

@@ -43,6 +43,9 @@ struct ActiveFilter {
   void* object; // from sluice_on_stream_new; null = filter skipped for this stream
 };
 
+// The filter whose hook this thread is running (null outside hooks), for crash reports.
+const FilterInstance* runningFilter();
+
 class Stream : public upstream::ResponseHandler {
 public:
   Stream(WorkerContext& worker, StreamOwner& owner);
@@ -101,6 +104,10 @@ public:
   size_t currentFilter() const { return cur_filter_; }
 
 private:
+  using HookFn = sluice_status_t (*)(void*, sluice_stream_t*, bool);
+  // Runs one stream hook of filter i with the bookkeeping every hook needs; an invalid status
+  // (with check_status) ends the stream with 500.
+  sluice_status_t runHook(size_t i, HookFn hook, bool end_stream, bool check_status);
   bool afterHook();
   void clearPending();
   enum class Pause { None, Stop, Buffer };

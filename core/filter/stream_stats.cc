@@ -85,6 +85,14 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
                       "Open upstream connections of a cluster", {{"cluster", name}});
     m.defined = true;
   }
+  for (auto& l : snapshot.listeners) {
+    for (auto& f : l.filters) {
+      f->error_metric = r.defineCounter(
+          "sluice_filter_errors_total",
+          "Streams a filter broke (an invalid hook status), ended with 500 by the filter manager",
+          {{"filter", f->name}});
+    }
+  }
   g_ready =
       r.defineGauge("sluice_server_ready", "1 when listeners are bound and the config is live", {});
   g_draining = r.defineGauge("sluice_server_draining", "1 while shutting down", {});
@@ -141,6 +149,10 @@ void recordUpstreamError(WorkerContext&, upstream::ClusterPool* pool, std::strin
                 : kind == "overflow"      ? m.overflow
                                           : m.reset;
   add(id, 1);
+}
+
+void recordFilterError(const FilterInstance& f) {
+  add(f.error_metric, 1);
 }
 
 void recordRetry(upstream::ClusterPool* pool, bool allowed) {

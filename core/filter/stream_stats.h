@@ -28,5 +28,6 @@ void recordReload(bool success);
 void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t us);
 // A retry the budget allowed (true) or refused (false).
 void recordRetry(upstream::ClusterPool* pool, bool allowed);
+void recordFilterError(const FilterInstance& f);
 
 } // namespace sluice::filter::stats

@@ -6,6 +6,7 @@
 #include "core/filter/registry.h"
 #include "core/filter/snapshot.h"
 #include "core/server/bench_filter.h"
+#include "core/server/crash_report.h"
 #include "core/server/server.h"
 #include "sluice/version.h"
 
@@ -199,6 +200,7 @@ int runCli(int argc, char** argv) {
     if (a.command == "validate") {
       return validate(a.config);
     }
+    installCrashReport();
     RunOptions opts;
     opts.config_path = a.config;
     opts.workers = a.workers;

@@ -1,7 +1,9 @@
 /* Modules the loader must refuse, one per BAD_KIND:
  *   1: built for another major version      2: built for a newer minor version
  *   3: a filter without the required sluice_on_stream_new hook
- *   4: no entry symbol at all */
+ *   4: no entry symbol at all
+ *   5: loads, but its request-headers hook returns an invalid status on /invalid and crashes
+ *      (a NULL write) on /crash */
 #include "sluice/filter.h"
 
 #include <stddef.h>
@@ -20,8 +22,44 @@ static void* stream_new(void* config, void* worker_state, sluice_stream_t* s) {
   return NULL;
 }
 
-static sluice_filter_descriptor_t descriptor;
+static const sluice_host_t* g_host;
+
+static bool path_is(sluice_stream_t* s, const char* want) {
+  sluice_str_t p;
+  size_t n = 0;
+  if (!g_host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &p)) {
+    return false;
+  }
+  while (want[n] != '\0') {
+    n++;
+  }
+  return p.len == n && __builtin_memcmp(p.ptr, want, n) == 0;
+}
+
+static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool end_stream) {
+  (void)filter;
+  (void)end_stream;
+  if (path_is(s, "/invalid")) {
+    return (sluice_status_t)7;
+  }
+  if (path_is(s, "/crash")) {
+    volatile int* p = NULL;
+    *p = 1;
+  }
+  return SLUICE_STATUS_CONTINUE;
+}
+
+static int stream_object;
+
+static void* stream_new_5(void* config, void* worker_state, sluice_stream_t* s) {
+  (void)config;
+  (void)worker_state;
+  (void)s;
+  return &stream_object;
+}
+
 static const sluice_filter_descriptor_t* descriptors[1];
+static sluice_filter_descriptor_t descriptor;
 static sluice_module_t module;
 
 #if BAD_KIND == 4
@@ -29,14 +67,17 @@ SLUICE_EXPORT const sluice_module_t* not_the_entry_symbol(void) {
 #else
 SLUICE_EXPORT const sluice_module_t* sluice_module_init(const sluice_host_t* host, uint32_t major,
                                                         uint32_t minor) {
-  (void)host;
+  g_host = host;
   (void)major;
   (void)minor;
 #endif
   descriptor.size = sizeof(descriptor);
   descriptor.type = "bad";
   descriptor.sluice_on_config_new = config_new;
-  descriptor.sluice_on_stream_new = BAD_KIND == 3 ? NULL : stream_new;
+  descriptor.sluice_on_stream_new = BAD_KIND == 3   ? NULL
+                                    : BAD_KIND == 5 ? stream_new_5
+                                                    : stream_new;
+  descriptor.sluice_on_request_headers = request_headers;
   descriptors[0] = &descriptor;
   module.size = sizeof(module);
   module.abi_major = (uint16_t)(SLUICE_ABI_VERSION_MAJOR + (BAD_KIND == 1 ? 1 : 0));

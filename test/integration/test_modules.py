@@ -204,5 +204,38 @@ def modules_the_loader_refuses_say_why():
             assert w in out, (kind, w, out)
 
 
+@case
+def a_broken_module_is_contained_or_named():
+    import signal
+    up = Upstream()
+    path = api_module("sluice_test_bad_module_5")
+    cfg = simple_config(up.address, filters_before=[{"type": "bad", "name": "shaky", "module": path}],
+                        admin={"address": "127.0.0.1:0"})
+    sl = Sluice(cfg)
+    port = sl.port()
+    assert http_request(port, "GET", "/fine")[0] == 200
+    # An invalid hook status: the stream ends with 500, the log names the filter, a counter counts it.
+    status, _, body = http_request(port, "GET", "/invalid")
+    assert status == 500 and body == b"filter error\n", (status, body)
+    assert 'filter "shaky" (bad) returned an invalid status 7' in sl.stderr_text()
+    assert http_request(port, "GET", "/fine")[0] == 200
+    deadline = time.time() + 5
+    while b'sluice_filter_errors_total{filter="shaky"} 1' not in http_request(sl.admin_port, "GET", "/stats/prometheus")[2]:
+        assert time.time() < deadline, "sluice_filter_errors_total did not count the broken stream"
+        time.sleep(0.05)
+    if os.environ.get("SLUICE_SANITIZE"):
+        sl.stop()
+        return  # AddressSanitizer reports crashes itself (with the module's frames)
+    # A crash is the module's fault, but the log names it.
+    try:
+        http_request(port, "GET", "/crash")
+    except Exception:  # noqa: BLE001 - the connection dies with the process
+        pass
+    assert sl.proc.wait(timeout=10) == -signal.SIGSEGV
+    import harness
+    harness._sluices.remove(sl)  # this one was meant to die
+    assert 'sluice: fatal SIGSEGV in filter "shaky" (type bad, %s)' % path in sl.stderr_text(), sl.stderr_text()[-2000:]
+
+
 if __name__ == "__main__":
     run_cases()
