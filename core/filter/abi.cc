@@ -6,6 +6,7 @@
 #include "core/filter/http_call.h"
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
+#include "core/filter/stream_stats.h"
 #include "core/stats/registry.h"
 
 #include <cstring>
@@ -95,8 +96,8 @@ sluice_metric_id_t configDefineMetric(sluice_config_ctx_t* cfg, sluice_metric_ty
     lv.emplace_back(std::string(sv(labels[i].name)), std::string(sv(labels[i].value)));
   }
   std::string error;
-  uint32_t id = stats::kInvalidId;
-  stats::Registry& r = stats::Registry::global();
+  uint32_t id = sluice::stats::kInvalidId;
+  sluice::stats::Registry& r = sluice::stats::Registry::global();
   switch (type) {
   case SLUICE_METRIC_COUNTER:
     id = r.defineCounter(std::string(sv(name)), std::string(sv(help)), lv, &error);
@@ -113,7 +114,7 @@ sluice_metric_id_t configDefineMetric(sluice_config_ctx_t* cfg, sluice_metric_ty
     break;
   }
   }
-  if (id == stats::kInvalidId) {
+  if (id == sluice::stats::kInvalidId) {
     if (cfg != nullptr) {
       ctx(cfg)->errors.push_back(
           {ctx(cfg)->pointer, fmt::format("metric \"{}\": {}", sv(name), error)});
@@ -125,17 +126,17 @@ sluice_metric_id_t configDefineMetric(sluice_config_ctx_t* cfg, sluice_metric_ty
 
 void metricAdd(sluice_metric_id_t id, double delta) noexcept {
   if (id != SLUICE_METRIC_INVALID) {
-    stats::Registry::global().add(id, delta);
+    sluice::stats::Registry::global().add(id, delta);
   }
 }
 void metricSet(sluice_metric_id_t id, double value) noexcept {
   if (id != SLUICE_METRIC_INVALID) {
-    stats::Registry::global().set(id, value);
+    sluice::stats::Registry::global().set(id, value);
   }
 }
 void metricObserve(sluice_metric_id_t id, double value) noexcept {
   if (id != SLUICE_METRIC_INVALID) {
-    stats::Registry::global().observe(id, value);
+    sluice::stats::Registry::global().observe(id, value);
   }
 }
 
@@ -208,10 +209,21 @@ void bodyReplace(sluice_stream_t* s, sluice_direction_t dir, sluice_str_t data) 
 
 void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* headers,
                     size_t header_count, sluice_str_t body, sluice_str_t details) noexcept {
-  if (s == nullptr || status < 100 || status > 599) {
+  if (s == nullptr) {
     return;
   }
   (void)details;
+  if (status < 200 || status > 599) {
+    // Not a final status: a broken filter. Answer 500 rather than leave the request hanging.
+    const FilterInstance* f = runningFilter();
+    SLUICE_LOG(Error, "filter", "filter \"{}\" sent a local reply with status {}; answering 500",
+               f != nullptr ? f->name : std::string("?"), status);
+    if (f != nullptr) {
+      filter::stats::recordFilterError(*f);
+    }
+    strm(s)->sendLocalReply(500, "filter error\n", SLUICE_FLAG_LOCAL_REPLY);
+    return;
+  }
   strm(s)->sendLocalReply(status, sv(body), SLUICE_FLAG_LOCAL_REPLY, headers, header_count);
 }
 

@@ -2,7 +2,8 @@
  *   1: built for another major version      2: built for a newer minor version
  *   3: a filter without the required sluice_on_stream_new hook
  *   4: no entry symbol at all
- *   5: loads, but its request-headers hook returns an invalid status on /invalid and crashes
+ *   5: loads, but its request-headers hook returns an invalid status on /invalid, sends a local
+ *      reply with status 42 on /badreply, and crashes
  *      (a NULL write) on /crash */
 #include "sluice/filter.h"
 
@@ -41,6 +42,10 @@ static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool en
   (void)end_stream;
   if (path_is(s, "/invalid")) {
     return (sluice_status_t)7;
+  }
+  if (path_is(s, "/badreply")) {
+    g_host->sluice_host_send_local_reply(s, 42, NULL, 0, SLUICE_STR(""), SLUICE_STR(""));
+    return SLUICE_STATUS_STOP;
   }
   if (path_is(s, "/crash")) {
     volatile int* p = NULL;

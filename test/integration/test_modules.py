@@ -219,8 +219,12 @@ def a_broken_module_is_contained_or_named():
     assert status == 500 and body == b"filter error\n", (status, body)
     assert 'filter "shaky" (bad) returned an invalid status 7' in sl.stderr_text()
     assert http_request(port, "GET", "/fine")[0] == 200
+    # A local reply with a status that is not a final one: 500 instead of a hanging request.
+    status, _, body = http_request(port, "GET", "/badreply")
+    assert status == 500 and body == b"filter error\n", (status, body)
+    assert 'filter "shaky" sent a local reply with status 42' in sl.stderr_text()
     deadline = time.time() + 5
-    while b'sluice_filter_errors_total{filter="shaky"} 1' not in http_request(sl.admin_port, "GET", "/stats/prometheus")[2]:
+    while b'sluice_filter_errors_total{filter="shaky"} 2' not in http_request(sl.admin_port, "GET", "/stats/prometheus")[2]:
         assert time.time() < deadline, "sluice_filter_errors_total did not count the broken stream"
         time.sleep(0.05)
     if os.environ.get("SLUICE_SANITIZE"):
