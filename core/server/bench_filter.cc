@@ -1,6 +1,7 @@
 #include "core/server/bench_filter.h"
 
 #include "core/common/alloc_count.h"
+#include "core/config/bench_input.h"
 #include "core/config/config.h"
 #include "core/event/dispatcher.h"
 #include "core/filter/registry.h"
@@ -17,7 +18,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -28,8 +28,6 @@
 namespace sluice::server {
 
 namespace {
-
-using json = nlohmann::json;
 
 struct Options {
   std::string filter;
@@ -42,12 +40,7 @@ struct Options {
   bool json_out = false;
 };
 
-struct Request {
-  std::string method = "GET";
-  std::string path = "/";
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-};
+using Request = config::BenchRequest;
 
 void benchUsage(FILE* out) {
   std::fputs("usage: sluice bench-filter --filter TYPE [--module lib.so] --config JSON|@file\n"
@@ -117,96 +110,6 @@ std::vector<Request> generatedCorpus() {
   add("HEAD", "/healthz", "kube-probe/1.29");
   add("GET", "/api/v1/items/7", chrome);
   return c;
-}
-
-bool loadCorpus(const std::string& path, std::vector<Request>& out, std::string& error) {
-  std::ifstream f(path);
-  if (!f) {
-    error = fmt::format("--requests: cannot read \"{}\"", path);
-    return false;
-  }
-  std::string line;
-  size_t n = 0;
-  while (std::getline(f, line)) {
-    n++;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) {
-      continue;
-    }
-    json j = json::parse(line, nullptr, false);
-    std::string where = fmt::format("{}:{}", path, n);
-    if (j.is_discarded() || !j.is_object()) {
-      error = where + ": expected a JSON object";
-      return false;
-    }
-    Request r;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      const std::string& k = it.key();
-      const json& v = it.value();
-      if ((k == "method" || k == "path" || k == "body") && !v.is_string()) {
-        error = fmt::format("{}: /{}: expected a string", where, k);
-        return false;
-      }
-      if (k == "method") {
-        r.method = v.get<std::string>();
-      } else if (k == "path") {
-        r.path = v.get<std::string>();
-      } else if (k == "body") {
-        r.body = v.get<std::string>();
-      } else if (k == "headers") {
-        if (v.is_object()) {
-          for (auto h = v.begin(); h != v.end(); ++h) {
-            if (!h.value().is_string()) {
-              error = fmt::format("{}: /headers/{}: expected a string", where, h.key());
-              return false;
-            }
-            r.headers.emplace_back(h.key(), h.value().get<std::string>());
-          }
-        } else if (v.is_array()) {
-          for (size_t i = 0; i < v.size(); i++) {
-            const json& h = v[i];
-            if (!h.is_array() || h.size() != 2 || !h[0].is_string() || !h[1].is_string()) {
-              error = fmt::format("{}: /headers/{}: expected [name, value]", where, i);
-              return false;
-            }
-            r.headers.emplace_back(h[0].get<std::string>(), h[1].get<std::string>());
-          }
-        } else {
-          error = where + ": /headers: expected an object or an array of [name, value]";
-          return false;
-        }
-      } else {
-        error = fmt::format("{}: /{}: unknown key", where, k);
-        return false;
-      }
-    }
-    if (r.method.empty() || r.path.empty() || r.path[0] != '/') {
-      error = where + ": a request needs a method and a path starting with \"/\"";
-      return false;
-    }
-    out.push_back(std::move(r));
-  }
-  if (out.empty()) {
-    error = fmt::format("--requests: \"{}\" holds no requests", path);
-    return false;
-  }
-  return true;
-}
-
-// Every string under a "cluster" key of the filter's config: those clusters exist in the bench
-// config (answered by the synthetic upstream).
-void collectClusters(const json& v, std::set<std::string>& out) {
-  if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (it.key() == "cluster" && it.value().is_string()) {
-        out.insert(it.value().get<std::string>());
-      }
-      collectClusters(it.value(), out);
-    }
-  } else if (v.is_array()) {
-    for (const json& e : v) {
-      collectClusters(e, out);
-    }
-  }
 }
 
 // The downstream side of the bench stream: responses are counted and dropped.
@@ -355,6 +258,21 @@ private:
   size_t next_ = 0;
 };
 
+std::string jsonEscape(const std::string& in) {
+  std::string out;
+  for (char c : in) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string rewritePointer(const std::string& p) {
   static const std::string kPrefix = "/listeners/0/filters/0/config";
   if (p.rfind(kPrefix, 0) == 0) {
@@ -450,18 +368,12 @@ int runBenchFilter(int argc, char** argv) {
     }
     base_dir = std::filesystem::absolute(path).parent_path().string();
   }
-  json filter_config = json::parse(config_text, nullptr, false);
-  if (filter_config.is_discarded()) {
-    fmt::print(stderr, "sluice bench-filter: --config: not valid JSON\n");
-    return 1;
-  }
-
   std::vector<Request> corpus;
   if (o.requests.empty()) {
     corpus = generatedCorpus();
   } else {
     std::string error;
-    if (!loadCorpus(o.requests, corpus, error)) {
+    if (!config::loadBenchCorpus(o.requests, corpus, error)) {
       fmt::print(stderr, "sluice bench-filter: {}\n", error);
       return 1;
     }
@@ -471,43 +383,17 @@ int runBenchFilter(int argc, char** argv) {
   // the router, a catch-all router to the synthetic upstream follows it, so requests take the
   // usual proxied path; the baseline is that router alone (or, for the router, a catch-all
   // route table; without a built-in router, an empty chain).
-  std::set<std::string> clusters;
-  collectClusters(filter_config, clusters);
   bool have_router = filter::Registry::global().findBuiltin("router") != nullptr;
-  json catch_all = {
-      {"type", "router"},
-      {"name", "bench_router"},
-      {"config",
-       {{"virtual_hosts",
-         json::array({{{"name", "all"},
-                       {"domains", json::array({"*"})},
-                       {"routes", json::array({{{"match", {{"prefix", "/"}}},
-                                                {"cluster", "bench_upstream"}}})}}})}}}};
-  json entry = {{"type", o.filter}, {"config", filter_config}};
-  if (!o.module.empty()) {
-    entry["module"] = std::filesystem::absolute(o.module).string();
-  }
-  json chain_filters = json::array({entry});
-  json base_filters = json::array();
-  if (have_router) {
-    clusters.insert("bench_upstream");
-    if (o.filter != "router" || !o.module.empty()) {
-      chain_filters.push_back(catch_all);
+  config::BenchDocuments docs;
+  {
+    std::string error;
+    std::string module = o.module.empty() ? "" : std::filesystem::absolute(o.module).string();
+    if (!config::benchDocuments(o.filter, module, config_text, have_router, docs, error)) {
+      fmt::print(stderr, "sluice bench-filter: {}\n", error);
+      return 1;
     }
-    base_filters.push_back(catch_all);
   }
-  auto document = [&](const json& filters) {
-    json doc = {
-        {"listeners",
-         json::array({{{"name", "bench"}, {"address", "127.0.0.1:0"}, {"filters", filters}}})},
-        {"clusters", json::array()}};
-    for (const std::string& c : clusters) {
-      doc["clusters"].push_back(
-          {{"name", c}, {"endpoints", json::array({{{"address", "127.0.0.1:9"}}})}});
-    }
-    return doc.dump();
-  };
-  config::LoadResult load = config::parseConfig(document(chain_filters), base_dir);
+  config::LoadResult load = config::parseConfig(docs.chain, base_dir);
   std::vector<config::ConfigError> errors = load.errors;
   filter::SnapshotPtr chain;
   filter::SnapshotPtr baseline;
@@ -519,7 +405,7 @@ int runBenchFilter(int argc, char** argv) {
   if (errors.empty()) {
     std::shared_ptr<const config::Config> base_config;
     if (have_router) {
-      config::LoadResult l2 = config::parseConfig(document(base_filters), base_dir);
+      config::LoadResult l2 = config::parseConfig(docs.baseline, base_dir);
       base_config = l2.config;
       errors = l2.errors;
     } else {
@@ -586,30 +472,25 @@ int runBenchFilter(int argc, char** argv) {
         double cost = s_chain.median() - s_base.median();
         bool allocs = allocCountAvailable();
         if (o.json_out) {
+          auto num = [&](double v) { return fmt::format("{:.6g}", v); };
+          auto allocs_of = [&](double v) { return allocs ? num(v) : std::string("null"); };
           auto series = [&](const Series& s) {
-            json j = {{"median_ns", s.median()},
-                      {"p99_ns", s.p99()},
-                      {"throughput_rps", s.rps()},
-                      {"requests", s.requests}};
-            j["allocs_per_request"] = allocs ? json(s.allocsPerRequest()) : json(nullptr);
-            return j;
+            return fmt::format("{{\"median_ns\": {}, \"p99_ns\": {}, \"throughput_rps\": {}, "
+                               "\"requests\": {}, \"allocs_per_request\": {}}}",
+                               num(s.median()), num(s.p99()), num(s.rps()), s.requests,
+                               allocs_of(s.allocsPerRequest()));
           };
-          json st = json::object();
+          std::string st;
           for (auto& [k, c] : chain_statuses) {
-            st[std::to_string(k)] = c;
+            st += fmt::format("{}\"{}\": {}", st.empty() ? "" : ", ", k, c);
           }
-          json out = {{"filter", o.filter},
-                      {"origin", origin},
-                      {"iterations", o.iterations},
-                      {"batch", o.batch},
-                      {"corpus_requests", corpus.size()},
-                      {"chain", series(s_chain)},
-                      {"baseline", series(s_base)},
-                      {"filter_ns", cost},
-                      {"statuses", st}};
-          out["filter_allocs_per_request"] =
-              allocs ? json(s_chain.allocsPerRequest() - s_base.allocsPerRequest()) : json(nullptr);
-          fmt::print("{}\n", out.dump(2));
+          fmt::print("{{\n  \"filter\": \"{}\",\n  \"origin\": \"{}\",\n  \"iterations\": {},\n"
+                     "  \"batch\": {},\n  \"corpus_requests\": {},\n  \"chain\": {},\n"
+                     "  \"baseline\": {},\n  \"filter_ns\": {},\n"
+                     "  \"filter_allocs_per_request\": {},\n  \"statuses\": {{{}}}\n}}\n",
+                     jsonEscape(o.filter), jsonEscape(origin), o.iterations, o.batch, corpus.size(),
+                     series(s_chain), series(s_base), num(cost),
+                     allocs_of(s_chain.allocsPerRequest() - s_base.allocsPerRequest()), st);
         } else {
           fmt::print("filter      {} ({})\n", o.filter, origin);
           fmt::print("requests    {} per series in batches of {}; corpus of {} request(s){}\n",
