@@ -98,8 +98,10 @@ bool ecKey(const Json& jwk, Jwk& out, std::string& field, std::string& error) {
   if (!member(jwk, "x", x, field, error) || !member(jwk, "y", y, field, error)) {
     return false;
   }
-  if (x.size() != coord || y.size() != coord) {
-    field = x.size() != coord ? "x" : "y";
+  // RFC 7518 wants full-length coordinates, but common libraries (PyJWT before 2.7, among
+  // others) drop leading zero bytes: a shorter value is accepted as the same number.
+  if (x.empty() || y.empty() || x.size() > coord || y.size() > coord) {
+    field = (x.empty() || x.size() > coord) ? "x" : "y";
     error = "coordinate of the wrong length for " + crv->get<std::string>();
     return false;
   }
