@@ -1,138 +1,15 @@
 // A repeated token (a cache hit) and a request no rule protects allocate nothing in the filter:
 // tokens are read as views, the cache compares in place, and stream objects are recycled. Global
-// operator new is replaced in this test binary to count allocations on the current thread while
-// a probe is active.
+// operator new is replaced in this test binary (counting_new.h) to count allocations on the
+// current thread.
 
+#include "test/filters/common/counting_new.h"
 #include "test/filters/jwt_authn/harness.h"
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <new>
 #include <string>
-
-namespace {
-
-thread_local bool t_counting = false;
-thread_local uint64_t t_allocations = 0;
-
-void* countedAlloc(std::size_t n) {
-  if (t_counting) {
-    t_allocations++;
-  }
-  if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-
-class AllocationProbe {
-public:
-  AllocationProbe() {
-    t_allocations = 0;
-    t_counting = true;
-  }
-  ~AllocationProbe() { t_counting = false; }
-  uint64_t count() const { return t_allocations; }
-};
-
-void* countedAlignedAlloc(std::size_t n, std::align_val_t align) {
-  if (t_counting) {
-    t_allocations++;
-  }
-  const auto a = static_cast<std::size_t>(align);
-  const std::size_t size = (n + a - 1) / a * a; // aligned_alloc wants a multiple of the alignment
-  if (void* p = std::aligned_alloc(a, size == 0 ? a : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-
-} // namespace
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC sees free() on memory from operator new once these are inlined into each other: that is the
-// point of a malloc-backed replacement.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-// Every replaceable form, so nothing mixes this malloc/free pair with another allocator's (ASan
-// reports alloc-dealloc mismatches otherwise).
-void* operator new(std::size_t n) {
-  return countedAlloc(n);
-}
-void* operator new[](std::size_t n) {
-  return countedAlloc(n);
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return countedAlloc(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return countedAlloc(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  return countedAlignedAlloc(n, a);
-}
-void* operator new[](std::size_t n, std::align_val_t a) {
-  return countedAlignedAlloc(n, a);
-}
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  try {
-    return countedAlignedAlloc(n, a);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  try {
-    return countedAlignedAlloc(n, a);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
 
 namespace sluice::testing::jwt {
 namespace {
