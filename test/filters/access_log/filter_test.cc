@@ -383,10 +383,14 @@ TEST_CASE("AccessLog: N lines from two worker threads reach the file whole", "[a
   t1.join();
   h.destroyConfig();
 
+  // A writer that falls more than max_pending_bytes behind (a loaded machine) drops whole
+  // buffers and counts their lines: every line is either in the file, whole, or counted.
   const auto lines = readLines(path);
-  REQUIRE(lines.size() == 2 * kPerWorker);
+  const auto dropped = static_cast<size_t>(h.host.metric("sluice_access_log_dropped_lines_total"));
+  REQUIRE(lines.size() + dropped == 2 * kPerWorker);
+  CHECK(lines.size() >= kPerWorker / 10);
   std::set<std::string> ids;
-  int next[2] = {0, 0};
+  int last[2] = {-1, -1};
   bool in_order = true;
   for (const auto& l : lines) {
     Json j;
@@ -394,11 +398,15 @@ TEST_CASE("AccessLog: N lines from two worker threads reach the file whole", "[a
     const std::string id = j["request_id"];
     ids.insert(id);
     const size_t w = j["worker"] == "0" ? 0 : 1;
-    in_order = in_order && id == std::to_string(w) + "-" + std::to_string(next[w]++);
+    const std::string prefix = std::to_string(w) + "-";
+    REQUIRE(id.rfind(prefix, 0) == 0);
+    const int n = std::stoi(id.substr(prefix.size()));
+    in_order = in_order && n > last[w];
+    last[w] = n;
   }
-  CHECK(ids.size() == 2 * kPerWorker);
+  CHECK(ids.size() == lines.size());
   CHECK(in_order); // each worker's lines keep their order
-  CHECK(h.host.metric("sluice_access_log_lines_total") == 2 * kPerWorker);
+  CHECK(h.host.metric("sluice_access_log_lines_total") == static_cast<double>(lines.size()));
 }
 
 TEST_CASE("AccessLog: log reopen moves new lines to a fresh file", "[access_log]") {
