@@ -29,7 +29,10 @@ class Hosts:
         os.replace(tmp, self.path)
 
     def env(self):
-        env = {"LD_PRELOAD": NSS_WRAPPER, "NSS_WRAPPER_HOSTS": self.path}
+        # DISABLE_DEEPBIND: its fallback to libc's resolver (a name missing from the file) must not
+        # dlopen libc with RTLD_DEEPBIND, which AddressSanitizer refuses.
+        env = {"LD_PRELOAD": NSS_WRAPPER, "NSS_WRAPPER_HOSTS": self.path,
+               "NSS_WRAPPER_DISABLE_DEEPBIND": "1"}
         if os.environ.get("SLUICE_SANITIZE"):
             env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", "")
         return env
