@@ -197,12 +197,18 @@ const FilterInstance* runningFilter() {
 }
 
 sluice_status_t Stream::runHook(size_t i, HookFn hook, bool end_stream, bool check_status) {
+  return guardHook(
+      i, [&](ActiveFilter& f) { return hook(f.object, handle(), end_stream); }, check_status);
+}
+
+template <typename Call>
+sluice_status_t Stream::guardHook(size_t i, Call&& call, bool check_status) {
   ActiveFilter& f = filters_[i];
   cur_filter_ = i;
   in_hook_++;
   const FilterInstance* outer = t_running_filter;
   t_running_filter = f.instance;
-  sluice_status_t st = hook(f.object, handle(), end_stream);
+  sluice_status_t st = call(f);
   t_running_filter = outer;
   in_hook_--;
   cur_filter_ = SIZE_MAX;
@@ -222,6 +228,26 @@ sluice_status_t Stream::runHook(size_t i, HookFn hook, bool end_stream, bool che
     return SLUICE_STATUS_CONTINUE;
   }
   return st;
+}
+
+bool Stream::runTrailerHooks(sluice_direction_t dir) {
+  bool request = dir == SLUICE_DIRECTION_REQUEST;
+  size_t n = request ? filters_.size() : resp_top_;
+  for (size_t k = 0; k < n; k++) {
+    size_t i = request ? k : n - 1 - k; // request in chain order, response in reverse
+    const sluice_filter_descriptor_t* d = filters_[i].instance->desc;
+    auto hook = request ? d->sluice_on_request_trailers : d->sluice_on_response_trailers;
+    if (filters_[i].object == nullptr || hook == nullptr) {
+      continue;
+    }
+    // Trailers end the message: a trailers hook cannot pause it (STOP counts as CONTINUE).
+    guardHook(
+        i, [&](ActiveFilter& f) { return hook(f.object, handle()); }, true);
+    if (afterHook()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // After every hook: stop iterating if the stream ended or answered locally.
@@ -329,6 +355,9 @@ void Stream::onRequestEnd() {
   bool was_complete = req_complete_;
   req_complete_ = true;
   if (local_reply_ || (was_complete && req_->no_body)) {
+    return;
+  }
+  if (req_->trailers.size() > 0 && !runTrailerHooks(SLUICE_DIRECTION_REQUEST)) {
     return;
   }
   if (!req_headers_done_) {
@@ -867,6 +896,10 @@ void Stream::onResponseComplete() {
     return;
   }
   resp_complete_ = true;
+  if (resp_ != nullptr && resp_->trailers.size() > 0 &&
+      !runTrailerHooks(SLUICE_DIRECTION_RESPONSE)) {
+    return;
+  }
   if (resp_pause_ == Pause::Buffer) {
     size_t at = resp_pause_at_;
     resp_pause_ = Pause::None;

@@ -108,6 +108,9 @@ private:
   // Runs one stream hook of filter i with the bookkeeping every hook needs; an invalid status
   // (with check_status) ends the stream with 500.
   sluice_status_t runHook(size_t i, HookFn hook, bool end_stream, bool check_status);
+  template <typename Call> sluice_status_t guardHook(size_t i, Call&& call, bool check_status);
+  // The trailers hooks of a complete message; false if the stream ended meanwhile.
+  bool runTrailerHooks(sluice_direction_t dir);
   bool afterHook();
   void clearPending();
   enum class Pause { None, Stop, Buffer };

@@ -173,6 +173,26 @@ static sluice_status_t on_response_headers(void* f, sluice_stream_t* s, bool end
   return SLUICE_STATUS_CONTINUE;
 }
 
+/* Trailers: a request trailer x-checksum is copied into metadata and answered with one more
+ * trailer upstream; response trailers get one more on the way down. */
+static sluice_status_t on_request_trailers(void* f, sluice_stream_t* s) {
+  sluice_str_t v;
+  (void)f;
+  if (host->sluice_host_header_get(s, SLUICE_TRAILERS_REQUEST, SLUICE_STR("x-checksum"), 0, &v)) {
+    host->sluice_host_metadata_set(s, SLUICE_STR("test.checksum"), v);
+    host->sluice_host_header_set(s, SLUICE_TRAILERS_REQUEST, SLUICE_STR("x-trailer-seen"),
+                                 SLUICE_STR("yes"));
+  }
+  return SLUICE_STATUS_CONTINUE;
+}
+
+static sluice_status_t on_response_trailers(void* f, sluice_stream_t* s) {
+  (void)f;
+  host->sluice_host_header_add(s, SLUICE_TRAILERS_RESPONSE, SLUICE_STR("x-filter-trailer"),
+                               SLUICE_STR("yes"));
+  return SLUICE_STATUS_CONTINUE;
+}
+
 static sluice_filter_descriptor_t descriptor;
 static const sluice_filter_descriptor_t* descriptors[1];
 static sluice_module_t module_desc;
@@ -193,6 +213,8 @@ SLUICE_EXPORT const sluice_module_t* sluice_module_init(const sluice_host_t* h, 
   descriptor.sluice_on_response_headers = on_response_headers;
   descriptor.sluice_on_request_body = on_request_body;
   descriptor.sluice_on_response_body = on_response_body;
+  descriptor.sluice_on_request_trailers = on_request_trailers;
+  descriptor.sluice_on_response_trailers = on_response_trailers;
   descriptors[0] = &descriptor;
   module_desc.size = sizeof module_desc;
   module_desc.abi_major = SLUICE_ABI_VERSION_MAJOR;

@@ -166,6 +166,33 @@ def a_new_file_at_the_same_path_is_loaded_on_reload_and_the_old_one_unmapped():
     sl.stop()
 
 
+@case
+def module_trailer_hooks_see_and_change_trailers():
+    from harness import raw_exchange
+    up = Upstream()
+    sl = Sluice(config(up))
+    port = sl.port()
+    # A chunked request with a trailer: the hook copies it to metadata and adds one upstream.
+    req = (b"POST /echo HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+           b"5\r\nhello\r\n0\r\nx-checksum: abc123\r\n\r\n")
+    out = raw_exchange(port, req)
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), out[:300]
+    if b"transfer-encoding: chunked" in head.lower():
+        body = body.split(b"\r\n", 1)[1].rsplit(b"\r\n0\r\n", 1)[0]
+    echo = json.loads(body)
+    assert ["x-checksum", "abc123"] in echo["trailers"], echo["trailers"]
+    assert ["x-trailer-seen", "yes"] in echo["trailers"], echo["trailers"]
+    # Response trailers from the upstream pass through the response trailers hook.
+    out = raw_exchange(port, b"GET /trailers HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+    assert b"with trailers" in out, out
+    tail = out.rsplit(b"\r\n0\r\n", 1)[1].lower()
+    assert b"x-upstream-trailer: 1" in tail and b"x-filter-trailer: yes" in tail, out
+    sl.stop()
+    line = json.loads(open(os.path.join(sl.dir, "access.log")).read().splitlines()[0])
+    assert line["test.checksum"] == "abc123", line
+
+
 def api_module(name):
     return os.path.join(os.path.dirname(MODULE), "lib%s.so" % name)
 

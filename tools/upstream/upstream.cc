@@ -9,6 +9,7 @@
 //   /delay?ms=N                 answer after N ms
 //   /bytes?n=N[&chunked=1]      N bytes ('a' + i % 26), x-body-sha256 header
 //   /drip?n=N&ms=M              chunked: N pieces "piece I\n", one every M ms
+//   /trailers                   chunked "with trailers\n", then the trailer x-upstream-trailer: 1
 //   /slow-headers?ms=M          the head one line every M ms (default 200), then "slow\n"
 //   /response-headers?h=N:V...  echo JSON plus each `h` (percent-decoded) as a response header
 //   /close                      200, `connection: close`, then close
@@ -670,6 +671,16 @@ void sendBytes(Conn& c, const Request& req, bool head_only, bool close) {
   }
 }
 
+void sendTrailers(Conn& c, bool head_only, bool close) {
+  std::string r = statusLine(200) + "x-upstream-name: " + g_name +
+                  "\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n" +
+                  (close ? "connection: close\r\n" : "") + "\r\n";
+  if (!c.sendAll(r) || head_only) {
+    return;
+  }
+  c.sendAll("e\r\nwith trailers\n\r\n0\r\nx-upstream-trailer: 1\r\n\r\n");
+}
+
 void sendDrip(Conn& c, const Request& req, bool head_only, bool close) {
   uint64_t n = queryNumber(req.target, "n", 5);
   uint64_t ms = queryNumber(req.target, "ms", 100);
@@ -820,6 +831,8 @@ bool serveOne(Conn& c, const Request& req) {
     sendBytes(c, req, head_only, close);
   } else if (path == "/drip") {
     sendDrip(c, req, head_only, close);
+  } else if (path == "/trailers") {
+    sendTrailers(c, head_only, close);
   } else if (path == "/slow-headers") {
     sendSlowHeaders(c, req, head_only, close);
   } else if (path == "/close") {
