@@ -343,9 +343,9 @@ typedef struct sluice_host {
    * it paused (as from a worker timer), e.g. to resume one whose answer just arrived. Such a
    * call may run the rest of that stream and end it; when it was the last stream of a replaced
    * config, sluice_on_worker_destroy of that config runs before the call returns, so touch the
-   * worker state after it only if the filter guards against that. LIFETIME: close the watch with sluice_host_io_close before closing the fd and before
-   * sluice_on_worker_destroy returns. Returns 0 if the fd cannot be watched (invalid, or
-   * already watched on this worker). */
+   * worker state after it only if the filter guards against that. LIFETIME: close the watch with
+   * sluice_host_io_close before closing the fd and before sluice_on_worker_destroy returns. Returns
+   * 0 if the fd cannot be watched (invalid, or already watched on this worker). */
   sluice_io_id_t (*sluice_host_io_watch)(sluice_worker_t* w, int fd, uint32_t events,
                                          sluice_io_callback_t cb, void* user_data);
   /* Replace the watched events (0 pauses the watch). Unknown ids are ignored. */
