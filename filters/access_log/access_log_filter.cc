@@ -1,5 +1,7 @@
 #include "filters/access_log/access_log_filter.h"
 
+#include "filters/common/host_check.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -371,20 +373,9 @@ const sluice_filter_descriptor_t& descriptor() {
 extern "C" const sluice_module_t* sluice_builtin_access_log_init(const sluice_host_t* host,
                                                                  uint32_t host_major,
                                                                  uint32_t host_minor) {
-  using sluice::filters::access_log::kHostSizeNeeded;
-  if (host == nullptr) {
-    return nullptr;
-  }
-  if (host_major != SLUICE_ABI_VERSION_MAJOR || host->size < kHostSizeNeeded) {
-    if (host->size >= offsetof(sluice_host_t, sluice_host_log) + sizeof(host->sluice_host_log) &&
-        host->sluice_host_log != nullptr) {
-      const std::string message = fmt::format(
-          "access_log: built for C ABI {}.{}, host is {}.{} (table of {} bytes, need {})",
-          SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR, host_major, host_minor, host->size,
-          kHostSizeNeeded);
-      host->sluice_host_log(nullptr, nullptr, SLUICE_LOG_ERROR,
-                            sluice_str_t{message.data(), message.size()});
-    }
+  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
+                                               sluice::filters::access_log::kHostSizeNeeded,
+                                               "access_log")) {
     return nullptr;
   }
   return &sluice::filters::access_log::kModule;

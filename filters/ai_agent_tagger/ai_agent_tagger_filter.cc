@@ -1,5 +1,7 @@
 #include "filters/ai_agent_tagger/ai_agent_tagger_filter.h"
 
+#include "filters/common/host_check.h"
+
 #include <cstddef>
 #include <exception>
 #include <string>
@@ -193,18 +195,12 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::ai_agent_tagger
 
-extern "C" const sluice_module_t*
-sluice_builtin_ai_agent_tagger_init(const sluice_host_t* host, uint32_t host_major, uint32_t) {
-  using sluice::filters::ai_agent_tagger::kHostSizeNeeded;
-  if (host == nullptr) {
-    return nullptr;
-  }
-  if (host_major != SLUICE_ABI_VERSION_MAJOR || host->size < kHostSizeNeeded) {
-    if (host->size >= offsetof(sluice_host_t, sluice_host_log) + sizeof(host->sluice_host_log) &&
-        host->sluice_host_log != nullptr) {
-      host->sluice_host_log(nullptr, nullptr, SLUICE_LOG_ERROR,
-                            SLUICE_STR("ai_agent_tagger: incompatible host C ABI"));
-    }
+extern "C" const sluice_module_t* sluice_builtin_ai_agent_tagger_init(const sluice_host_t* host,
+                                                                      uint32_t host_major,
+                                                                      uint32_t host_minor) {
+  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
+                                               sluice::filters::ai_agent_tagger::kHostSizeNeeded,
+                                               "ai_agent_tagger")) {
     return nullptr;
   }
   return &sluice::filters::ai_agent_tagger::kModule;

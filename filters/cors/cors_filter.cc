@@ -5,6 +5,8 @@
 
 #include "filters/cors/cors_filter.h"
 
+#include "filters/common/host_check.h"
+
 #include <exception>
 #include <memory>
 #include <string>
@@ -223,10 +225,10 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::cors
 
-extern "C" const sluice_module_t* sluice_builtin_cors_init(const sluice_host_t* host,
-                                                           uint32_t host_major, uint32_t) {
-  using sluice::filters::cors::kHostSizeNeeded;
-  if (host == nullptr || host_major != SLUICE_ABI_VERSION_MAJOR || host->size < kHostSizeNeeded) {
+extern "C" const sluice_module_t*
+sluice_builtin_cors_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
+  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
+                                               sluice::filters::cors::kHostSizeNeeded, "cors")) {
     return nullptr;
   }
   sluice::filters::cors::g_host = host;

@@ -1,5 +1,7 @@
 #include "filters/jwt_authn/jwt_authn_filter.h"
 
+#include "filters/common/host_check.h"
+
 #include <cstddef>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -646,18 +648,10 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::jwt_authn
 
-extern "C" const sluice_module_t* sluice_builtin_jwt_authn_init(const sluice_host_t* host,
-                                                                uint32_t host_major, uint32_t) {
-  using sluice::filters::jwt_authn::kHostSizeNeeded;
-  if (host == nullptr) {
-    return nullptr;
-  }
-  if (host_major != SLUICE_ABI_VERSION_MAJOR || host->size < kHostSizeNeeded) {
-    if (host->sluice_host_log != nullptr) {
-      const std::string message = "jwt_authn: the host's C ABI is too old for this filter";
-      host->sluice_host_log(nullptr, nullptr, SLUICE_LOG_ERROR,
-                            sluice_str_t{message.data(), message.size()});
-    }
+extern "C" const sluice_module_t*
+sluice_builtin_jwt_authn_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
+  if (!sluice::filters::common::hostCompatible(
+          host, host_major, host_minor, sluice::filters::jwt_authn::kHostSizeNeeded, "jwt_authn")) {
     return nullptr;
   }
   return &sluice::filters::jwt_authn::kModule;

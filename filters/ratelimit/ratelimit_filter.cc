@@ -1,5 +1,7 @@
 #include "filters/ratelimit/ratelimit_filter.h"
 
+#include "filters/common/host_check.h"
+
 #include <charconv>
 #include <cstring>
 #include <exception>
@@ -384,12 +386,12 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::ratelimit
 
-extern "C" const sluice_module_t* sluice_builtin_ratelimit_init(const sluice_host_t* host,
-                                                                uint32_t host_major, uint32_t) {
+extern "C" const sluice_module_t*
+sluice_builtin_ratelimit_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
   // The Redis backend also needs the 1.1 fd watches; a config asking for it on an older host
   // is refused at config time.
-  if (host == nullptr || host_major != SLUICE_ABI_VERSION_MAJOR ||
-      host->size < sluice::filters::ratelimit::kHostSizeBase) {
+  if (!sluice::filters::common::hostCompatible(
+          host, host_major, host_minor, sluice::filters::ratelimit::kHostSizeBase, "ratelimit")) {
     return nullptr;
   }
   return &sluice::filters::ratelimit::kModule;

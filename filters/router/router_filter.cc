@@ -2,6 +2,7 @@
 // first matching route, answers redirects and direct responses itself, and otherwise hands the
 // request to a cluster with sluice_host_route.
 
+#include "filters/common/host_check.h"
 #include "filters/router/config.h"
 #include "sluice/filter.h"
 
@@ -294,8 +295,13 @@ const sluice_module_t kModule = {sizeof(sluice_module_t),
 
 } // namespace sluice::filters::router
 
-extern "C" const sluice_module_t* sluice_builtin_router_init(const sluice_host_t* host, uint32_t,
-                                                             uint32_t) {
+extern "C" const sluice_module_t*
+sluice_builtin_router_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
+  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
+                                               SLUICE_HOST_SIZE_THROUGH(sluice_host_worker_now_ms),
+                                               "router")) {
+    return nullptr;
+  }
   sluice::filters::router::g_host = host;
   return &sluice::filters::router::kModule;
 }

@@ -1,0 +1,23 @@
+#pragma once
+
+// The check every built-in filter's entry function makes before returning its module: the host
+// speaks this header's major version and its function table reaches every function the filter
+// calls.
+
+#include "sluice/filter.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sluice::filters::common {
+
+// Bytes of a host table that reaches `member` (use with offsetof / sizeof of that member).
+#define SLUICE_HOST_SIZE_THROUGH(member)                                                           \
+  (offsetof(sluice_host_t, member) + sizeof(sluice_host_t::member))
+
+// True if `host` can run the filter; otherwise false, after logging why through the host when
+// its table reaches sluice_host_log (naming the filter, both versions and both table sizes).
+bool hostCompatible(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor,
+                    size_t size_needed, const char* filter);
+
+} // namespace sluice::filters::common
