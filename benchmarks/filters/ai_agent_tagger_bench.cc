@@ -10,6 +10,7 @@
 // every kind, 151 of them AI agents) plus 19 browser User-Agents, visited round-robin.
 #include "filters/ai_agent_tagger/config.h"
 #include "filters/ai_agent_tagger/taxonomy.h"
+#include "test/filters/ai_agent_tagger/browsers.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -27,41 +28,7 @@ namespace {
 
 using namespace sluice::filters::ai_agent_tagger;
 
-const std::vector<std::string> kBrowsers = {
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/130.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:132.0) Gecko/20100101 Firefox/132.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/18.1 Safari/605.1.15",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/130.0.0.0 Safari/537.36 OPR/115.0.0.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.7 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Mobile Safari/537.36 EdgA/131.0.0.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/485.0.0.36.107;FBBV/650000000;FBDV/iPhone15,2]",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/130.0.0.0 YaBrowser/24.12.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
-};
+const std::vector<std::string>& kBrowsers = sluice::testing::browserUserAgents();
 
 std::string dataDir() {
   if (const char* env = std::getenv("SLUICE_SHARED_DIR"); env != nullptr && *env != '\0') {
@@ -236,13 +203,15 @@ void BM_AiAgentTagger_Classify(benchmark::State& state) {
 }
 BENCHMARK(BM_AiAgentTagger_Classify);
 
-void BM_AiAgentTagger_NaivePerAgentHs(benchmark::State& state) {
+// The naive approaches, one pattern per agent tried in turn: first checked against the filter's
+// classifier over the whole corpus (the "mismatches" counter), then timed.
+template <typename Naive> void runNaive(benchmark::State& state) {
   Fixture& f = Fixture::get();
   if (!f.ok) {
     state.SkipWithError("no taxonomy or corpus");
     return;
   }
-  PerAgentHs naive(f.taxonomy);
+  Naive naive(f.taxonomy);
   hs_scratch_t* scratch = f.classifier.newScratch();
   size_t mismatches = 0;
   for (const std::string& ua : f.uas) {
@@ -260,31 +229,14 @@ void BM_AiAgentTagger_NaivePerAgentHs(benchmark::State& state) {
   setCounters(state, tagged, static_cast<size_t>(state.iterations()));
   state.counters["mismatches"] = static_cast<double>(mismatches);
 }
+
+void BM_AiAgentTagger_NaivePerAgentHs(benchmark::State& state) {
+  runNaive<PerAgentHs>(state);
+}
 BENCHMARK(BM_AiAgentTagger_NaivePerAgentHs);
 
 void BM_AiAgentTagger_NaiveStdRegex(benchmark::State& state) {
-  Fixture& f = Fixture::get();
-  if (!f.ok) {
-    state.SkipWithError("no taxonomy or corpus");
-    return;
-  }
-  PerAgentStdRegex naive(f.taxonomy);
-  hs_scratch_t* scratch = f.classifier.newScratch();
-  size_t mismatches = 0;
-  for (const std::string& ua : f.uas) {
-    mismatches += naive.classify(f.taxonomy, ua) != f.classifier.classify(ua, scratch) ? 1 : 0;
-  }
-  hs_free_scratch(scratch);
-  size_t i = 0;
-  size_t tagged = 0;
-  for (auto _ : state) {
-    const int r = naive.classify(f.taxonomy, f.uas[i]);
-    tagged += r != Classifier::kNone ? 1 : 0;
-    benchmark::DoNotOptimize(r);
-    i = i + 1 == f.uas.size() ? 0 : i + 1;
-  }
-  setCounters(state, tagged, static_cast<size_t>(state.iterations()));
-  state.counters["mismatches"] = static_cast<double>(mismatches);
+  runNaive<PerAgentStdRegex>(state);
 }
 BENCHMARK(BM_AiAgentTagger_NaiveStdRegex);
 
