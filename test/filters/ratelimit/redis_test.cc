@@ -10,13 +10,15 @@
 namespace sluice::testing {
 namespace {
 
+constexpr int kRedisTimeoutMs = 500; // the backend's timeout_ms in these configs
+
 std::string redisConfig(int port, const std::string& mode = "allow", int burst = 3,
                         const std::string& prefix = "") {
   return R"({"rules": [{"key": {"header": "x-user"}, "requests_per_minute": 60, "burst": )" +
          std::to_string(burst) + R"(}], "response_headers": true,
     "backend": {"redis": {"address": "127.0.0.1:)" +
-         std::to_string(port) + R"(", "timeout_ms": 500, "failure_mode": ")" + mode +
-         R"(", "prefix": "test:)" + prefix + R"(:"}}})";
+         std::to_string(port) + R"(", "timeout_ms": )" + std::to_string(kRedisTimeoutMs) +
+         R"(, "failure_mode": ")" + mode + R"(", "prefix": "test:)" + prefix + R"(:"}}})";
 }
 
 // Starts a request and pumps until the filter resumes it or answers it.
@@ -178,7 +180,7 @@ TEST_CASE("Ratelimit Redis: no answer within timeout_ms applies failure_mode",
   FakeStream s = request("/", {{"x-user", "gina"}});
   CHECK(h.start(s) == SLUICE_STATUS_STOP);
   // The fd is never polled: only time passes, as with a Redis that does not answer.
-  h.setNow(h.now_ms + 501);
+  h.setNow(h.now_ms + kRedisTimeoutMs + 1); // just past the check's deadline
   h.worker().fireDueTimers();
   CHECK(s.local_replies == std::vector<uint32_t>{429});
   h.finish(s);
