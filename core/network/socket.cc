@@ -41,16 +41,20 @@ bool resolve(const std::string& host, uint16_t port, SockAddr& out, std::string&
     error = fmt::format("cannot resolve \"{}\": {}", host, gai_strerror(rc));
     return false;
   }
+  fromAddrinfo(res, port, out);
+  freeaddrinfo(res);
+  return true;
+}
+
+void fromAddrinfo(const addrinfo* ai, uint16_t port, SockAddr& out) {
   out = SockAddr{};
-  std::memcpy(&out.storage, res->ai_addr, res->ai_addrlen);
-  out.len = res->ai_addrlen;
-  if (res->ai_family == AF_INET) {
+  std::memcpy(&out.storage, ai->ai_addr, ai->ai_addrlen);
+  out.len = ai->ai_addrlen;
+  if (ai->ai_family == AF_INET) {
     reinterpret_cast<sockaddr_in*>(&out.storage)->sin_port = htons(port);
   } else {
     reinterpret_cast<sockaddr_in6*>(&out.storage)->sin6_port = htons(port);
   }
-  freeaddrinfo(res);
-  return true;
 }
 
 std::string formatAddress(const sockaddr* sa, bool with_port) {

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include <netdb.h>
 #include <sys/socket.h>
 
 namespace sluice::network {
@@ -17,6 +18,8 @@ struct SockAddr {
 
 // Fills `out` for an IP-literal address. Returns false for a hostname.
 bool toSockAddr(const config::Address& a, SockAddr& out);
+// The first address of a getaddrinfo result, with `port`.
+void fromAddrinfo(const addrinfo* ai, uint16_t port, SockAddr& out);
 // Resolves a hostname (blocking getaddrinfo: call only off the data path).
 bool resolve(const std::string& host, uint16_t port, SockAddr& out, std::string& error);
 // "ip:port" (IPv6 in brackets) and "ip".

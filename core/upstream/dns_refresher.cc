@@ -127,13 +127,7 @@ void DnsRefresher::onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) 
       }
     } else {
       network::SockAddr sa;
-      std::memcpy(&sa.storage, res->ai_addr, res->ai_addrlen);
-      sa.len = res->ai_addrlen;
-      if (res->ai_family == AF_INET) {
-        reinterpret_cast<sockaddr_in*>(&sa.storage)->sin_port = htons(l->port);
-      } else {
-        reinterpret_cast<sockaddr_in6*>(&sa.storage)->sin6_port = htons(l->port);
-      }
+      network::fromAddrinfo(res, l->port, sa);
       std::string text = network::formatAddress(sa.get());
       if (text != ep.resolved_text) {
         std::string old = ep.resolved_text;
