@@ -83,7 +83,7 @@ public:
   }
   void onData() override {
     network::Buffer& in = conn_.readBuffer();
-    while (!in.empty() && !closing_) {
+    while (!in.empty() && !closing_ && !pending_) {
       bool ready = false;
       http::ParseEvent ev = http::parseStep(parser_, in, head_, &ready);
       if (ev == http::ParseEvent::Error) {
@@ -118,15 +118,33 @@ public:
   }
   void answer() {
     http::MessageHead& h = parser_.head();
-    AdminResponse r;
+    const bool keep_alive = h.keep_alive;
     if (too_big_) {
-      r = {413, "text/plain", "body too large\n", true};
-    } else {
-      std::string_view auth = h.headers.get("authorization");
-      r = server_.handle(h.method, h.target, auth, body_);
+      reply({413, "text/plain", "body too large\n", true});
+      return;
     }
-    r.close = r.close || !h.keep_alive;
-    reply(r);
+    // A reload may answer later: reading pauses until then, and the answer is dropped if the
+    // connection is gone by then.
+    pending_ = true;
+    in_handle_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    server_.handle(h.method, h.target, h.headers.get("authorization"), body_,
+                   [this, alive, keep_alive](AdminResponse r) {
+                     if (alive.expired() || done_) {
+                       return;
+                     }
+                     r.close = r.close || !keep_alive;
+                     pending_ = false;
+                     reply(r);
+                     if (!in_handle_ && !closing_) {
+                       conn_.readEnable(true);
+                       onData(); // requests that arrived before the pause
+                     }
+                   });
+    in_handle_ = false;
+    if (pending_) {
+      conn_.readEnable(false);
+    }
   }
   void onBodyData(std::string_view d) override {
     if (body_.size() + d.size() > kMaxBody) {
@@ -177,7 +195,10 @@ private:
   network::Buffer head_;
   std::string body_;
   event::TimerPtr timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool too_big_ = false;
+  bool pending_ = false;   // an answer is outstanding
+  bool in_handle_ = false; // inside handle(): an answer now needs no read restart
   bool answered_ = false;
   bool closing_ = false;
   bool done_ = false;
@@ -280,9 +301,18 @@ std::string AdminServer::clustersJson() const {
   return out;
 }
 
-AdminResponse AdminServer::handle(std::string_view method, std::string_view target,
-                                  std::string_view authorization, std::string_view body) {
-  (void)body;
+void AdminServer::handle(std::string_view method, std::string_view target,
+                         std::string_view authorization, std::string_view body, Reply reply) {
+  bool deferred = false;
+  AdminResponse r = route(method, target, authorization, body, reply, &deferred);
+  if (!deferred) {
+    reply(std::move(r));
+  }
+}
+
+AdminResponse AdminServer::route(std::string_view method, std::string_view target,
+                                 std::string_view authorization, std::string_view body,
+                                 const Reply& reply, bool* deferred) {
   std::string_view path = target.substr(0, target.find('?'));
   auto text = [](uint32_t st, std::string b) {
     return AdminResponse{st, "text/plain; charset=utf-8", std::move(b), false};
@@ -297,8 +327,14 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
     if (method != "GET" && method != "HEAD") {
       return text(405, "use GET\n");
     }
-    bool ready = hooks_.ready() && !fail_health_;
-    return ready ? text(200, "ready\n") : text(503, "not ready\n");
+    if (fail_health_) {
+      return text(503, "not ready: forced by POST /healthcheck/fail\n");
+    }
+    if (hooks_.ready()) {
+      return text(200, "ready\n");
+    }
+    std::string why = hooks_.not_ready_reason ? hooks_.not_ready_reason() : std::string();
+    return text(503, why.empty() ? "not ready\n" : "not ready: " + why + "\n");
   }
   if (!cfg_.api_key.empty()) {
     static constexpr std::string_view kBearer = "Bearer ";
@@ -322,7 +358,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
     return method == "GET" ? json(200, stats::Registry::global().renderJson())
                            : text(405, "use GET\n");
   }
-  if (!hooks_.snapshot() && (path == "/config_dump" || path == "/clusters")) {
+  if (!hooks_.snapshot() && (path == "/config_dump" || path.substr(0, 9) == "/clusters")) {
     return text(503, "config is not live yet\n");
   }
   if (path == "/config_dump") {
@@ -345,17 +381,22 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
       return text(405, is_reload ? "use POST\n" : "use PUT\n");
     }
     std::string doc(body);
-    uint64_t generation = 0;
-    std::vector<std::string> errors;
-    if (hooks_.reload(is_reload ? nullptr : &doc, &generation, &errors)) {
-      return json(200, fmt::format("{{\"generation\": {}}}\n", generation));
-    }
-    std::string out = "{\"errors\": [";
-    for (size_t i = 0; i < errors.size(); i++) {
-      out += fmt::format("{}\"{}\"", i ? ", " : "", jsonEscape(errors[i]));
-    }
-    out += "]}\n";
-    return json(400, out);
+    *deferred = true;
+    hooks_.reload(is_reload ? nullptr : &doc,
+                  [reply](bool ok, uint64_t generation, std::vector<std::string> errors) {
+                    if (ok) {
+                      reply({200, "application/json",
+                             fmt::format("{{\"generation\": {}}}\n", generation), false});
+                      return;
+                    }
+                    std::string out = "{\"errors\": [";
+                    for (size_t i = 0; i < errors.size(); i++) {
+                      out += fmt::format("{}\"{}\"", i ? ", " : "", jsonEscape(errors[i]));
+                    }
+                    out += "]}\n";
+                    reply({400, "application/json", std::move(out), false});
+                  });
+    return {};
   }
   if (path == "/drain") {
     if (method != "POST") {

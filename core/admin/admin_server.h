@@ -17,16 +17,20 @@
 
 namespace sluice::admin {
 
+// Outcome of a reload: the new generation, or the errors.
+using ReloadDone =
+    std::function<void(bool ok, uint64_t generation, std::vector<std::string> errors)>;
+
 struct AdminHooks {
-  std::function<filter::SnapshotPtr()> snapshot; // the live snapshot
+  std::function<filter::SnapshotPtr()> snapshot; // the live snapshot (null before it is live)
   std::function<bool()> ready;                   // listeners bound, config live, not draining
+  std::function<std::string()> not_ready_reason; // what /ready waits for ("" when nothing)
   std::function<void()> drain;                   // start the shutdown sequence
   // An endpoint was marked draining: workers close its idle pooled connections.
   std::function<void(const std::string& cluster, size_t endpoint_index)> endpoint_drained;
-  // Reload from the config file (body null) or from a document; the new generation, or errors.
-  std::function<bool(const std::string* body, uint64_t* generation,
-                     std::vector<std::string>* errors)>
-      reload;
+  // Reload from the config file (body null) or from a document; `done` runs once, now or later
+  // (a reload that resolves new hostnames answers when they have answered).
+  std::function<void(const std::string* body, ReloadDone done)> reload;
 };
 
 struct AdminResponse {
@@ -44,9 +48,10 @@ public:
   // Binds and listens; returns 0, or a negative errno.
   int start();
   const network::SockAddr& boundAddress() const { return bound_; }
-  // Handles one request (exposed for unit tests).
-  AdminResponse handle(std::string_view method, std::string_view target,
-                       std::string_view authorization, std::string_view body);
+  // Handles one request: `reply` runs once, now or (for a reload) later on the loop.
+  using Reply = std::function<void(AdminResponse)>;
+  void handle(std::string_view method, std::string_view target, std::string_view authorization,
+              std::string_view body, Reply reply);
   bool forcedUnhealthy() const { return fail_health_; }
 
 private:
@@ -54,6 +59,10 @@ private:
   static void onConnection(uv_stream_t* server, int status);
   void remove(Session* s);
   std::string clustersJson() const;
+  // Answers at once, or sets *deferred and answers through `reply` later (a reload).
+  AdminResponse route(std::string_view method, std::string_view target,
+                      std::string_view authorization, std::string_view body, const Reply& reply,
+                      bool* deferred);
 
   event::Dispatcher& dispatcher_;
   config::AdminConfig cfg_;

@@ -4,6 +4,7 @@
 #include "core/common/logger.h"
 #include "core/filter/config_context.h"
 #include "core/filter/http_call.h"
+#include "core/filter/readiness.h"
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
 #include "core/filter/stream_stats.h"
@@ -355,6 +356,21 @@ void ioClose(sluice_worker_t* w, sluice_io_id_t id) noexcept {
   }
 }
 
+sluice_ready_id_t readyHold(sluice_worker_t* w, sluice_str_t what) noexcept {
+  std::string text(sv(what));
+  if (text.empty()) {
+    text = "a filter's start-up work";
+  }
+  if (w != nullptr) {
+    text += fmt::format(" (worker {})", wk(w)->index());
+  }
+  return Readiness::global().hold(std::move(text));
+}
+
+void readyRelease(sluice_ready_id_t id) noexcept {
+  Readiness::global().release(id);
+}
+
 const sluice_host_t kHost = {
     sizeof(sluice_host_t),
     SLUICE_ABI_VERSION_MAJOR,
@@ -395,6 +411,8 @@ const sluice_host_t kHost = {
     ioWatch,
     ioUpdate,
     ioClose,
+    readyHold,
+    readyRelease,
 };
 
 } // namespace

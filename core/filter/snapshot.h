@@ -64,7 +64,8 @@ struct BuildResult {
 };
 
 // Creates every filter config (loading modules as needed) and the cluster infos. On any error,
-// nothing is kept. Must run on the main thread.
+// nothing is kept. Never on a worker, one build at a time: the first config on the start-up
+// thread (beside the main loop), reloads (with `previous`) on the main thread.
 // With `previous`, a cluster whose configuration did not change keeps its ClusterInfo (so its
 // pools, health and drain state survive the reload).
 BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation,

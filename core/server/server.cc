@@ -1,6 +1,7 @@
 #include "core/server/server.h"
 
 #include "core/common/logger.h"
+#include "core/filter/readiness.h"
 #include "core/filter/stream_stats.h"
 #include "core/filter/worker_context.h"
 #include "core/network/socket.h"
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 namespace sluice::server {
@@ -126,10 +128,11 @@ int Server::run() {
   };
   if (cfg->admin.enabled) {
     admin::AdminHooks hooks;
-    hooks.snapshot = [this] { return snapshot_; };
-    hooks.ready = [this] { return started_ && phase_ == Phase::Serving; };
-    hooks.reload = [this](const std::string* body, uint64_t* gen, std::vector<std::string>* errs) {
-      return reload(body, gen, errs);
+    hooks.snapshot = [this] { return live_ ? snapshot_ : nullptr; };
+    hooks.ready = [this] { return ever_ready_ && phase_ == Phase::Serving; };
+    hooks.not_ready_reason = [this] { return notReadyReason(); };
+    hooks.reload = [this](const std::string* body, admin::ReloadDone done) {
+      reload(body, std::move(done));
     };
     hooks.endpoint_drained = [this](const std::string& cluster, size_t index) {
       for (auto& w : workers_) {
@@ -169,33 +172,6 @@ int Server::run() {
     w->start();
   }
 
-  filter::BuildResult built = filter::buildSnapshot(cfg, 1);
-  if (!built.errors.empty()) {
-    for (const auto& e : built.errors) {
-      fmt::print(stderr, "config error: {}\n", e.toString());
-    }
-    for (auto& w : workers_) {
-      w->abortAll();
-    }
-    for (auto& w : workers_) {
-      w->join();
-    }
-    return 1;
-  }
-  snapshot_ = std::move(built.snapshot); // only snapshot_ holds it: a reload can free it
-  for (const auto& c : snapshot_->clusters) {
-    c->resolve(); // DNS for hostname endpoints (main thread, never a worker)
-  }
-  filter::stats::setGeneration(snapshot_->generation);
-  syncHealthCheckers();
-  for (auto& w : workers_) {
-    w->activate(snapshot_);
-  }
-  started_ = true;
-  filter::stats::setServerState(true, false);
-  SLUICE_LOG(Info, "server", "ready: {} worker(s), config generation {} ({} ms after start)",
-             workers, snapshot_->generation, monoMs() - kProcessStartMs);
-
   for (int signum : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     auto* s = new uv_signal_t;
     uv_signal_init(main_.loop(), s);
@@ -217,7 +193,19 @@ int Server::run() {
     }
   });
   poll_timer_ = main_.createTimer([this] { checkDrained(); });
+  filter::Readiness::global().setOnChange([this] { main_.post([this] { checkReady(); }); });
+
+  // The slow part of start-up runs beside the main loop, so the admin port answers (/healthz
+  // 200, /ready 503 naming what it waits for) while a large config compiles.
+  builder_ = std::thread([this, cfg] {
+    auto built = std::make_shared<filter::BuildResult>(filter::buildSnapshot(cfg, 1));
+    main_.post([this, built] { onStartupBuilt(std::move(*built)); });
+  });
   main_.run();
+  if (builder_.joinable()) {
+    builder_.join(); // a signal during start-up: the build finishes before the process exits
+  }
+  filter::Readiness::global().setOnChange(nullptr);
   for (auto& w : workers_) {
     w->abortAll();
   }
@@ -225,11 +213,97 @@ int Server::run() {
     w->join();
   }
   SLUICE_LOG(Info, "server", "stopped");
-  return 0;
+  return exit_code_;
+}
+
+void Server::onStartupBuilt(filter::BuildResult built) {
+  if (!built.errors.empty()) {
+    for (const auto& e : built.errors) {
+      fmt::print(stderr, "config error: {}\n", e.toString());
+    }
+    exit_code_ = 1;
+    phase_ = Phase::Done;
+    uv_stop(main_.loop());
+    return;
+  }
+  if (phase_ != Phase::Serving) {
+    return; // shutting down before the config went live
+  }
+  snapshot_ = std::move(built.snapshot); // only snapshot_ holds it: a reload can free it
+  filter::stats::setGeneration(snapshot_->generation);
+  SLUICE_LOG(Info, "server", "config generation {} built ({} ms after start)",
+             snapshot_->generation, monoMs() - kProcessStartMs);
+  syncHealthCheckers();
+  // Hostname endpoints are resolved before the config goes live (on libuv's thread pool: the
+  // admin port keeps answering); a request that arrives meanwhile waits in the accept backlog.
+  size_t lookups = dns_->resolveFirst(snapshot_->clusters, [this] { goLive(); });
+  if (lookups == 0) {
+    goLive();
+  } else {
+    SLUICE_LOG(Info, "server", "resolving {} hostname endpoint(s) before going live", lookups);
+  }
+}
+
+void Server::goLive() {
+  if (phase_ != Phase::Serving) {
+    return;
+  }
+  for (auto& w : workers_) {
+    w->activate(snapshot_, [this] { main_.post([this] { onWorkerActivated(); }); });
+  }
+}
+
+void Server::onWorkerActivated() {
+  if (++activated_ < worker_count_) {
+    return;
+  }
+  live_ = true;
+  SLUICE_LOG(Info, "server", "config generation {} is live on {} worker(s) ({} ms after start)",
+             snapshot_->generation, worker_count_, monoMs() - kProcessStartMs);
+  checkReady();
+}
+
+void Server::checkReady() {
+  if (ever_ready_ || !live_ || phase_ != Phase::Serving) {
+    return;
+  }
+  std::vector<std::string> holds = filter::Readiness::global().pendingWhat();
+  if (!holds.empty()) {
+    SLUICE_LOG(Info, "server", "not ready yet: waiting for {}", fmt::join(holds, "; "));
+    return;
+  }
+  ever_ready_ = true;
+  filter::stats::setServerState(true, false);
+  SLUICE_LOG(Info, "server", "ready: {} worker(s), config generation {} ({} ms after start)",
+             worker_count_, snapshot_->generation, monoMs() - kProcessStartMs);
+}
+
+std::string Server::notReadyReason() const {
+  if (phase_ != Phase::Serving) {
+    return "shutting down";
+  }
+  if (!snapshot_) {
+    return "building the config";
+  }
+  if (!live_) {
+    std::vector<std::string> dns = dns_ ? dns_->firstRoundPending() : std::vector<std::string>{};
+    if (!dns.empty()) {
+      return fmt::format("resolving {}", fmt::join(dns, ", "));
+    }
+    return "activating the config on the workers";
+  }
+  std::vector<std::string> holds = filter::Readiness::global().pendingWhat();
+  if (!ever_ready_ && !holds.empty()) {
+    return fmt::format("waiting for {}", fmt::join(holds, "; "));
+  }
+  return {};
 }
 
 void Server::onSignal(int signum) {
   if (signum == SIGUSR1) {
+    if (!snapshot_) {
+      return;
+    }
     for (const auto& l : snapshot_->listeners) {
       for (const auto& f : l.filters) {
         if (f->desc->sluice_on_log_reopen != nullptr) {
@@ -244,9 +318,12 @@ void Server::onSignal(int signum) {
     if (phase_ != Phase::Serving) {
       return;
     }
-    uint64_t gen = 0;
-    std::vector<std::string> errors;
-    reload(nullptr, &gen, &errors);
+    if (pending_reload_) {
+      SLUICE_LOG(Info, "server", "SIGHUP: a reload is pending; reloading again after it");
+      reload_again_ = true;
+      return;
+    }
+    reload(nullptr, [](bool, uint64_t, std::vector<std::string>) {});
     return;
   }
   if (phase_ == Phase::Serving) {
@@ -260,18 +337,23 @@ void Server::onSignal(int signum) {
   }
 }
 
-bool Server::reload(const std::string* body, uint64_t* generation,
-                    std::vector<std::string>* errors) {
+void Server::reload(const std::string* body, ReloadDone done) {
   auto fail = [&](std::vector<std::string> errs) {
     for (const auto& e : errs) {
       SLUICE_LOG(Error, "server", "reload rejected, the live config stays: {}", e);
     }
     filter::stats::recordReload(false);
-    *errors = std::move(errs);
-    return false;
+    done(false, 0, std::move(errs));
   };
   if (phase_ != Phase::Serving) {
     return fail({"shutting down"});
+  }
+  if (!live_) {
+    return fail({"the first config is not live yet"});
+  }
+  if (pending_reload_) {
+    return fail({fmt::format("generation {} is still resolving its hostnames; try again",
+                             pending_reload_->snapshot->generation)});
   }
   const config::Config& live = *snapshot_->config;
   config::LoadResult load = body != nullptr ? config::parseConfig(*body, live.base_dir)
@@ -346,21 +428,50 @@ bool Server::reload(const std::string* body, uint64_t* generation,
     }
     return fail(errs);
   }
-  for (const auto& c : built.snapshot->clusters) {
-    c->resolve();
+  pending_reload_ = std::make_unique<PendingReload>();
+  pending_reload_->snapshot = std::move(built.snapshot);
+  pending_reload_->added = std::move(added);
+  pending_reload_->done = std::move(done);
+  pending_bound_ = std::move(bound);
+  // Hostname endpoints new in this config are resolved before it goes live (asynchronously:
+  // the loop keeps serving the admin port and the live config keeps serving traffic).
+  size_t lookups =
+      dns_->resolveFirst(pending_reload_->snapshot->clusters, [this] { commitReload(); });
+  if (lookups == 0) {
+    commitReload();
+  } else {
+    SLUICE_LOG(Info, "server", "reload: resolving {} new hostname endpoint(s) before generation {}",
+               lookups, pending_reload_->snapshot->generation);
+  }
+}
+
+void Server::commitReload() {
+  std::unique_ptr<PendingReload> p = std::move(pending_reload_);
+  if (phase_ != Phase::Serving) {
+    for (auto& v : p->added) {
+      for (auto& s : v) {
+        ::close(s.fd);
+      }
+    }
+    filter::stats::recordReload(false);
+    p->done(false, 0, {"shutting down"});
+    return;
   }
   // A listener whose address changed is closed by name in the workers and opened again.
   for (uint32_t w = 0; w < worker_count_; w++) {
-    workers_[w]->applySnapshot(built.snapshot, std::move(added[w]));
+    workers_[w]->applySnapshot(p->snapshot, std::move(p->added[w]));
   }
-  bound_ = std::move(bound);
-  snapshot_ = std::move(built.snapshot); // only snapshot_ holds it: a reload can free it
+  bound_ = std::move(pending_bound_);
+  snapshot_ = std::move(p->snapshot); // only snapshot_ holds it: a reload can free it
   syncHealthCheckers();
   filter::stats::recordReload(true);
   filter::stats::setGeneration(snapshot_->generation);
-  *generation = snapshot_->generation;
   SLUICE_LOG(Info, "server", "config generation {} is live", snapshot_->generation);
-  return true;
+  p->done(true, snapshot_->generation, {});
+  if (reload_again_ && phase_ == Phase::Serving) {
+    reload_again_ = false;
+    reload(nullptr, [](bool, uint64_t, std::vector<std::string>) {});
+  }
 }
 
 void Server::syncHealthCheckers() {
@@ -382,7 +493,7 @@ void Server::syncHealthCheckers() {
     next.push_back(std::move(kept));
   }
   checkers_ = std::move(next);
-  if (!dns_) {
+  if (!dns_) { // created with the first snapshot
     dns_ = std::make_unique<upstream::DnsRefresher>(
         main_, [this](const std::string& cluster, size_t index) {
           for (auto& w : workers_) {

@@ -2,6 +2,12 @@
 
 // The main thread: loads the config, binds every listener before slow work, starts the
 // workers, owns signals and the shutdown phases.
+//
+// Start-up (bind first): parse the config, bind every listener and the admin port, start the
+// workers (their sockets queue connections), then run the main loop while a helper thread builds
+// the snapshot (filter configs, regex compilation, modules). Then the hostname endpoints are
+// resolved asynchronously, the workers activate the snapshot, and /ready turns 200 once every
+// filter's readiness hold (ABI 1.2, e.g. a first JWKS fetch) is released.
 
 #include "core/admin/admin_server.h"
 #include "core/config/config.h"
@@ -12,8 +18,10 @@
 #include "core/upstream/health_checker.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sluice::server {
@@ -34,8 +42,17 @@ private:
   int openListeners(const config::Config& cfg, uint32_t workers,
                     std::vector<std::vector<ListenerSocket>>& per_worker);
   void onSignal(int signum);
-  // Builds and installs a new snapshot (file when body is null); false with errors otherwise.
-  bool reload(const std::string* body, uint64_t* generation, std::vector<std::string>* errors);
+  using ReloadDone =
+      std::function<void(bool ok, uint64_t generation, std::vector<std::string> errors)>;
+  // Builds a new snapshot (file when body is null), resolves its new hostname endpoints
+  // (asynchronously) and installs it; `done` runs once, now or when the lookups have answered.
+  void reload(const std::string* body, ReloadDone done);
+  void commitReload();
+  void onStartupBuilt(filter::BuildResult built);
+  void goLive(); // the first snapshot's hostnames are resolved: activate it on the workers
+  void onWorkerActivated();
+  void checkReady();
+  std::string notReadyReason() const;
   void beginShutdown();
   void enterDrain();
   void enterTeardown();
@@ -51,8 +68,17 @@ private:
   event::TimerPtr poll_timer_;
   std::vector<uv_signal_t*> signals_;
   std::unique_ptr<admin::AdminServer> admin_;
-  bool started_ = false;
+  bool live_ = false;       // every worker runs the first snapshot
+  bool ever_ready_ = false; // /ready turned 200 once (readiness holds no longer count)
+  uint32_t activated_ = 0;  // workers that installed the first snapshot
   uint32_t worker_count_ = 1;
+  int exit_code_ = 0;
+  std::thread builder_; // builds the first snapshot while the main loop answers the admin port
+  struct PendingReload {
+    filter::SnapshotPtr snapshot;
+    std::vector<std::vector<ListenerSocket>> added;
+    ReloadDone done;
+  };
   // Where each listener is bound, to keep the sockets of unchanged listeners on reload.
   struct BoundListener {
     std::string name;
@@ -60,6 +86,9 @@ private:
     std::string actual;     // address it got (port 0 resolved)
   };
   std::vector<BoundListener> bound_;
+  std::unique_ptr<PendingReload> pending_reload_; // waiting for its hostnames to resolve
+  std::vector<BoundListener> pending_bound_;
+  bool reload_again_ = false; // SIGHUP while a reload was pending
   // Health checkers of the live clusters (main thread); kept across a reload for a cluster whose
   // ClusterInfo is kept.
   std::vector<std::unique_ptr<upstream::HealthChecker>> checkers_;

@@ -57,8 +57,8 @@ private:
 
 } // namespace
 
-void Worker::activate(filter::SnapshotPtr snapshot) {
-  dispatcher_.post([this, snapshot = std::move(snapshot)]() mutable {
+void Worker::activate(filter::SnapshotPtr snapshot, std::function<void()> done) {
+  dispatcher_.post([this, snapshot = std::move(snapshot), done = std::move(done)]() mutable {
     context_->install(std::move(snapshot));
     if (wait_timer_) {
       wait_timer_->disable();
@@ -66,6 +66,7 @@ void Worker::activate(filter::SnapshotPtr snapshot) {
     for (Listener* l : listeners_) {
       startListening(l);
     }
+    done();
   });
 }
 

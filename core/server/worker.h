@@ -9,6 +9,7 @@
 #include "core/server/http_connection.h"
 
 #include <atomic>
+#include <functional>
 #include <list>
 #include <memory>
 #include <thread>
@@ -31,8 +32,9 @@ public:
   ~Worker();
 
   void start();
-  // Installs the first snapshot and starts serving (thread-safe).
-  void activate(filter::SnapshotPtr snapshot);
+  // Installs the first snapshot and starts serving (thread-safe); `done` runs on the worker's
+  // thread once it serves (every filter's worker state exists).
+  void activate(filter::SnapshotPtr snapshot, std::function<void()> done);
   // Thread-safe requests from the main thread.
   void stopAccepting(); // drain phase: close listeners, close idle connections
   void abortAll();      // teardown: abort what is left, then exit the loop

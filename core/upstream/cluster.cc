@@ -233,21 +233,4 @@ void ClusterInfo::inheritEndpointState(const ClusterInfo& old) {
   }
 }
 
-void ClusterInfo::resolve() {
-  for (size_t i = 0; i < endpoints_.size(); i++) {
-    Endpoint& ep = *endpoints_[i];
-    if (ep.resolved.load()) {
-      continue;
-    }
-    std::string err;
-    const auto& a = cfg_.endpoints[i].address;
-    network::SockAddr sa;
-    if (network::resolve(a.host, a.port, sa, err)) {
-      ep.setSockAddr(sa, network::formatAddress(sa.get()));
-    } else {
-      SLUICE_LOG(Warn, "upstream", "cluster {}: {}", cfg_.name, err);
-    }
-  }
-}
-
 } // namespace sluice::upstream

@@ -67,8 +67,8 @@ public:
   static constexpr uint32_t kRingReplicas = 160;    // virtual nodes per unit of weight
 
   explicit ClusterInfo(const config::ClusterConfig& cfg);
-  // Resolves hostname endpoints (blocking DNS: main thread only, never on a worker).
-  void resolve();
+  // Hostname endpoints start unresolved; upstream::DnsRefresher resolves them (asynchronously,
+  // before the config goes live) and keeps them fresh.
   // Copies health, drain, ejection and resolved-address state from `old` for every endpoint
   // with the same configured address (a reload that changed the cluster). Main thread, before
   // any worker sees this cluster.

@@ -189,6 +189,13 @@ void waiterReadyCb(void* user_data) {
 
 } // namespace
 
+namespace {
+bool hostHasReadiness(const sluice_host_t& h) {
+  return h.size >= offsetof(sluice_host_t, sluice_host_ready_release) + sizeof(void*) &&
+         h.sluice_host_ready_hold != nullptr && h.sluice_host_ready_release != nullptr;
+}
+} // namespace
+
 WorkerState::WorkerState(const FilterConfig& config, sluice_worker_t* worker)
     : config_(config), host_(config.host()), worker_(worker),
       scratch_(config.config().matches.newScratch()), cache_(config.config().token_cache_entries) {
@@ -201,6 +208,12 @@ WorkerState::WorkerState(const FilterConfig& config, sluice_worker_t* worker)
     remote_[i] = std::make_unique<RemoteKeys>();
     remote_[i]->worker = this;
     remote_[i]->provider = i;
+    if (hostHasReadiness(host_)) { // ABI 1.2: /ready waits for the first fetch to end
+      const std::string what = "jwt_authn \"" + config.name() +
+                               "\": first JWKS fetch of provider \"" + c.providers[i].name +
+                               "\" from cluster \"" + c.providers[i].jwks.cluster + "\"";
+      remote_[i]->ready_hold = host_.sluice_host_ready_hold(worker_, str(what));
+    }
     // The first fetch runs from the loop, once the worker is fully up.
     remote_[i]->timer =
         host_.sluice_host_timer_start(worker_, nullptr, 0, refreshTimerCb, remote_[i].get());
@@ -218,6 +231,7 @@ WorkerState::~WorkerState() {
     if (rk->call != 0) {
       host_.sluice_host_http_call_cancel(worker_, rk->call);
     }
+    releaseReadyHold(*rk);
   }
   if (scratch_ != nullptr) {
     hs_free_scratch(scratch_);
@@ -544,8 +558,18 @@ void WorkerState::onFetchDone(RemoteKeys& rk, const sluice_http_response_t* resp
   fetchFinished(rk, true, {});
 }
 
+void WorkerState::releaseReadyHold(RemoteKeys& rk) {
+  if (rk.ready_hold != 0) {
+    host_.sluice_host_ready_release(rk.ready_hold);
+    rk.ready_hold = 0;
+  }
+}
+
 void WorkerState::fetchFinished(RemoteKeys& rk, bool ok, std::string_view why) {
   const Provider& p = config_.config().providers[rk.provider];
+  // The first fetch has ended, well or not: a failing key server must not keep the process
+  // unready forever (requests then wait for keys, bounded, and get 401 without them).
+  releaseReadyHold(rk);
   if (!ok) {
     host_.sluice_host_metric_add(config_.fetchFailureMetric(rk.provider), 1);
     if (host_.sluice_host_worker_index(worker_) == 0) { // one line per round, not per worker

@@ -41,6 +41,7 @@ public:
   sluice_metric_id_t deniedMetric(Outcome reason) const { return denied_[reasonIndex(reason)]; }
   sluice_metric_id_t fetchFailureMetric(size_t provider) const { return fetch_failures_[provider]; }
   void log(sluice_log_level_t level, std::string_view message) const;
+  const std::string& name() const { return name_; }
 
 private:
   FilterConfig(const sluice_host_t* host, std::unique_ptr<Config> config, std::string name)
@@ -102,6 +103,7 @@ struct RemoteKeys {
   std::string body; // the document the keys came from: an unchanged refresh keeps the cache
   sluice_timer_id_t timer = 0;
   sluice_call_id_t call = 0;
+  sluice_ready_id_t ready_hold = 0; // holds the process's readiness until the first fetch ends
   std::vector<StreamFilter*> waiting;
 };
 
@@ -135,6 +137,7 @@ private:
   void deny(const Provider& p, Outcome outcome, sluice_stream_t* s);
   std::string_view extractToken(const Provider& p, sluice_stream_t* s);
   void startFetch(RemoteKeys& rk);
+  void releaseReadyHold(RemoteKeys& rk);
   void fetchFinished(RemoteKeys& rk, bool ok, std::string_view why);
 
   const FilterConfig& config_;

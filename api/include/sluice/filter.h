@@ -1,5 +1,6 @@
 /*
- * sluice filter C ABI, version 1 (1.1 appended the file-descriptor watches, sluice_host_io_*).
+ * sluice filter C ABI, version 1 (1.1 appended the file-descriptor watches, sluice_host_io_*;
+ * 1.2 appended readiness holds, sluice_host_ready_*).
  *
  * This is the only header a filter includes. It is C99 and uses only <stdint.h>, <stddef.h> and
  * <stdbool.h>. Built-in filters (router, access_log, ...) are written against it exactly as a
@@ -19,6 +20,10 @@
  * THREADING
  *  - MAIN thread: sluice_on_module_init, sluice_on_config_new, sluice_on_config_destroy. The
  *    sluice_host_config_* functions may only be called from inside sluice_on_config_new.
+ *    "MAIN" means the control side, never a worker, one call at a time: the first config is
+ *    built on a start-up thread beside the main loop (so the admin port answers while a large
+ *    config compiles), reloads and replaced configs on the main thread itself. Do not rely on
+ *    thread identity (thread_local) between these calls.
  *  - WORKER threads: sluice_on_worker_new/destroy run once per worker per filter config, on that
  *    worker. Every stream hook runs on the worker that owns the stream; per-stream state is
  *    single-threaded and needs no locking. Stream host functions (those taking a
@@ -28,6 +33,7 @@
  *    workers. Mutable shared state inside it is the filter's responsibility (atomics, sharding).
  *  - sluice_host_log and sluice_host_metric_* may be called from any thread.
  *  - sluice_host_io_* (ABI 1.1) are worker-thread functions like the timers.
+ *  - sluice_host_ready_* (ABI 1.2) may be called from any thread.
  *
  * LIFETIME
  *  - A filter config lives from sluice_on_config_new until sluice_on_config_destroy, which runs
@@ -205,6 +211,9 @@ typedef uint64_t sluice_io_id_t; /* 0 is never a valid watch */
 #define SLUICE_IO_ERROR (1u << 2)
 typedef void (*sluice_io_callback_t)(void* user_data, uint32_t events);
 
+/* A readiness hold (ABI 1.2): start-up work the process must finish before it reports ready. */
+typedef uint64_t sluice_ready_id_t; /* 0 is never a valid hold */
+
 /*
  * The host function table. Passed to sluice_on_module_init and to every config; a module must
  * not assume fields beyond `size` exist.
@@ -353,6 +362,21 @@ typedef struct sluice_host {
   /* Stop watching and forget the id; cb is never called again. Safe from inside cb (of this
    * watch or another). Unknown ids are ignored. */
   void (*sluice_host_io_close)(sluice_worker_t* w, sluice_io_id_t id);
+
+  /* --- readiness (ABI 1.2; any thread) ---------------------------------------------------- */
+  /* Check host->size (or abi_minor >= 2) before using these. Hold the process's readiness while
+   * start-up work that requests depend on is unfinished (e.g. the first fetch of a remote key
+   * set): GET /ready answers 503 naming `what`, and sluice_server_ready stays 0, until every
+   * hold is released. Only the first start-up waits for holds: once the process has reported
+   * ready, holds taken later (a reload's new worker state) are tracked and shown by /ready's
+   * body but no longer turn it to 503 (an instance must not flap out of its load balancer on a
+   * reload). Take the hold in sluice_on_worker_new and release it when the work has finished,
+   * succeeded or not, so a failing dependency cannot keep the process unready forever; bound
+   * the work with a timeout. Release every hold before sluice_on_worker_destroy returns.
+   * `w` names the worker in messages (may be NULL). Returns 0 if no hold could be taken. */
+  sluice_ready_id_t (*sluice_host_ready_hold)(sluice_worker_t* w, sluice_str_t what);
+  /* Release a hold. Unknown ids (and 0) are ignored. */
+  void (*sluice_host_ready_release)(sluice_ready_id_t id);
 } sluice_host_t;
 
 /*

@@ -285,6 +285,8 @@ public:
     table_.sluice_host_io_watch = &ioWatch;
     table_.sluice_host_io_update = &ioUpdate;
     table_.sluice_host_io_close = &ioClose;
+    table_.sluice_host_ready_hold = &readyHold;
+    table_.sluice_host_ready_release = &readyRelease;
   }
   ~FakeHost() {
     if (current() == this) {
@@ -332,6 +334,9 @@ public:
   };
   bool accept_http_calls = false;
   std::vector<HttpCall> http_calls;
+  // Open readiness holds (ABI 1.2): id -> what.
+  std::map<sluice_ready_id_t, std::string> ready_holds;
+  sluice_ready_id_t next_ready_id = 1;
 
   // Completes call i (status 0 with `error` for a failure). False if it already finished.
   bool completeHttpCall(size_t i, uint32_t status, const std::string& body,
@@ -618,6 +623,13 @@ private:
     }
   }
   static void ioClose(sluice_worker_t* w, sluice_io_id_t id) { FakeWorker::from(w)->ios.erase(id); }
+  static sluice_ready_id_t readyHold(sluice_worker_t*, sluice_str_t what) {
+    FakeHost* h = current();
+    sluice_ready_id_t id = h->next_ready_id++;
+    h->ready_holds[id] = std::string(what.ptr, what.len);
+    return id;
+  }
+  static void readyRelease(sluice_ready_id_t id) { current()->ready_holds.erase(id); }
 
   sluice_host_t table_{};
   mutable std::mutex mutex_;

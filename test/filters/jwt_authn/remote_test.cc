@@ -57,6 +57,46 @@ TEST_CASE("jwt_authn remote JWKS: fetched in the background, requests wait for t
   CHECK(w.timers.begin()->second.timeout_ms == 60000);
 }
 
+TEST_CASE("jwt_authn remote JWKS: readiness is held until the first fetch ends",
+          "[filter][jwt_authn]") {
+  for (int status : {200, 503}) {
+    Harness h;
+    h.host.accept_http_calls = true;
+    REQUIRE(h.load(remoteConfig()));
+    CHECK(h.host.ready_holds.empty()); // taken by the worker state, not the config
+    FakeWorker& w = h.worker();
+    REQUIRE(h.host.ready_holds.size() == 1);
+    CHECK(h.host.ready_holds.begin()->second.find("first JWKS fetch of provider") !=
+          std::string::npos);
+    CHECK(h.host.ready_holds.begin()->second.find("idp_cluster") != std::string::npos);
+    w.fireTimers();
+    CHECK(h.host.ready_holds.size() == 1); // still in flight
+    // Released when the fetch ends, whether it brought keys or failed: a failing key server
+    // must not keep the process unready forever.
+    REQUIRE(h.host.completeHttpCall(0, status, TestKeys::get().jwks().dump()));
+    CHECK(h.host.ready_holds.empty());
+  }
+}
+
+TEST_CASE(
+    "jwt_authn remote JWKS: a worker state destroyed before its first fetch releases its hold",
+    "[filter][jwt_authn]") {
+  Harness h;
+  h.host.accept_http_calls = true;
+  REQUIRE(h.load(remoteConfig()));
+  h.worker();
+  CHECK(h.host.ready_holds.size() == 1);
+  REQUIRE(h.load(config())); // the old config and its worker state are destroyed
+  CHECK(h.host.ready_holds.empty());
+}
+
+TEST_CASE("jwt_authn with static keys holds no readiness", "[filter][jwt_authn]") {
+  Harness h;
+  REQUIRE(h.load(config()));
+  h.worker();
+  CHECK(h.host.ready_holds.empty());
+}
+
 TEST_CASE("jwt_authn remote JWKS: failures keep the last good set and are counted",
           "[filter][jwt_authn]") {
   Harness h;

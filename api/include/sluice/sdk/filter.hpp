@@ -330,6 +330,46 @@ private:
 using TimerHandle = PendingHandle<false>;
 using CallHandle = PendingHandle<true>;
 
+// Holds the process's readiness (ABI 1.2, sluice_host_ready_hold) until release() or
+// destruction: take one in a worker state for start-up work that requests depend on (a first
+// fetch), and release it when that work has ended, well or not. On an older host it holds
+// nothing. Move-only.
+class ReadyHold {
+public:
+  static constexpr size_t kNeeds =
+      offsetof(sluice_host_t, sluice_host_ready_release) + sizeof(void*);
+  ReadyHold() = default;
+  ReadyHold(const Worker& w, std::string_view what) : host_(w.host()) {
+    if (Host::provides(host_, kNeeds) && host_->sluice_host_ready_hold != nullptr) {
+      id_ = host_->sluice_host_ready_hold(w.raw(), toStr(what));
+    }
+  }
+  ReadyHold(ReadyHold&& o) noexcept : host_(o.host_), id_(o.id_) { o.id_ = 0; }
+  ReadyHold& operator=(ReadyHold&& o) noexcept {
+    if (this != &o) {
+      release();
+      host_ = o.host_;
+      id_ = o.id_;
+      o.id_ = 0;
+    }
+    return *this;
+  }
+  ReadyHold(const ReadyHold&) = delete;
+  ReadyHold& operator=(const ReadyHold&) = delete;
+  ~ReadyHold() { release(); }
+  void release() {
+    if (id_ != 0) {
+      host_->sluice_host_ready_release(id_);
+      id_ = 0;
+    }
+  }
+  bool held() const { return id_ != 0; }
+
+private:
+  const sluice_host_t* host_ = nullptr;
+  sluice_ready_id_t id_ = 0;
+};
+
 namespace detail {
 template <class T> struct MemberOf;
 template <class C, class R, class... A> struct MemberOf<R (C::*)(A...)> { using type = C; };
