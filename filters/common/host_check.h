@@ -20,4 +20,10 @@ namespace sluice::filters::common {
 bool hostCompatible(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor,
                     size_t size_needed, const char* filter);
 
+// True if the host has readiness holds (ABI 1.2); filters then hold /ready during start-up work.
+inline bool hostHasReadiness(const sluice_host_t& h) {
+  return h.size >= SLUICE_HOST_SIZE_THROUGH(sluice_host_ready_release) &&
+         h.sluice_host_ready_hold != nullptr && h.sluice_host_ready_release != nullptr;
+}
+
 } // namespace sluice::filters::common

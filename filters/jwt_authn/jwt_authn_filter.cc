@@ -189,13 +189,6 @@ void waiterReadyCb(void* user_data) {
 
 } // namespace
 
-namespace {
-bool hostHasReadiness(const sluice_host_t& h) {
-  return h.size >= offsetof(sluice_host_t, sluice_host_ready_release) + sizeof(void*) &&
-         h.sluice_host_ready_hold != nullptr && h.sluice_host_ready_release != nullptr;
-}
-} // namespace
-
 WorkerState::WorkerState(const FilterConfig& config, sluice_worker_t* worker)
     : config_(config), host_(config.host()), worker_(worker),
       scratch_(config.config().matches.newScratch()), cache_(config.config().token_cache_entries) {
@@ -208,7 +201,7 @@ WorkerState::WorkerState(const FilterConfig& config, sluice_worker_t* worker)
     remote_[i] = std::make_unique<RemoteKeys>();
     remote_[i]->worker = this;
     remote_[i]->provider = i;
-    if (hostHasReadiness(host_)) { // ABI 1.2: /ready waits for the first fetch to end
+    if (common::hostHasReadiness(host_)) { // ABI 1.2: /ready waits for the first fetch to end
       const std::string what = "jwt_authn \"" + config.name() +
                                "\": first JWKS fetch of provider \"" + c.providers[i].name +
                                "\" from cluster \"" + c.providers[i].jwks.cluster + "\"";

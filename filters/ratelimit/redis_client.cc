@@ -1,5 +1,7 @@
 #include "filters/ratelimit/redis_client.h"
 
+#include "filters/common/host_check.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -91,10 +93,25 @@ RedisClient::RedisClient(const sluice_host_t* host, sluice_worker_t* worker,
     : host_(host), worker_(worker), settings_(settings), metrics_(metrics),
       log_name_(std::move(log_name)) {
   RedisScript::sha1(); // computed once, off the data path
+  if (common::hostHasReadiness(*host_)) {
+    const std::string what = log_name_ + ": first connection to Redis " + settings_.host + ":" +
+                             std::to_string(settings_.port);
+    ready_hold_ = host_->sluice_host_ready_hold(worker_, {what.data(), what.size()});
+  }
   connect();
 }
 
+void RedisClient::firstAttemptEnded() {
+  // Connected or not: Redis being down must not keep the process unready (failure_mode
+  // decides what requests get meanwhile).
+  if (ready_hold_ != 0) {
+    host_->sluice_host_ready_release(ready_hold_);
+    ready_hold_ = 0;
+  }
+}
+
 RedisClient::~RedisClient() {
+  firstAttemptEnded();
   closing_ = true;
   dropConnection();
   if (timer_ != 0) {
@@ -236,6 +253,7 @@ void RedisClient::onConnect(const redisAsyncContext* ac, int status) {
       self->log(SLUICE_LOG_INFO, "connected to Redis again");
     }
     self->state_ = State::Connected;
+    self->firstAttemptEnded();
     self->backoff_ms_ = kMinBackoffMs;
     self->last_reply_ms_ = self->host_->sluice_host_worker_now_ms(self->worker_);
     return;
@@ -259,6 +277,7 @@ void RedisClient::onDisconnect(const redisAsyncContext* ac, int status) {
 }
 
 void RedisClient::scheduleReconnect() {
+  firstAttemptEnded();
   if (closing_) {
     return;
   }

@@ -98,7 +98,8 @@ private:
 
   void connect();
   void scheduleReconnect();
-  void dropConnection(); // frees the context; pending checks get failure outcomes
+  void firstAttemptEnded(); // releases the readiness hold of the first connect
+  void dropConnection();    // frees the context; pending checks get failure outcomes
   bool send(Check* c, bool eval);
   void finish(Check* c, const RedisOutcome& outcome);
   void release(Check* c);
@@ -127,6 +128,7 @@ private:
   uint64_t last_reply_ms_ = 0;
   sluice_timer_id_t timer_ = 0;
   uint64_t timer_due_ms_ = 0;
+  sluice_ready_id_t ready_hold_ = 0; // /ready waits for the first connect attempt (ABI 1.2)
 
   std::deque<Check*> deadlines_; // in send order, so deadlines ascend
   std::vector<Check*> free_;

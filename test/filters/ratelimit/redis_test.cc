@@ -118,6 +118,40 @@ TEST_CASE("Ratelimit Redis: a flushed script cache falls back to EVAL", "[rateli
   CHECK(h.host.metric("sluice_ratelimit_redis_errors_total") == 0);
 }
 
+TEST_CASE("Ratelimit Redis: readiness is held until the first connect attempt ends",
+          "[ratelimit][redis]") {
+  SECTION("Redis answers") {
+    RedisServer redis;
+    REQUIRE(redis.ready());
+    RatelimitHarness h;
+    REQUIRE(h.load(redisConfig(redis.port(), "allow", 3, "ready")));
+    REQUIRE(h.host.ready_holds.size() == 1);
+    CHECK(h.host.ready_holds.begin()->second.find("first connection to Redis 127.0.0.1:" +
+                                                  std::to_string(redis.port())) !=
+          std::string::npos);
+    REQUIRE(connected(h));
+    CHECK(h.host.ready_holds.empty());
+  }
+  SECTION("nothing listens: released when the attempt fails, not held forever") {
+    RedisServer redis;
+    const int port = redis.port();
+    redis.stop();
+    RatelimitHarness h;
+    REQUIRE(h.load(redisConfig(port, "allow", 3, "ready-down")));
+    CHECK(h.host.ready_holds.size() == 1);
+    CHECK(h.pump([&] { return h.host.ready_holds.empty(); }, 3000));
+  }
+  SECTION("the worker state goes away first") {
+    RedisServer redis;
+    REQUIRE(redis.ready());
+    RatelimitHarness h;
+    REQUIRE(h.load(redisConfig(redis.port(), "allow", 3, "ready-gone")));
+    CHECK(h.host.ready_holds.size() == 1);
+    h.unload();
+    CHECK(h.host.ready_holds.empty());
+  }
+}
+
 TEST_CASE("Ratelimit Redis: failure_mode when Redis is down, then reconnect",
           "[ratelimit][redis]") {
   RedisServer redis;
