@@ -4,10 +4,13 @@
   start-up  time from exec to the listener accepting a TCP connection, and to GET /ready = 200,
             for configs of 10, 1,000 and 20,000 routes (half Hyperscan regexes, half prefixes);
   scrape    time of GET /stats/prometheus and GET /stats with 1,000 clusters of 3 endpoints each
-            (every per-cluster and per-endpoint family of SPEC section 5), and the exposition's size.
+            (every per-cluster and per-endpoint family of SPEC section 5), and the exposition's size;
+  reloads   with --upstream and wrk installed: wrk -t1 -c16 through sluice (1 worker) to the test
+            upstream, first without reloads, then while PUT /config replaces the config every
+            200 ms (same listener), in the same run: requests/s, p50/p99, errors, reloads done.
 
-Usage: tools/bench-lifecycle.py SLUICE_BINARY [--runs N] [--scrapes N]
-Needs nothing but python3; the clusters point at closed loopback ports (no traffic is sent).
+Usage: tools/bench-lifecycle.py SLUICE_BINARY [--runs N] [--scrapes N] [--upstream UPSTREAM_BINARY]
+The start-up and scrape parts need nothing but python3 (their clusters point at closed ports).
 """
 import argparse
 import http.client
@@ -140,12 +143,83 @@ def scrape(binary, n, scrapes):
         return out
 
 
+def wrk(port, seconds):
+    r = subprocess.run(["wrk", "-t1", "-c16", "-d%ds" % seconds, "--latency",
+                        "http://127.0.0.1:%d/x" % port], capture_output=True, text=True, check=True)
+    out = r.stdout
+
+    def lat(p):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % p, out, re.M)
+        v = float(m.group(1))
+        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors += sum(int(x) for x in m.groups()) if m else 0
+    return rps, lat(50), lat(99), errors
+
+
+def reloads(binary, upstream_bin, seconds=8):
+    import threading
+    up = subprocess.Popen([upstream_bin, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    up_addr = re.search(r"listening (\S+)", up.stdout.readline()).group(1)
+    port, admin = free_port(), free_port()
+    cfg = routes_config(10, port, admin)
+    cfg["clusters"][0]["endpoints"][0]["address"] = up_addr
+    with tempfile.TemporaryDirectory() as d:
+        proc, _, err = start(binary, cfg, d)
+        while True:
+            try:
+                if get(admin, "/ready", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.01)
+        wrk(port, 2)  # warm-up
+        quiet = wrk(port, seconds)
+        stop_flag = threading.Event()
+        done = [0, 0]
+        body = json.dumps(cfg).encode()
+
+        def reloader():
+            c = http.client.HTTPConnection("127.0.0.1", admin, timeout=30)
+            while not stop_flag.wait(0.2):
+                c.request("PUT", "/config", body=body)
+                r = c.getresponse()
+                r.read()
+                done[0 if r.status == 200 else 1] += 1
+            c.close()
+        t = threading.Thread(target=reloader)
+        t.start()
+        busy = wrk(port, seconds)
+        stop_flag.set()
+        t.join()
+        stop(proc, err)
+    up.terminate()
+    up.wait()
+    return quiet, busy, done
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scrapes", type=int, default=50)
+    ap.add_argument("--upstream", help="sluice-test-upstream binary: also measure reload latency")
+    ap.add_argument("--only-reloads", action="store_true")
     a = ap.parse_args()
+    if a.upstream:
+        quiet, busy, done = reloads(a.binary, a.upstream)
+        print("| wrk -t1 -c16, 8 s, 1 worker | requests/s | p50 (ms) | p99 (ms) | errors |")
+        print("|---|---:|---:|---:|---:|")
+        print("| no reloads | %.0f | %.3f | %.3f | %d |" % quiet)
+        print("| PUT /config every 200 ms (%d done, %d refused) | %.0f | %.3f | %.3f | %d |" % (
+            (done[0], done[1]) + busy))
+        print()
+        if a.only_reloads:
+            return
     print("| routes | exec to accepting (ms) | exec to /ready 200 (ms) | config built (log, ms) |")
     print("|---:|---:|---:|---:|")
     for n in (10, 1000, 20000):
