@@ -303,7 +303,11 @@ void post(sluice_worker_t* w, sluice_stream_t* s, sluice_task_callback_t cb,
     return;
   }
   if (s == nullptr) {
-    wk(w)->dispatcher().post([cb, user_data] { cb(user_data); });
+    const FilterInstance* owner = runningFilter();
+    wk(w)->dispatcher().post([cb, user_data, owner] {
+      RunningFilterScope scope(owner);
+      cb(user_data);
+    });
     return;
   }
   // With a stream: worker thread only; runs on the next loop turn unless the stream ends first

@@ -1,5 +1,6 @@
 #include "core/filter/http_call.h"
 
+#include "core/filter/stream.h"
 #include "core/http/codec.h"
 
 #include <string>
@@ -12,7 +13,7 @@ namespace {
 class HttpCall : public upstream::ResponseHandler, public event::DeferredDeletable {
 public:
   HttpCall(WorkerContext& w, uint64_t id, Stream* stream, sluice_http_callback_t cb, void* data)
-      : worker_(w), id_(id), stream_(stream), cb_(cb), data_(data) {}
+      : worker_(w), id_(id), stream_(stream), cb_(cb), data_(data), owner_(runningFilter()) {}
   ~HttpCall() override {
     if (conn_ != nullptr) {
       conn_->abort();
@@ -116,7 +117,10 @@ public:
     r.header_count = hs.size();
     r.body = {body_.data(), body_.size()};
     r.error = {error.data(), error.size()};
-    cb_(data_, &r);
+    {
+      RunningFilterScope scope(owner_);
+      cb_(data_, &r);
+    }
     // Remove ourselves (deleted after this callback unwinds).
     auto& calls = worker_.calls();
     auto it = calls.find(id_);
@@ -142,6 +146,7 @@ private:
   Stream* stream_;
   sluice_http_callback_t cb_;
   void* data_;
+  const FilterInstance* owner_; // the filter that made the call: its callback runs as it
   upstream::UpstreamConnection* conn_ = nullptr;
   event::TimerPtr timer_;
   uint32_t status_ = 0;

@@ -157,7 +157,11 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   for (size_t i = 0; i < fl.size(); i++) {
     const FilterInstance* f = fl[i].get();
     void* state = snap_->state(listener_index, i);
-    void* obj = f->desc->sluice_on_stream_new(f->config, state, handle());
+    void* obj = nullptr;
+    {
+      RunningFilterScope scope(f);
+      obj = f->desc->sluice_on_stream_new(f->config, state, handle());
+    }
     filters_.push_back(ActiveFilter{f, state, obj});
   }
   resp_top_ = filters_.size();
@@ -194,6 +198,14 @@ thread_local const FilterInstance* t_running_filter = nullptr;
 
 const FilterInstance* runningFilter() {
   return t_running_filter;
+}
+
+RunningFilterScope::RunningFilterScope(const FilterInstance* f) : outer_(t_running_filter) {
+  t_running_filter = f;
+}
+
+RunningFilterScope::~RunningFilterScope() {
+  t_running_filter = outer_;
 }
 
 sluice_status_t Stream::runHook(size_t i, HookFn hook, bool end_stream, bool check_status) {
@@ -1157,6 +1169,7 @@ void Stream::complete(bool close_connection) {
   releaseRetryBudget();
   for (auto& f : filters_) {
     if (f.object != nullptr && f.instance->desc->sluice_on_stream_complete != nullptr) {
+      RunningFilterScope scope(f.instance);
       f.instance->desc->sluice_on_stream_complete(f.object, handle());
     }
   }
@@ -1164,6 +1177,7 @@ void Stream::complete(bool close_connection) {
                       upstream_head_us_ > 0);
   for (auto& f : filters_) {
     if (f.object != nullptr && f.instance->desc->sluice_on_stream_destroy != nullptr) {
+      RunningFilterScope scope(f.instance);
       f.instance->desc->sluice_on_stream_destroy(f.object);
     }
     f.object = nullptr;

@@ -43,8 +43,21 @@ struct ActiveFilter {
   void* object; // from sluice_on_stream_new; null = filter skipped for this stream
 };
 
-// The filter whose hook this thread is running (null outside hooks), for crash reports.
+// The filter whose code this thread is running (null outside filter code), for crash reports and
+// error messages: set around every hook, worker-state and stream-object call, and around every
+// callback the host delivers to a filter (timers, posted work, HTTP call answers, fd watches),
+// which inherit the filter that was running when they were registered.
 const FilterInstance* runningFilter();
+class RunningFilterScope {
+public:
+  explicit RunningFilterScope(const FilterInstance* f);
+  ~RunningFilterScope();
+  RunningFilterScope(const RunningFilterScope&) = delete;
+  RunningFilterScope& operator=(const RunningFilterScope&) = delete;
+
+private:
+  const FilterInstance* outer_;
+};
 
 class Stream : public upstream::ResponseHandler {
 public:

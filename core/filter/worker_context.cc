@@ -1,6 +1,7 @@
 #include "core/filter/worker_context.h"
 
 #include "core/common/logger.h"
+#include "core/filter/stream.h"
 
 #include <chrono>
 #include <mutex>
@@ -38,6 +39,7 @@ WorkerSnapshot::WorkerSnapshot(WorkerContext& worker, SnapshotPtr snapshot)
     for (const auto& f : l.filters) {
       void* st = nullptr;
       if (f->desc->sluice_on_worker_new != nullptr) {
+        RunningFilterScope scope(f.get());
         st = f->desc->sluice_on_worker_new(f->config, reinterpret_cast<sluice_worker_t*>(&worker_));
       }
       states.push_back(st);
@@ -52,6 +54,7 @@ WorkerSnapshot::~WorkerSnapshot() {
     for (size_t j = 0; j < l.filters.size(); j++) {
       const auto& f = l.filters[j];
       if (f->desc->sluice_on_worker_destroy != nullptr) {
+        RunningFilterScope scope(f.get());
         f->desc->sluice_on_worker_destroy(f->config, states_[i][j]);
       }
     }
@@ -111,7 +114,8 @@ uint64_t WorkerContext::random() {
 uint64_t WorkerContext::startTimer(Stream* stream, uint64_t ms, sluice_task_callback_t cb,
                                    void* data) {
   uint64_t id = next_timer_++;
-  auto timer = dispatcher_.createTimer([this, id, cb, data] {
+  const FilterInstance* owner = runningFilter(); // the callback runs as that filter
+  auto timer = dispatcher_.createTimer([this, id, cb, data, owner] {
     auto it = timers_.find(id);
     if (it == timers_.end()) {
       return;
@@ -119,6 +123,7 @@ uint64_t WorkerContext::startTimer(Stream* stream, uint64_t ms, sluice_task_call
     // Keep the timer object alive until the callback returns.
     event::TimerPtr keep = std::move(it->second.timer);
     timers_.erase(it);
+    RunningFilterScope scope(owner);
     cb(data);
   });
   timer->enable(ms);
@@ -136,6 +141,7 @@ struct WorkerContext::IoWatch {
   sluice_io_callback_t cb;
   void* data;
   bool closed;
+  const FilterInstance* owner; // the filter that was running when the watch was made
 };
 
 namespace {
@@ -158,6 +164,7 @@ uint64_t WorkerContext::ioWatch(int fd, uint32_t events, sluice_io_callback_t cb
   w->id = next_io_++;
   w->cb = cb;
   w->data = data;
+  w->owner = runningFilter();
   ios_.emplace(w->id, w);
   ioUpdate(w->id, events);
   return w->id;
@@ -176,6 +183,7 @@ void WorkerContext::onIo(uv_poll_t* handle, int status, int events) {
         ((events & UV_WRITABLE) != 0 ? SLUICE_IO_WRITABLE : 0);
   }
   // The watch may be closed inside cb; it is freed only in the close callback, later.
+  RunningFilterScope scope(w->owner);
   w->cb(w->data, e);
 }
 

@@ -4,7 +4,7 @@
  *   4: no entry symbol at all
  *   5: loads, but its request-headers hook returns an invalid status on /invalid, sends a local
  *      reply with status 42 on /badreply, and crashes
- *      (a NULL write) on /crash */
+ *      (a NULL write) on /crash, or in a stream timer's callback on /crash-later */
 #include "sluice/filter.h"
 
 #include <stddef.h>
@@ -37,6 +37,12 @@ static bool path_is(sluice_stream_t* s, const char* want) {
   return p.len == n && __builtin_memcmp(p.ptr, want, n) == 0;
 }
 
+static void crash(void* unused) {
+  (void)unused;
+  volatile int* p = NULL;
+  *p = 1;
+}
+
 static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool end_stream) {
   (void)filter;
   (void)end_stream;
@@ -48,8 +54,11 @@ static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool en
     return SLUICE_STATUS_STOP;
   }
   if (path_is(s, "/crash")) {
-    volatile int* p = NULL;
-    *p = 1;
+    crash(NULL);
+  }
+  if (path_is(s, "/crash-later")) {
+    g_host->sluice_host_timer_start(g_host->sluice_host_stream_worker(s), s, 1, crash, NULL);
+    return SLUICE_STATUS_STOP;
   }
   return SLUICE_STATUS_CONTINUE;
 }

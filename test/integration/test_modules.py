@@ -266,6 +266,16 @@ def a_broken_module_is_contained_or_named():
     import harness
     harness._sluices.remove(sl)  # this one was meant to die
     assert 'sluice: fatal SIGSEGV in filter "shaky" (type bad, %s)' % path in sl.stderr_text(), sl.stderr_text()[-2000:]
+    # A crash in a callback the host delivers (here a stream timer) is named the same way: the
+    # callback runs as the filter that registered it.
+    sl = Sluice(cfg)
+    try:
+        http_request(sl.port(), "GET", "/crash-later")
+    except Exception:  # noqa: BLE001 - the connection dies with the process
+        pass
+    assert sl.proc.wait(timeout=10) == -signal.SIGSEGV
+    harness._sluices.remove(sl)
+    assert 'sluice: fatal SIGSEGV in filter "shaky" (type bad, %s)' % path in sl.stderr_text(), sl.stderr_text()[-2000:]
 
 
 if __name__ == "__main__":
