@@ -375,6 +375,32 @@ void readyRelease(sluice_ready_id_t id) noexcept {
   Readiness::global().release(id);
 }
 
+size_t clusterPick(sluice_worker_t* w, sluice_str_t cluster, char* out, size_t out_len) noexcept {
+  if (w == nullptr || out == nullptr) {
+    return 0;
+  }
+  upstream::ClusterPool* pool = wk(w)->clusters().find(sv(cluster));
+  if (pool == nullptr) {
+    return 0;
+  }
+  int ep = pool->pickEndpoint();
+  if (ep < 0) {
+    return 0;
+  }
+  std::shared_ptr<const network::SockAddr> addr =
+      pool->info().endpoints()[static_cast<size_t>(ep)]->sockAddr();
+  if (!addr) {
+    return 0;
+  }
+  std::string text = network::formatAddress(addr->get());
+  if (text.size() + 1 > out_len) {
+    return 0;
+  }
+  std::memcpy(out, text.data(), text.size());
+  out[text.size()] = '\0';
+  return text.size();
+}
+
 const sluice_host_t kHost = {
     sizeof(sluice_host_t),
     SLUICE_ABI_VERSION_MAJOR,
@@ -417,6 +443,7 @@ const sluice_host_t kHost = {
     ioClose,
     readyHold,
     readyRelease,
+    clusterPick,
 };
 
 } // namespace

@@ -39,15 +39,22 @@ void parseKey(ConfigReader& r, const Json& v, const std::string& ptr, Rule& rule
 }
 
 void parseRedis(ConfigReader& r, const Json& v, const std::string& ptr, RedisSettings& s) {
-  if (!r.object(v, ptr, {"address", "prefix", "timeout_ms", "failure_mode"})) {
+  if (!r.object(v, ptr, {"address", "cluster", "prefix", "timeout_ms", "failure_mode"})) {
     return;
   }
-  std::string address;
-  if (r.str(v, ptr, "address", address, true, true) &&
-      !parseRedisAddress(address, s.host, s.port)) {
-    r.error(ptr + "/address", "expected \"IPv4:port\", \"[IPv6]:port\" or \"localhost:port\" "
-                              "(names are not resolved), got \"" +
-                                  address + "\"");
+  if (v.contains("address") && v.contains("cluster")) {
+    r.error(ptr, "give \"address\" or \"cluster\", not both");
+  } else if (v.contains("cluster")) {
+    r.str(v, ptr, "cluster", s.cluster, true, true); // existence: checked by the filter config
+  } else {
+    std::string address;
+    if (r.str(v, ptr, "address", address, true, true) &&
+        !parseRedisAddress(address, s.host, s.port)) {
+      r.error(ptr + "/address",
+              "expected \"IPv4:port\", \"[IPv6]:port\" or \"localhost:port\", got \"" + address +
+                  "\" (to reach Redis by name, give \"cluster\": a cluster resolves and refreshes "
+                  "its hostnames)");
+    }
   }
   r.str(v, ptr, "prefix", s.prefix);
   uint64_t timeout = s.timeout_ms;

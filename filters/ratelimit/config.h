@@ -31,8 +31,9 @@ struct Rule {
 };
 
 struct RedisSettings {
-  std::string host; // numeric IPv4 or IPv6 address
+  std::string host; // numeric IPv4 or IPv6 address ("address")
   uint16_t port = 6379;
+  std::string cluster; // or: a cluster whose endpoints are Redis servers (picked per connect)
   std::string prefix = "sluice:";
   uint32_t timeout_ms = 50;
   bool deny_on_failure = false; // failure_mode "deny"

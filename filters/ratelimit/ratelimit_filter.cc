@@ -48,6 +48,14 @@ std::unique_ptr<FilterConfig> FilterConfig::create(const sluice_host_t* host,
   if (config != nullptr && config->redis != nullptr && host->size < kHostSizeIo) {
     reader.error("/backend/redis", "this host has no file-descriptor watches (C ABI 1.1)");
   }
+  if (config != nullptr && config->redis != nullptr && !config->redis->cluster.empty()) {
+    const std::string& cluster = config->redis->cluster;
+    if (host->size < SLUICE_HOST_SIZE_THROUGH(sluice_host_cluster_pick)) {
+      reader.error("/backend/redis/cluster", "this host cannot pick cluster endpoints (C ABI 1.2)");
+    } else if (!host->sluice_host_config_cluster_exists(ctx, st(cluster))) {
+      reader.error("/backend/redis/cluster", "unknown cluster \"" + cluster + "\"");
+    }
+  }
   if (!reader.report(host, ctx) || config == nullptr) {
     return nullptr;
   }

@@ -94,8 +94,10 @@ RedisClient::RedisClient(const sluice_host_t* host, sluice_worker_t* worker,
       log_name_(std::move(log_name)) {
   RedisScript::sha1(); // computed once, off the data path
   if (common::hostHasReadiness(*host_)) {
-    const std::string what = log_name_ + ": first connection to Redis " + settings_.host + ":" +
-                             std::to_string(settings_.port);
+    const std::string what =
+        log_name_ + ": first connection to Redis " +
+        (settings_.cluster.empty() ? settings_.host + ":" + std::to_string(settings_.port)
+                                   : "(cluster \"" + settings_.cluster + "\")");
     ready_hold_ = host_->sluice_host_ready_hold(worker_, {what.data(), what.size()});
   }
   connect();
@@ -208,7 +210,26 @@ void RedisClient::onIo(void* p, uint32_t events) {
 
 void RedisClient::connect() {
   state_ = State::Connecting;
-  ac_ = redisAsyncConnect(settings_.host.c_str(), settings_.port);
+  std::string host = settings_.host;
+  uint16_t port = settings_.port;
+  if (!settings_.cluster.empty()) {
+    // Every (re)connect picks again: the cluster manager follows DNS changes and drains.
+    char buf[64];
+    size_t n = host_->sluice_host_cluster_pick(
+        worker_, {settings_.cluster.data(), settings_.cluster.size()}, buf, sizeof(buf));
+    if (n == 0 || !parseRedisAddress(std::string(buf, n), host, port)) {
+      if (backoff_ms_ == kMinBackoffMs) {
+        log(SLUICE_LOG_WARN,
+            "cluster \"" + settings_.cluster + "\" has no available Redis endpoint");
+      }
+      countError(metrics_.errors_connection);
+      scheduleReconnect();
+      return;
+    }
+  }
+  target_ =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  ac_ = redisAsyncConnect(host.c_str(), port);
   if (ac_ == nullptr || ac_->err != 0) {
     if (ac_ != nullptr) {
       if (backoff_ms_ == kMinBackoffMs) {
@@ -260,8 +281,7 @@ void RedisClient::onConnect(const redisAsyncContext* ac, int status) {
   }
   // hiredis frees the context next (evCleanup schedules the retry).
   if (self->backoff_ms_ == kMinBackoffMs) {
-    self->log(SLUICE_LOG_WARN, std::string("cannot connect to Redis ") + self->settings_.host +
-                                   ":" + std::to_string(self->settings_.port) + ": " +
+    self->log(SLUICE_LOG_WARN, std::string("cannot connect to Redis ") + self->target_ + ": " +
                                    (ac->errstr != nullptr ? ac->errstr : "?"));
   }
   self->countError(self->metrics_.errors_connection);

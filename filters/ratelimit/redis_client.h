@@ -128,6 +128,7 @@ private:
   uint64_t last_reply_ms_ = 0;
   sluice_timer_id_t timer_ = 0;
   uint64_t timer_due_ms_ = 0;
+  std::string target_;               // "ip:port" of the current or last connection (messages)
   sluice_ready_id_t ready_hold_ = 0; // /ready waits for the first connect attempt (ABI 1.2)
 
   std::deque<Check*> deadlines_; // in send order, so deadlines ascend

@@ -207,5 +207,30 @@ def redis_down_failure_mode_deny():
     failure_mode_case("deny")
 
 
+@case
+def redis_reached_through_a_cluster_by_name():
+    """"cluster" instead of "address": the cluster manager resolves the Redis hostname
+    (localhost here) before the config goes live, and every connect picks an endpoint."""
+    redis = RedisServer()
+    up = Upstream()
+    rl = redis_rl(redis.port, burst=3)
+    del rl["backend"]["redis"]["address"]
+    rl["backend"]["redis"]["cluster"] = "redis"
+    cfg = rl_config(up, rl, admin=True)
+    cfg["clusters"].append({"name": "redis", "endpoints": [{"address": "localhost:%d" % redis.port}]})
+    sl = Sluice(cfg)
+    statuses = [get(sl, headers={"x-user": "by-name"})[0] for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429], statuses
+    # The buckets are in Redis: another process with the plain address shares them.
+    other = Sluice(rl_config(up, redis_rl(redis.port, burst=3)))
+    assert get(other, headers={"x-user": "by-name"})[0] == 429
+    other.stop()
+    sl.stop()
+    # An unknown cluster is a config error with its pointer.
+    cfg["clusters"].pop()
+    rc, out = run_validate(cfg)
+    assert rc == 1 and "/listeners/0/filters/0/config/backend/redis/cluster" in out, out
+
+
 if __name__ == "__main__":
     run_cases()

@@ -1,6 +1,6 @@
 /*
  * sluice filter C ABI, version 1 (1.1 appended the file-descriptor watches, sluice_host_io_*;
- * 1.2 appended readiness holds, sluice_host_ready_*).
+ * 1.2 appended readiness holds, sluice_host_ready_*, and sluice_host_cluster_pick).
  *
  * This is the only header a filter includes. It is C99 and uses only <stdint.h>, <stddef.h> and
  * <stdbool.h>. Built-in filters (router, access_log, ...) are written against it exactly as a
@@ -33,7 +33,8 @@
  *    workers. Mutable shared state inside it is the filter's responsibility (atomics, sharding).
  *  - sluice_host_log and sluice_host_metric_* may be called from any thread.
  *  - sluice_host_io_* (ABI 1.1) are worker-thread functions like the timers.
- *  - sluice_host_ready_* (ABI 1.2) may be called from any thread.
+ *  - sluice_host_ready_* (ABI 1.2) may be called from any thread; sluice_host_cluster_pick (1.2)
+ *    on a worker thread only.
  *
  * LIFETIME
  *  - A filter config lives from sluice_on_config_new until sluice_on_config_destroy, which runs
@@ -377,6 +378,17 @@ typedef struct sluice_host {
   sluice_ready_id_t (*sluice_host_ready_hold)(sluice_worker_t* w, sluice_str_t what);
   /* Release a hold. Unknown ids (and 0) are ignored. */
   void (*sluice_host_ready_release)(sluice_ready_id_t id);
+
+  /* --- endpoints for clients of other protocols (ABI 1.2; worker w's thread) --------------- */
+  /* Pick an endpoint of `cluster` with its load balancer, skipping unhealthy, ejected, draining
+   * and unresolved ones, and write its resolved address into out as NUL-terminated text
+   * ("192.0.2.7:6379", "[2001:db8::7]:6379"). For a filter that speaks another protocol to a
+   * cluster (Redis, memcached): the cluster manager resolves hostnames (asynchronously, again
+   * every dns_refresh_ms) and drains endpoints; pick again on every (re)connect. Returns the
+   * length written, or 0 if the cluster is unknown, has no available endpoint, or out_len is too
+   * small (64 bytes always suffice). */
+  size_t (*sluice_host_cluster_pick)(sluice_worker_t* w, sluice_str_t cluster, char* out,
+                                     size_t out_len);
 } sluice_host_t;
 
 /*

@@ -287,6 +287,7 @@ public:
     table_.sluice_host_io_close = &ioClose;
     table_.sluice_host_ready_hold = &readyHold;
     table_.sluice_host_ready_release = &readyRelease;
+    table_.sluice_host_cluster_pick = &clusterPick;
   }
   ~FakeHost() {
     if (current() == this) {
@@ -334,6 +335,9 @@ public:
   };
   bool accept_http_calls = false;
   std::vector<HttpCall> http_calls;
+  // sluice_host_cluster_pick (ABI 1.2): the address each cluster answers (none: 0 returned).
+  std::map<std::string, std::string> cluster_addresses;
+  size_t cluster_picks = 0;
   // Open readiness holds (ABI 1.2): id -> what.
   std::map<sluice_ready_id_t, std::string> ready_holds;
   sluice_ready_id_t next_ready_id = 1;
@@ -630,6 +634,16 @@ private:
     return id;
   }
   static void readyRelease(sluice_ready_id_t id) { current()->ready_holds.erase(id); }
+  static size_t clusterPick(sluice_worker_t*, sluice_str_t cluster, char* out, size_t len) {
+    FakeHost* h = current();
+    h->cluster_picks++;
+    auto it = h->cluster_addresses.find(std::string(cluster.ptr, cluster.len));
+    if (it == h->cluster_addresses.end() || it->second.size() + 1 > len) {
+      return 0;
+    }
+    std::memcpy(out, it->second.c_str(), it->second.size() + 1);
+    return it->second.size();
+  }
 
   sluice_host_t table_{};
   mutable std::mutex mutex_;

@@ -118,6 +118,53 @@ TEST_CASE("Ratelimit Redis: a flushed script cache falls back to EVAL", "[rateli
   CHECK(h.host.metric("sluice_ratelimit_redis_errors_total") == 0);
 }
 
+TEST_CASE("Ratelimit Redis: a cluster names the servers, picked again on every connect",
+          "[ratelimit][redis]") {
+  RedisServer redis;
+  REQUIRE(redis.ready());
+  RatelimitHarness h;
+  h.ctx.clusters = {"redis"};
+  const std::string by_cluster = R"({"rules": [{"key": {"header": "x-user"},
+    "requests_per_minute": 60, "burst": 2}], "response_headers": true,
+    "backend": {"redis": {"cluster": "redis", "timeout_ms": 500, "prefix": "test:cl:"}}})";
+  // No endpoint available yet: counted as a connection error, retried with backoff.
+  REQUIRE(h.load(by_cluster));
+  CHECK(h.host.cluster_picks == 1);
+  CHECK(h.host.metric("sluice_ratelimit_redis_errors_total") == 1);
+  h.host.cluster_addresses["redis"] = "127.0.0.1:" + std::to_string(redis.port());
+  REQUIRE(connected(h));
+  CHECK(h.host.cluster_picks >= 2);
+  FakeStream a = request("/", {{"x-user", "cl"}});
+  CHECK(decide(h, a) == 200);
+  CHECK(headerOf(a.response_headers, "ratelimit-limit") == "2");
+  FakeStream b = request("/", {{"x-user", "cl"}});
+  CHECK(decide(h, b) == 200);
+  FakeStream c = request("/", {{"x-user", "cl"}});
+  CHECK(decide(h, c) == 429);
+}
+
+TEST_CASE("Ratelimit Redis: cluster config errors", "[ratelimit][redis]") {
+  RatelimitHarness h;
+  h.ctx.clusters = {"redis"};
+  auto hasError = [&](std::string_view pointer, std::string_view words) {
+    for (const auto& [p, m] : h.ctx.errors) {
+      if (p == pointer && m.find(words) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  CHECK_FALSE(h.load(R"({"rules": [{"requests_per_minute": 6, "burst": 1}],
+    "backend": {"redis": {"cluster": "nope"}}})"));
+  CHECK(hasError("/backend/redis/cluster", "unknown cluster \"nope\""));
+  CHECK_FALSE(h.load(R"({"rules": [{"requests_per_minute": 6, "burst": 1}],
+    "backend": {"redis": {"cluster": "redis", "address": "127.0.0.1:6379"}}})"));
+  CHECK(hasError("/backend/redis", "not both"));
+  CHECK_FALSE(h.load(R"({"rules": [{"requests_per_minute": 6, "burst": 1}],
+    "backend": {"redis": {"address": "redis.internal:6379"}}})"));
+  CHECK(hasError("/backend/redis/address", "give \"cluster\""));
+}
+
 TEST_CASE("Ratelimit Redis: readiness is held until the first connect attempt ends",
           "[ratelimit][redis]") {
   SECTION("Redis answers") {

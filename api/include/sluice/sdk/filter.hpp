@@ -273,6 +273,17 @@ public:
   sluice_timer_id_t startTimer(uint64_t timeout_ms, sluice_task_callback_t cb, void* user) const {
     return host_->sluice_host_timer_start(w_, nullptr, timeout_ms, cb, user);
   }
+  // ABI 1.2: an available endpoint of `cluster`, picked by its load balancer, as "ip:port" or
+  // "[ipv6]:port"; empty when there is none (or the host is older). Pick again per connect.
+  std::string pickEndpoint(std::string_view cluster) const {
+    if (!Host::provides(host_, offsetof(sluice_host_t, sluice_host_cluster_pick) + sizeof(void*)) ||
+        host_->sluice_host_cluster_pick == nullptr) {
+      return {};
+    }
+    char buf[64];
+    size_t n = host_->sluice_host_cluster_pick(w_, toStr(cluster), buf, sizeof(buf));
+    return std::string(buf, n);
+  }
 
 private:
   const sluice_host_t* host_;
