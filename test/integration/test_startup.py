@@ -340,6 +340,24 @@ def a_reload_resolves_new_hostnames_before_it_goes_live():
     assert status == 200 and json.loads(body)["generation"] == 2, (status, body)
     status, _, body = http_request(port, "GET", "/two/x")
     assert status == 200 and json.loads(body)["name"] == "two", body
+
+    # A client that goes away while its reload waits: the reload still completes, nothing breaks.
+    os.remove(gate)  # lookups block again
+    third = json.loads(json.dumps(new))
+    third["clusters"].append({"name": "three", "endpoints": [{"address": "three.slow.sluice.test:%d" % two.port}]})
+    routes = third["listeners"][0]["filters"][0]["config"]["virtual_hosts"][0]["routes"]
+    routes.insert(0, {"match": {"prefix": "/three"}, "cluster": "three"})
+    data = json.dumps(third).encode()
+    s = socket.create_connection(("127.0.0.1", sl.admin_port), timeout=5)
+    s.sendall(b"PUT /config HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+    wait_for(sl, r"reload: resolving 1 new hostname endpoint\(s\) before generation 3", 20 * SLOW)
+    s.close()
+    time.sleep(0.1)
+    open_gate(gate)
+    wait_for(sl, r"config generation 3 is live", 20 * SLOW)
+    status, _, body = http_request(port, "GET", "/three/x")
+    assert status == 200 and json.loads(body)["name"] == "two", body
+    assert http_request(sl.admin_port, "GET", "/healthz")[0] == 200
     assert sl.stop() == 0
 
 
