@@ -10,6 +10,7 @@
 #include "core/filter/stream_stats.h"
 #include "core/stats/registry.h"
 
+#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -208,9 +209,32 @@ void bodyReplace(sluice_stream_t* s, sluice_direction_t dir, sluice_str_t data) 
   b.append(sv(data));
 }
 
+// A stream or worker function called from a thread it does not belong to (a filter finishing
+// async work on a thread of its own): refused and logged (the first few times) instead of
+// racing the worker. Checked where such calls happen in practice, the stream controls that end
+// async work and the worker-loop functions; the per-request header, body and metadata calls are
+// not checked (their cost would be paid by every request).
+bool refusedOffThread(const char* fn) {
+  static std::atomic<uint32_t> reported{0};
+  if (reported.fetch_add(1, std::memory_order_relaxed) < 20) {
+    SLUICE_LOG(Error, "filter",
+               "{} was called from a thread that is not the worker's; the call is ignored (see "
+               "THREADING in sluice/filter.h: hand work to the worker with sluice_host_post and a "
+               "NULL stream, and call stream functions from there)",
+               fn);
+  }
+  return true;
+}
+bool offStreamThread(const char* fn) {
+  return !WorkerContext::onWorkerThread() && refusedOffThread(fn);
+}
+bool offWorkerThread(sluice_worker_t* w, const char* fn) {
+  return !wk(w)->onOwnThread() && refusedOffThread(fn);
+}
+
 void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* headers,
                     size_t header_count, sluice_str_t body, sluice_str_t details) noexcept {
-  if (s == nullptr) {
+  if (s == nullptr || offStreamThread("sluice_host_send_local_reply")) {
     return;
   }
   (void)details;
@@ -229,7 +253,7 @@ void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* 
 }
 
 void resume(sluice_stream_t* s, sluice_direction_t dir) noexcept {
-  if (s != nullptr) {
+  if (s != nullptr && !offStreamThread("sluice_host_resume")) {
     strm(s)->resume(dir);
   }
 }
@@ -285,14 +309,14 @@ sluice_worker_t* streamWorker(sluice_stream_t* s) noexcept {
 
 sluice_timer_id_t timerStart(sluice_worker_t* w, sluice_stream_t* s, uint64_t timeout_ms,
                              sluice_task_callback_t cb, void* user_data) noexcept {
-  if (w == nullptr || cb == nullptr) {
+  if (w == nullptr || cb == nullptr || offWorkerThread(w, "sluice_host_timer_start")) {
     return 0;
   }
   return wk(w)->startTimer(s ? strm(s) : nullptr, timeout_ms, cb, user_data);
 }
 
 void timerCancel(sluice_worker_t* w, sluice_timer_id_t id) noexcept {
-  if (w != nullptr) {
+  if (w != nullptr && !offWorkerThread(w, "sluice_host_timer_cancel")) {
     wk(w)->cancelTimer(id);
   }
 }
@@ -312,6 +336,9 @@ void post(sluice_worker_t* w, sluice_stream_t* s, sluice_task_callback_t cb,
   }
   // With a stream: worker thread only; runs on the next loop turn unless the stream ends first
   // (a zero-delay stream timer, which stream completion cancels).
+  if (offWorkerThread(w, "sluice_host_post with a stream")) {
+    return;
+  }
   wk(w)->startTimer(strm(s), 0, cb, user_data);
 }
 
@@ -319,7 +346,7 @@ sluice_call_id_t httpCall(sluice_worker_t* w, sluice_stream_t* s, sluice_str_t c
                           sluice_str_t method, sluice_str_t path, const sluice_header_t* headers,
                           size_t header_count, sluice_str_t body, uint32_t timeout_ms,
                           sluice_http_callback_t cb, void* user_data) noexcept {
-  if (w == nullptr || cb == nullptr) {
+  if (w == nullptr || cb == nullptr || offWorkerThread(w, "sluice_host_http_call")) {
     return 0;
   }
   return HttpCalls::start(*wk(w), s ? strm(s) : nullptr, sv(cluster), sv(method), sv(path), headers,
@@ -327,7 +354,7 @@ sluice_call_id_t httpCall(sluice_worker_t* w, sluice_stream_t* s, sluice_str_t c
 }
 
 void httpCallCancel(sluice_worker_t* w, sluice_call_id_t id) noexcept {
-  if (w != nullptr) {
+  if (w != nullptr && !offWorkerThread(w, "sluice_host_http_call_cancel")) {
     HttpCalls::cancel(*wk(w), id);
   }
 }
@@ -342,20 +369,20 @@ uint64_t workerNowMs(sluice_worker_t* w) noexcept {
 
 sluice_io_id_t ioWatch(sluice_worker_t* w, int fd, uint32_t events, sluice_io_callback_t cb,
                        void* user_data) noexcept {
-  if (w == nullptr) {
+  if (w == nullptr || offWorkerThread(w, "sluice_host_io_watch")) {
     return 0;
   }
   return wk(w)->ioWatch(fd, events, cb, user_data);
 }
 
 void ioUpdate(sluice_worker_t* w, sluice_io_id_t id, uint32_t events) noexcept {
-  if (w != nullptr) {
+  if (w != nullptr && !offWorkerThread(w, "sluice_host_io_update")) {
     wk(w)->ioUpdate(id, events);
   }
 }
 
 void ioClose(sluice_worker_t* w, sluice_io_id_t id) noexcept {
-  if (w != nullptr) {
+  if (w != nullptr && !offWorkerThread(w, "sluice_host_io_close")) {
     wk(w)->ioClose(id);
   }
 }

@@ -62,8 +62,17 @@ WorkerSnapshot::~WorkerSnapshot() {
   WorkerContext::release(std::move(snapshot_));
 }
 
+namespace {
+thread_local int t_worker_contexts = 0; // worker contexts made on this thread and alive
+} // namespace
+
+bool WorkerContext::onWorkerThread() {
+  return t_worker_contexts > 0;
+}
+
 WorkerContext::WorkerContext(event::Dispatcher& dispatcher, uint32_t index)
     : dispatcher_(dispatcher), index_(index), clusters_(dispatcher) {
+  t_worker_contexts++;
   rng_ = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
          (0x9E3779B97F4A7C15ull * (index + 1));
   if (rng_ == 0) {
@@ -73,6 +82,9 @@ WorkerContext::WorkerContext(event::Dispatcher& dispatcher, uint32_t index)
 
 WorkerContext::~WorkerContext() {
   shutdown();
+  if (onOwnThread()) {
+    t_worker_contexts--;
+  }
 }
 
 void WorkerContext::install(SnapshotPtr snapshot) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -52,6 +53,11 @@ public:
 
   event::Dispatcher& dispatcher() { return dispatcher_; }
   uint32_t index() const { return index_; }
+  // True on the thread that made this context (its worker's thread).
+  bool onOwnThread() const { return std::this_thread::get_id() == thread_; }
+  // True on a thread that owns a worker context (a worker; bench-filter's thread). Lets the ABI
+  // refuse a stream call from another thread before touching the stream.
+  static bool onWorkerThread();
   upstream::ClusterManager& clusters() { return clusters_; }
   // Installs a new snapshot (worker thread): creates filter worker states and pools of new
   // clusters.
@@ -100,6 +106,7 @@ private:
   };
   event::Dispatcher& dispatcher_;
   uint32_t index_;
+  std::thread::id thread_ = std::this_thread::get_id();
   upstream::ClusterManager clusters_;
   WorkerSnapshotPtr current_;
   uint64_t rng_;

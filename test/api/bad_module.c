@@ -4,9 +4,12 @@
  *   4: no entry symbol at all
  *   5: loads, but its request-headers hook returns an invalid status on /invalid, sends a local
  *      reply with status 42 on /badreply, and crashes
- *      (a NULL write) on /crash, or in a stream timer's callback on /crash-later */
+ *      (a NULL write) on /crash, or in a stream timer's callback on /crash-later; on
+ *      /off-thread it calls sluice_host_resume from a thread of its own (which the host must
+ *      refuse), then resumes properly from a stream timer */
 #include "sluice/filter.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 static void* config_new(const sluice_host_t* h, sluice_config_ctx_t* cfg, sluice_str_t json) {
@@ -43,6 +46,15 @@ static void crash(void* unused) {
   *p = 1;
 }
 
+static void* resume_from_thread(void* s) {
+  g_host->sluice_host_resume((sluice_stream_t*)s, SLUICE_DIRECTION_REQUEST);
+  return NULL;
+}
+
+static void resume_later(void* s) {
+  g_host->sluice_host_resume((sluice_stream_t*)s, SLUICE_DIRECTION_REQUEST);
+}
+
 static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool end_stream) {
   (void)filter;
   (void)end_stream;
@@ -55,6 +67,14 @@ static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool en
   }
   if (path_is(s, "/crash")) {
     crash(NULL);
+  }
+  if (path_is(s, "/off-thread")) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, resume_from_thread, s) == 0) {
+      pthread_join(t, NULL);
+    }
+    g_host->sluice_host_timer_start(g_host->sluice_host_stream_worker(s), s, 50, resume_later, s);
+    return SLUICE_STATUS_STOP;
   }
   if (path_is(s, "/crash-later")) {
     g_host->sluice_host_timer_start(g_host->sluice_host_stream_worker(s), s, 1, crash, NULL);

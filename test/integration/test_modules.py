@@ -250,6 +250,10 @@ def a_broken_module_is_contained_or_named():
     status, _, body = http_request(port, "GET", "/badreply")
     assert status == 500 and body == b"filter error\n", (status, body)
     assert 'filter "shaky" sent a local reply with status 42' in sl.stderr_text()
+    # A stream call from a thread of the module's own is refused (and logged), not raced.
+    status, _, _ = http_request(port, "GET", "/off-thread")
+    assert status == 200, status
+    assert "sluice_host_resume was called from a thread that is not the worker's" in sl.stderr_text()
     deadline = time.time() + 5
     while b'sluice_filter_errors_total{filter="shaky"} 2' not in http_request(sl.admin_port, "GET", "/stats/prometheus")[2]:
         assert time.time() < deadline, "sluice_filter_errors_total did not count the broken stream"

@@ -32,6 +32,9 @@
  *  - A filter config (the pointer returned by sluice_on_config_new) is shared read-only by all
  *    workers. Mutable shared state inside it is the filter's responsibility (atomics, sharding).
  *  - sluice_host_log and sluice_host_metric_* may be called from any thread.
+ *  - The host refuses (logs and ignores) sluice_host_send_local_reply, sluice_host_resume and the
+ *    worker-loop functions (timers, post with a stream, HTTP calls, fd watches) called from a
+ *    thread that is not the worker's; other stream functions are not checked (cost per call).
  *  - sluice_host_io_* (ABI 1.1) are worker-thread functions like the timers.
  *  - sluice_host_ready_* (ABI 1.2) may be called from any thread; sluice_host_cluster_pick (1.2)
  *    on a worker thread only.
