@@ -350,13 +350,6 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
 }
 
 constexpr sluice_filter_descriptor_t kDescriptor = makeDescriptor();
-const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-constexpr sluice_module_t kModule = {sizeof(sluice_module_t),
-                                     SLUICE_ABI_VERSION_MAJOR,
-                                     SLUICE_ABI_VERSION_MINOR,
-                                     "access_log",
-                                     kDescriptors,
-                                     1};
 
 // Everything this filter calls lives at or before sluice_host_timer_cancel in the host table.
 constexpr size_t kHostSizeNeeded = offsetof(sluice_host_t, sluice_host_timer_cancel) +
@@ -370,13 +363,5 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::access_log
 
-extern "C" const sluice_module_t* sluice_builtin_access_log_init(const sluice_host_t* host,
-                                                                 uint32_t host_major,
-                                                                 uint32_t host_minor) {
-  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
-                                               sluice::filters::access_log::kHostSizeNeeded,
-                                               "access_log")) {
-    return nullptr;
-  }
-  return &sluice::filters::access_log::kModule;
-}
+SLUICE_BUILTIN_MODULE(access_log, sluice::filters::access_log::kDescriptor,
+                      sluice::filters::access_log::kHostSizeNeeded)

@@ -175,13 +175,6 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
 }
 
 constexpr sluice_filter_descriptor_t kDescriptor = makeDescriptor();
-const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-constexpr sluice_module_t kModule = {sizeof(sluice_module_t),
-                                     SLUICE_ABI_VERSION_MAJOR,
-                                     SLUICE_ABI_VERSION_MINOR,
-                                     "ai_agent_tagger",
-                                     kDescriptors,
-                                     1};
 
 // Everything this filter calls lives at or before sluice_host_metadata_set in the host table.
 constexpr size_t kHostSizeNeeded = offsetof(sluice_host_t, sluice_host_metadata_set) +
@@ -195,13 +188,5 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::ai_agent_tagger
 
-extern "C" const sluice_module_t* sluice_builtin_ai_agent_tagger_init(const sluice_host_t* host,
-                                                                      uint32_t host_major,
-                                                                      uint32_t host_minor) {
-  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
-                                               sluice::filters::ai_agent_tagger::kHostSizeNeeded,
-                                               "ai_agent_tagger")) {
-    return nullptr;
-  }
-  return &sluice::filters::ai_agent_tagger::kModule;
-}
+SLUICE_BUILTIN_MODULE(ai_agent_tagger, sluice::filters::ai_agent_tagger::kDescriptor,
+                      sluice::filters::ai_agent_tagger::kHostSizeNeeded)

@@ -20,6 +20,27 @@ namespace sluice::filters::common {
 bool hostCompatible(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor,
                     size_t size_needed, const char* filter);
 
+// Defines the entry function of a built-in filter with one filter type, sluice_builtin_NAME_init:
+// it checks the host with hostCompatible (HOST_SIZE_NEEDED bytes of its table), runs the optional
+// statements that follow (with `host` in scope), and returns a module holding DESCRIPTOR.
+#define SLUICE_BUILTIN_MODULE(NAME, DESCRIPTOR, HOST_SIZE_NEEDED, ...)                             \
+  extern "C" const sluice_module_t* sluice_builtin_##NAME##_init(                                  \
+      const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {                       \
+    static const sluice_filter_descriptor_t* const descriptors[] = {&(DESCRIPTOR)};                \
+    static const sluice_module_t module = {sizeof(sluice_module_t),                                \
+                                           SLUICE_ABI_VERSION_MAJOR,                               \
+                                           SLUICE_ABI_VERSION_MINOR,                               \
+                                           #NAME,                                                  \
+                                           descriptors,                                            \
+                                           1};                                                     \
+    if (!::sluice::filters::common::hostCompatible(host, host_major, host_minor,                   \
+                                                   (HOST_SIZE_NEEDED), #NAME)) {                   \
+      return nullptr;                                                                              \
+    }                                                                                              \
+    __VA_ARGS__;                                                                                   \
+    return &module;                                                                                \
+  }
+
 // True if the host has readiness holds (ABI 1.2); filters then hold /ready during start-up work.
 inline bool hostHasReadiness(const sluice_host_t& h) {
   return h.size >= SLUICE_HOST_SIZE_THROUGH(sluice_host_ready_release) &&

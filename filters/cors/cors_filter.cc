@@ -205,13 +205,6 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
 }
 
 constexpr sluice_filter_descriptor_t kDescriptor = makeDescriptor();
-const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-constexpr sluice_module_t kModule = {sizeof(sluice_module_t),
-                                     SLUICE_ABI_VERSION_MAJOR,
-                                     SLUICE_ABI_VERSION_MINOR,
-                                     "cors",
-                                     kDescriptors,
-                                     1};
 
 // Everything this filter calls lives at or before sluice_host_send_local_reply.
 constexpr size_t kHostSizeNeeded = offsetof(sluice_host_t, sluice_host_send_local_reply) +
@@ -225,12 +218,5 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::cors
 
-extern "C" const sluice_module_t*
-sluice_builtin_cors_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
-  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
-                                               sluice::filters::cors::kHostSizeNeeded, "cors")) {
-    return nullptr;
-  }
-  sluice::filters::cors::g_host = host;
-  return &sluice::filters::cors::kModule;
-}
+SLUICE_BUILTIN_MODULE(cors, sluice::filters::cors::kDescriptor,
+                      sluice::filters::cors::kHostSizeNeeded, sluice::filters::cors::g_host = host)

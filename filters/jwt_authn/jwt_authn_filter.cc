@@ -645,13 +645,6 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
 }
 
 constexpr sluice_filter_descriptor_t kDescriptor = makeDescriptor();
-const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-constexpr sluice_module_t kModule = {sizeof(sluice_module_t),
-                                     SLUICE_ABI_VERSION_MAJOR,
-                                     SLUICE_ABI_VERSION_MINOR,
-                                     "jwt_authn",
-                                     kDescriptors,
-                                     1};
 
 // Everything this filter calls lives at or before sluice_host_worker_index in the host table.
 constexpr size_t kHostSizeNeeded = offsetof(sluice_host_t, sluice_host_worker_index) +
@@ -665,11 +658,5 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::jwt_authn
 
-extern "C" const sluice_module_t*
-sluice_builtin_jwt_authn_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
-  if (!sluice::filters::common::hostCompatible(
-          host, host_major, host_minor, sluice::filters::jwt_authn::kHostSizeNeeded, "jwt_authn")) {
-    return nullptr;
-  }
-  return &sluice::filters::jwt_authn::kModule;
-}
+SLUICE_BUILTIN_MODULE(jwt_authn, sluice::filters::jwt_authn::kDescriptor,
+                      sluice::filters::jwt_authn::kHostSizeNeeded)

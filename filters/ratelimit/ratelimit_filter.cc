@@ -378,13 +378,6 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
 }
 
 constexpr sluice_filter_descriptor_t kDescriptor = makeDescriptor();
-const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-constexpr sluice_module_t kModule = {sizeof(sluice_module_t),
-                                     SLUICE_ABI_VERSION_MAJOR,
-                                     SLUICE_ABI_VERSION_MINOR,
-                                     "ratelimit",
-                                     kDescriptors,
-                                     1};
 
 } // namespace
 
@@ -394,13 +387,5 @@ const sluice_filter_descriptor_t& descriptor() {
 
 } // namespace sluice::filters::ratelimit
 
-extern "C" const sluice_module_t*
-sluice_builtin_ratelimit_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
-  // The Redis backend also needs the 1.1 fd watches; a config asking for it on an older host
-  // is refused at config time.
-  if (!sluice::filters::common::hostCompatible(
-          host, host_major, host_minor, sluice::filters::ratelimit::kHostSizeBase, "ratelimit")) {
-    return nullptr;
-  }
-  return &sluice::filters::ratelimit::kModule;
-}
+SLUICE_BUILTIN_MODULE(ratelimit, sluice::filters::ratelimit::kDescriptor,
+                      sluice::filters::ratelimit::kHostSizeBase)

@@ -282,26 +282,10 @@ const sluice_filter_descriptor_t kDescriptor = [] {
   return d;
 }();
 
-const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
-
-const sluice_module_t kModule = {sizeof(sluice_module_t),
-                                 SLUICE_ABI_VERSION_MAJOR,
-                                 SLUICE_ABI_VERSION_MINOR,
-                                 "router",
-                                 kDescriptors,
-                                 1};
-
 } // namespace
 
 } // namespace sluice::filters::router
 
-extern "C" const sluice_module_t*
-sluice_builtin_router_init(const sluice_host_t* host, uint32_t host_major, uint32_t host_minor) {
-  if (!sluice::filters::common::hostCompatible(host, host_major, host_minor,
-                                               SLUICE_HOST_SIZE_THROUGH(sluice_host_worker_now_ms),
-                                               "router")) {
-    return nullptr;
-  }
-  sluice::filters::router::g_host = host;
-  return &sluice::filters::router::kModule;
-}
+SLUICE_BUILTIN_MODULE(router, sluice::filters::router::kDescriptor,
+                      SLUICE_HOST_SIZE_THROUGH(sluice_host_worker_now_ms),
+                      sluice::filters::router::g_host = host)
