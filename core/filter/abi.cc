@@ -4,7 +4,7 @@
 #include "core/common/logger.h"
 #include "core/filter/config_context.h"
 #include "core/filter/http_call.h"
-#include "core/filter/readiness.h"
+#include "core/common/readiness.h"
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
 #include "core/filter/stream_stats.h"

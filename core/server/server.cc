@@ -1,7 +1,7 @@
 #include "core/server/server.h"
 
 #include "core/common/logger.h"
-#include "core/filter/readiness.h"
+#include "core/common/readiness.h"
 #include "core/filter/stream_stats.h"
 #include "core/filter/worker_context.h"
 #include "core/network/socket.h"
@@ -193,7 +193,7 @@ int Server::run() {
     }
   });
   poll_timer_ = main_.createTimer([this] { checkDrained(); });
-  filter::Readiness::global().setOnChange([this] { main_.post([this] { checkReady(); }); });
+  Readiness::global().setOnChange([this] { main_.post([this] { checkReady(); }); });
 
   // The slow part of start-up runs beside the main loop, so the admin port answers (/healthz
   // 200, /ready 503 naming what it waits for) while a large config compiles.
@@ -205,7 +205,7 @@ int Server::run() {
   if (builder_.joinable()) {
     builder_.join(); // a signal during start-up: the build finishes before the process exits
   }
-  filter::Readiness::global().setOnChange(nullptr);
+  Readiness::global().setOnChange(nullptr);
   for (auto& w : workers_) {
     w->abortAll();
   }
@@ -233,7 +233,7 @@ void Server::onStartupBuilt(filter::BuildResult built) {
   filter::stats::setGeneration(snapshot_->generation);
   SLUICE_LOG(Info, "server", "config generation {} built ({} ms after start)",
              snapshot_->generation, monoMs() - kProcessStartMs);
-  syncHealthCheckers();
+  ensureDns();
   // Hostname endpoints are resolved before the config goes live (on libuv's thread pool: the
   // admin port keeps answering); a request that arrives meanwhile waits in the accept backlog.
   size_t lookups = dns_->resolveFirst(snapshot_->clusters, [this] { goLive(); });
@@ -248,6 +248,7 @@ void Server::goLive() {
   if (phase_ != Phase::Serving) {
     return;
   }
+  syncHealthCheckers(); // after DNS: the first round probes resolved addresses
   for (auto& w : workers_) {
     w->activate(snapshot_, [this] { main_.post([this] { onWorkerActivated(); }); });
   }
@@ -267,7 +268,7 @@ void Server::checkReady() {
   if (ever_ready_ || !live_ || phase_ != Phase::Serving) {
     return;
   }
-  std::vector<std::string> holds = filter::Readiness::global().pendingWhat();
+  std::vector<std::string> holds = Readiness::global().pendingWhat();
   if (!holds.empty()) {
     SLUICE_LOG(Info, "server", "not ready yet: waiting for {}", fmt::join(holds, "; "));
     return;
@@ -292,7 +293,7 @@ std::string Server::notReadyReason() const {
     }
     return "activating the config on the workers";
   }
-  std::vector<std::string> holds = filter::Readiness::global().pendingWhat();
+  std::vector<std::string> holds = Readiness::global().pendingWhat();
   if (!ever_ready_ && !holds.empty()) {
     return fmt::format("waiting for {}", fmt::join(holds, "; "));
   }
@@ -493,6 +494,11 @@ void Server::syncHealthCheckers() {
     next.push_back(std::move(kept));
   }
   checkers_ = std::move(next);
+  ensureDns();
+  dns_->sync(snapshot_->clusters);
+}
+
+void Server::ensureDns() {
   if (!dns_) { // created with the first snapshot
     dns_ = std::make_unique<upstream::DnsRefresher>(
         main_, [this](const std::string& cluster, size_t index) {
@@ -501,7 +507,6 @@ void Server::syncHealthCheckers() {
           }
         });
   }
-  dns_->sync(snapshot_->clusters);
 }
 
 void Server::beginShutdown() {

@@ -94,6 +94,7 @@ private:
   std::vector<std::unique_ptr<upstream::HealthChecker>> checkers_;
   std::unique_ptr<upstream::DnsRefresher> dns_;
   void syncHealthCheckers(); // and the DNS refresher
+  void ensureDns();
 };
 
 } // namespace sluice::server

@@ -1,6 +1,7 @@
 #include "core/upstream/health_checker.h"
 
 #include "core/common/logger.h"
+#include "core/common/readiness.h"
 #include "core/http/codec.h"
 #include "core/network/connection.h"
 #include "core/stats/registry.h"
@@ -29,7 +30,9 @@ public:
 
   void check() {
     if (!endpoint_.resolved.load(std::memory_order_acquire)) {
-      done(false, "unresolved");
+      // No address (yet): nothing to probe, and no health verdict; try again next round.
+      noteFirst();
+      schedule(cfg_.interval_ms);
       return;
     }
     closeConnection();
@@ -93,8 +96,15 @@ private:
     }
   }
 
+  void noteFirst() {
+    if (!first_noted_) {
+      first_noted_ = true;
+      owner_.firstResult();
+    }
+  }
+
   void done(bool ok, const std::string& why) {
-    if (!in_flight_ && why != "unresolved") {
+    if (!in_flight_) {
       return;
     }
     in_flight_ = false;
@@ -119,6 +129,7 @@ private:
                  endpoint_.address);
     }
     stats::Registry::global().set(gauge_, endpoint_.healthy.load() ? 1 : 0);
+    noteFirst();
     // Next round with ±10 % jitter so checks of many endpoints do not synchronize.
     uint64_t interval = cfg_.interval_ms;
     uint64_t jitter = interval / 10;
@@ -142,17 +153,30 @@ private:
   uint32_t successes_ = 0;
   uint32_t failures_ = 0;
   bool in_flight_ = false;
+  bool first_noted_ = false;
 };
 
 HealthChecker::HealthChecker(event::Dispatcher& dispatcher, ClusterInfoPtr info)
     : dispatcher_(dispatcher), info_(std::move(info)) {}
 
-HealthChecker::~HealthChecker() = default;
+HealthChecker::~HealthChecker() {
+  probes_.clear();
+  Readiness::global().release(ready_hold_);
+}
+
+void HealthChecker::firstResult() {
+  if (first_pending_ > 0 && --first_pending_ == 0) {
+    Readiness::global().release(ready_hold_);
+    ready_hold_ = 0;
+  }
+}
 
 void HealthChecker::start() {
-  if (!info_->config().health_check) {
+  if (!info_->config().health_check || info_->endpoints().empty()) {
     return;
   }
+  first_pending_ = info_->endpoints().size();
+  ready_hold_ = Readiness::global().hold("first health check round of cluster " + info_->name());
   for (size_t i = 0; i < info_->endpoints().size(); i++) {
     probes_.push_back(std::make_unique<Probe>(*this, i));
     probes_.back()->schedule(0); // the first round starts at once, without delaying anything

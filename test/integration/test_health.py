@@ -111,5 +111,31 @@ def outlier_detection_ejects_a_failing_endpoint_within_the_cap():
     sl.stop()
 
 
+@case
+def ready_waits_for_the_first_health_check_round():
+    """/ready answers 503 naming the round until every endpoint has had its first result."""
+    up = Upstream()
+    hc = {"path": "/delay?ms=1500", "interval_ms": 10000, "timeout_ms": 5000,
+          "healthy_threshold": 1, "unhealthy_threshold": 1, "expected_statuses": [200]}
+    cfg = simple_config(up.address, clusters=[{"name": "up", "endpoints": [{"address": up.address}],
+                                               "health_check": hc}])
+    cfg["admin"] = {"address": "127.0.0.1:0"}
+    sl = Sluice(cfg, expect_ready=False)
+    t0 = time.time()
+    while "is live on" not in sl.stderr_text() or "admin listening" not in sl.stderr_text():
+        assert time.time() - t0 < 10 * SLOW, sl.stderr_text()
+        time.sleep(0.01)
+    sl._scan(sl.stderr_text())
+    assert http_request(sl.port(), "GET", "/x")[0] == 200  # live: served during the round
+    status, _, body = http_request(sl.admin_port, "GET", "/ready")
+    assert status == 503 and b"first health check round of cluster up" in body, (status, body)
+    t0 = time.time()
+    while http_request(sl.admin_port, "GET", "/ready")[0] != 200:
+        assert time.time() - t0 < 10 * SLOW, "never ready"
+        time.sleep(0.02)
+    assert time.time() - t0 > 0.5  # it waited for the probe's answer
+    assert sl.stop() == 0
+
+
 if __name__ == "__main__":
     run_cases()

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace sluice::filter {
+namespace sluice {
 
 class Readiness {
 public:
@@ -35,4 +35,4 @@ private:
   std::function<void()> on_change_;
 };
 
-} // namespace sluice::filter
+} // namespace sluice

@@ -1,6 +1,6 @@
-#include "core/filter/readiness.h"
+#include "core/common/readiness.h"
 
-namespace sluice::filter {
+namespace sluice {
 
 Readiness& Readiness::global() {
   static Readiness r;
@@ -48,4 +48,4 @@ void Readiness::setOnChange(std::function<void()> cb) {
   on_change_ = std::move(cb);
 }
 
-} // namespace sluice::filter
+} // namespace sluice
