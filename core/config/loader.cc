@@ -347,8 +347,6 @@ public:
             }
           }
         }
-        // TLS termination is not in this build: refuse instead of silently serving plaintext.
-        error(tp, "TLS listeners are not supported by this build yet");
       }
       out.tls = tls;
     }
@@ -539,11 +537,17 @@ public:
         out.outlier_detection = o;
       }
     }
-    for (const char* k : {"tls"}) {
-      if (field(c, k) != nullptr) {
-        // Parsed by the cluster manager issue; refusing beats accepting a setting that does
-        // nothing.
-        error(p + "/" + k, std::string(k) + " is not available in this build");
+    if (const json* t = field(c, "tls")) {
+      std::string tp = p + "/tls";
+      ClusterTls tls;
+      if (object(*t, tp, {"sni", "ca_file", "verify"})) {
+        getString(*t, tp, "sni", tls.sni);
+        getBool(*t, tp, "verify", tls.verify);
+        if (getString(*t, tp, "ca_file", tls.ca_file, false, true)) {
+          tls.ca_file = resolvePath(tls.ca_file);
+          readableFile(tp + "/ca_file", tls.ca_file);
+        }
+        out.tls = tls; // loading ca_file and the rest: network::TlsClientContext
       }
     }
   }

@@ -35,6 +35,9 @@ bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b)
       (a.hash_on &&
        (a.hash_on->header != b.hash_on->header || a.hash_on->client_ip != b.hash_on->client_ip)) ||
       a.health_check.has_value() != b.health_check.has_value() ||
+      a.tls.has_value() != b.tls.has_value() ||
+      (a.tls && (a.tls->sni != b.tls->sni || a.tls->ca_file != b.tls->ca_file ||
+                 a.tls->verify != b.tls->verify)) ||
       a.outlier_detection.has_value() != b.outlier_detection.has_value() ||
       (a.outlier_detection &&
        (a.outlier_detection->consecutive_5xx != b.outlier_detection->consecutive_5xx ||
@@ -72,6 +75,9 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
   for (const auto& l : config->listeners) {
     ListenerRuntime lr;
     lr.config = &l;
+    if (l.tls) {
+      lr.tls = network::TlsServerContext::create(*l.tls, l.pointer + "/tls", result.errors);
+    }
     for (const auto& f : l.filters) {
       const FilterType* type = nullptr;
       std::shared_ptr<const FilterType> module_type;
@@ -152,6 +158,9 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
       continue;
     }
     auto info = std::make_shared<upstream::ClusterInfo>(c);
+    if (c.tls) {
+      info->setTls(network::TlsClientContext::create(*c.tls, c.pointer + "/tls", result.errors));
+    }
     if (changed != nullptr) {
       // A changed cluster: endpoints that stay keep what is known about them (health, drain,
       // ejection, resolved address). Endpoints that left drain with the old pools, which finish
@@ -159,6 +168,9 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
       info->inheritEndpointState(*changed);
     }
     snap->clusters.push_back(std::move(info));
+  }
+  if (!result.errors.empty()) {
+    return result;
   }
   stats::defineSnapshotMetrics(*snap);
   result.snapshot = std::move(snap);

@@ -1,6 +1,12 @@
 #include "core/network/connection.h"
 
+#include "core/common/logger.h"
+
+#include <algorithm>
+
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 namespace sluice::network {
@@ -12,6 +18,18 @@ struct Connection::Box {
   Buffer inflight;
   bool writing = false;
   Connection* owner = nullptr;
+};
+
+struct Connection::Tls {
+  SSL* ssl = nullptr;
+  BIO* rbio = nullptr; // ciphertext from the peer (owned by ssl)
+  BIO* wbio = nullptr; // ciphertext for the peer (owned by ssl)
+  std::shared_ptr<const void> keep;
+  Buffer in;  // ciphertext read from the socket
+  Buffer out; // ciphertext waiting for the socket
+  bool handshaken = false;
+  bool shutdown_sent = false;
+  ~Tls() { SSL_free(ssl); }
 };
 
 Connection::Connection(event::Dispatcher& dispatcher, ConnectionCallbacks& cb)
@@ -64,6 +82,114 @@ int Connection::connect(const SockAddr& addr) {
   return rc;
 }
 
+void Connection::enableTls(SSL* ssl, std::shared_ptr<const void> keep) {
+  tls_ = std::make_unique<Tls>();
+  tls_->ssl = ssl;
+  tls_->keep = std::move(keep);
+  tls_->rbio = BIO_new(BIO_s_mem());
+  tls_->wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, tls_->rbio, tls_->wbio);
+}
+
+Buffer& Connection::wire() {
+  return tls_ ? tls_->out : write_buf_;
+}
+
+void Connection::tlsFail(int err) {
+  uint32_t e = ERR_get_error();
+  ERR_clear_error();
+  char why[256] = "peer closed or sent garbage";
+  if (e != 0) {
+    ERR_error_string_n(e, why, sizeof(why));
+  }
+  SLUICE_LOG(Debug, "tls", "TLS with {} failed{}: {}", peer_,
+             tls_->handshaken ? "" : " during the handshake", why);
+  if (box_ != nullptr) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&box_->tcp));
+  }
+  reading_ = false;
+  cb_->onRemoteClose(err);
+}
+
+// Plaintext queued by the owner becomes records once the handshake is done; whatever the SSL
+// object produced (handshake messages, records, alerts) moves to the wire buffer.
+void Connection::tlsEncrypt() {
+  Tls& t = *tls_;
+  if (t.handshaken && !t.shutdown_sent && !write_buf_.empty()) {
+    int n = SSL_write(t.ssl, write_buf_.readPtr(), static_cast<int>(write_buf_.readable()));
+    if (n > 0) {
+      write_buf_.drain(static_cast<size_t>(n));
+    }
+  }
+  size_t pending = BIO_pending(t.wbio);
+  while (pending > 0) {
+    size_t avail = 0;
+    char* p = t.out.reserve(pending, &avail);
+    int n = BIO_read(t.wbio, p, static_cast<int>(std::min(avail, pending)));
+    if (n <= 0) {
+      break;
+    }
+    t.out.commit(static_cast<size_t>(n));
+    pending = BIO_pending(t.wbio);
+  }
+}
+
+bool Connection::tlsIngest(const char* data, size_t len) {
+  Tls& t = *tls_;
+  BIO_write(t.rbio, data, static_cast<int>(len));
+  if (!t.handshaken) {
+    int r = SSL_do_handshake(t.ssl);
+    if (r != 1) {
+      int e = SSL_get_error(t.ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        flush(); // our part of the handshake
+        return box_ != nullptr;
+      }
+      tlsFail(UV_EPROTO);
+      return false;
+    }
+    t.handshaken = true;
+  }
+  bool got = false;
+  bool eof = false;
+  for (;;) {
+    size_t avail = 0;
+    char* p = read_buf_.reserve(kReadChunk, &avail);
+    int n = SSL_read(t.ssl, p, static_cast<int>(avail));
+    if (n > 0) {
+      read_buf_.commit(static_cast<size_t>(n));
+      got = true;
+      continue;
+    }
+    int e = SSL_get_error(t.ssl, n);
+    if (e == SSL_ERROR_WANT_READ) {
+      break;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      eof = true; // close_notify
+      break;
+    }
+    tlsFail(UV_EPROTO);
+    return false;
+  }
+  if (BIO_pending(t.wbio) > 0 || !write_buf_.empty()) {
+    flush(); // handshake tail, tickets, and plaintext queued before the handshake finished
+    if (box_ == nullptr) {
+      return false;
+    }
+  }
+  if (got) {
+    cb_->onData();
+  }
+  if (eof && box_ != nullptr && box_->owner == this) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&box_->tcp));
+    reading_ = false;
+    cb_->onRemoteClose(0);
+    return false;
+  }
+  return true;
+}
+
 void Connection::onConnect(uv_connect_t* req, int status) {
   Box* box = static_cast<Box*>(req->data);
   if (box->owner == nullptr) {
@@ -72,7 +198,13 @@ void Connection::onConnect(uv_connect_t* req, int status) {
   Connection* self = box->owner;
   if (status == 0) {
     self->connected_ = true;
-    if (!self->write_buf_.empty()) {
+    if (self->tls_) {
+      SSL_do_handshake(self->tls_->ssl); // the ClientHello; the answer arrives with reads
+      self->flush();
+      if (self->box_ == nullptr) {
+        return;
+      }
+    } else if (!self->write_buf_.empty()) {
       self->flush();
     }
   }
@@ -81,8 +213,9 @@ void Connection::onConnect(uv_connect_t* req, int status) {
 
 void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   Box* box = static_cast<Box*>(h->data);
+  Connection* self = box->owner;
   size_t avail = 0;
-  char* p = box->owner->read_buf_.reserve(kReadChunk, &avail);
+  char* p = (self->tls_ ? self->tls_->in : self->read_buf_).reserve(kReadChunk, &avail);
   *buf = uv_buf_init(p, static_cast<unsigned int>(avail));
 }
 
@@ -93,6 +226,14 @@ void Connection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     return;
   }
   if (nread > 0) {
+    if (self->tls_) {
+      Buffer& in = self->tls_->in;
+      in.commit(static_cast<size_t>(nread));
+      std::string_view data(in.readPtr(), in.readable());
+      in.clear();
+      self->tlsIngest(data.data(), data.size()); // clear() keeps the bytes: fed before reuse
+      return;
+    }
     self->read_buf_.commit(static_cast<size_t>(nread));
     self->cb_->onData();
   } else if (nread < 0) {
@@ -116,25 +257,31 @@ void Connection::readEnable(bool enable) {
 }
 
 size_t Connection::pendingBytes() const {
-  return write_buf_.readable() + (box_ != nullptr ? box_->inflight.readable() : 0);
+  return write_buf_.readable() + (tls_ ? tls_->out.readable() : 0) +
+         (box_ != nullptr ? box_->inflight.readable() : 0);
 }
 
 void Connection::flush() {
   if (box_ == nullptr || !connected_ || box_->writing) {
     return;
   }
-  if (!write_buf_.empty()) {
-    uv_buf_t b = uv_buf_init(const_cast<char*>(write_buf_.readPtr()),
-                             static_cast<unsigned int>(write_buf_.readable()));
+  if (tls_) {
+    tlsEncrypt();
+  }
+  Buffer& out = wire();
+  if (!out.empty()) {
+    uv_buf_t b =
+        uv_buf_init(const_cast<char*>(out.readPtr()), static_cast<unsigned int>(out.readable()));
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&box_->tcp), &b, 1);
     if (n > 0) {
-      write_buf_.drain(static_cast<size_t>(n));
+      out.drain(static_cast<size_t>(n));
     } else if (n < 0 && n != UV_EAGAIN) {
+      out.clear();
       write_buf_.clear();
       cb_->onRemoteClose(n);
       return;
     }
-    if (!write_buf_.empty()) {
+    if (!out.empty()) {
       startWrite();
     }
   }
@@ -148,7 +295,7 @@ void Connection::flush() {
       return;
     }
   }
-  if (!box_->writing && write_buf_.empty()) {
+  if (!box_->writing && write_buf_.empty() && wire().empty()) {
     if (close_after_flush_) {
       close();
       cb_->onLocalClose();
@@ -162,7 +309,7 @@ void Connection::startWrite() {
   // Hand the buffer to libuv; new bytes keep accumulating in write_buf_ meanwhile.
   Box* box = box_;
   box->inflight.clear();
-  box->inflight.swap(write_buf_);
+  box->inflight.swap(wire());
   box->writing = true;
   box->wreq.data = box;
   uv_buf_t b = uv_buf_init(const_cast<char*>(box->inflight.readPtr()),
@@ -185,6 +332,7 @@ void Connection::onWrite(uv_write_t* req, int status) {
   }
   if (status < 0) {
     self->write_buf_.clear();
+    self->wire().clear();
     self->cb_->onRemoteClose(status);
     return;
   }
@@ -195,7 +343,19 @@ void Connection::closeAfterFlush() {
   if (box_ == nullptr) {
     return;
   }
-  if (!box_->writing && write_buf_.empty()) {
+  if (tls_ && !tls_->handshaken) {
+    close(); // nothing the peer could read was sent yet
+    cb_->onLocalClose();
+    return;
+  }
+  if (tls_ && !tls_->shutdown_sent) {
+    // Whatever the owner queued goes first, then close_notify.
+    tlsEncrypt();
+    SSL_shutdown(tls_->ssl);
+    tls_->shutdown_sent = true;
+    tlsEncrypt();
+  }
+  if (!box_->writing && write_buf_.empty() && wire().empty()) {
     close();
     cb_->onLocalClose();
     return;

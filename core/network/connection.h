@@ -10,9 +10,12 @@
 #include "core/network/socket.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <uv.h>
+
+typedef struct ssl_st SSL;
 
 namespace sluice::network {
 
@@ -48,6 +51,11 @@ public:
   int accept(uv_stream_t* server);
   // Start an outgoing connect.
   int connect(const SockAddr& addr);
+  // TLS over this connection (before any byte flows): takes ownership of `ssl` (server side:
+  // accept state; client side: connect state, the handshake starts once connected). `keep`
+  // holds the context the SSL's callbacks use. readBuffer()/writeBuffer() stay plaintext.
+  void enableTls(SSL* ssl, std::shared_ptr<const void> keep);
+  bool tls() const { return tls_ != nullptr; }
   void setCallbacks(ConnectionCallbacks& cb) { cb_ = &cb; }
 
   Buffer& readBuffer() { return read_buf_; }
@@ -84,6 +92,13 @@ private:
   static void onConnect(uv_connect_t* req, int status);
   void startWrite();
   void fillPeer();
+  struct Tls;
+  Buffer& wire(); // what goes to the socket: write_buf_, or the TLS output
+  // TLS: feed ciphertext, run the handshake, decrypt into read_buf_. Returns false (after
+  // reporting onRemoteClose) when the connection failed or the peer closed.
+  bool tlsIngest(const char* data, size_t len);
+  void tlsEncrypt();
+  void tlsFail(int err);
 
   event::Dispatcher& dispatcher_;
   ConnectionCallbacks* cb_;
@@ -96,6 +111,7 @@ private:
   bool close_after_flush_ = false;
   std::string peer_;
   std::string peer_ip_;
+  std::unique_ptr<Tls> tls_;
 };
 
 } // namespace sluice::network

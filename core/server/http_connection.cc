@@ -33,6 +33,13 @@ int HttpConnection::accept(uv_stream_t* server) {
   if (rc != 0) {
     return rc;
   }
+  if (const auto& tls = snap_->snapshot().listeners[listener_index_].tls) {
+    SSL* ssl = tls->newSsl();
+    if (ssl == nullptr) {
+      return UV_ENOMEM;
+    }
+    conn_.enableTls(ssl, tls);
+  }
   conn_.readEnable(true);
   armHeaderTimer();
   return 0;

@@ -7,6 +7,7 @@
 #include "core/config/config.h"
 #include "core/event/dispatcher.h"
 #include "core/network/socket.h"
+#include "core/network/tls.h"
 
 #include <atomic>
 #include <cstdint>
@@ -90,6 +91,9 @@ public:
 
   const std::string& name() const { return cfg_.name; }
   const config::ClusterConfig& config() const { return cfg_; }
+  // TLS to the endpoints (null: plaintext). Set once while the snapshot is built.
+  const std::shared_ptr<const network::TlsClientContext>& tls() const { return tls_; }
+  void setTls(std::shared_ptr<const network::TlsClientContext> tls) { tls_ = std::move(tls); }
   std::vector<std::unique_ptr<Endpoint>>& endpoints() { return endpoints_; }
   const std::vector<std::unique_ptr<Endpoint>>& endpoints() const { return endpoints_; }
   // Consistent hashing tables (immutable once built; built for ring_hash / maglev only).
@@ -120,6 +124,7 @@ private:
   void buildSchedules();
 
   config::ClusterConfig cfg_;
+  std::shared_ptr<const network::TlsClientContext> tls_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   std::vector<std::pair<uint64_t, uint32_t>> ring_; // (point, endpoint), sorted
   std::vector<uint32_t> maglev_;                    // kMaglevTableSize entries

@@ -40,6 +40,11 @@ public:
     parser_.reset();
     in_flight_ = true;
     timeout_timer_->enable(cfg_.timeout_ms);
+    if (const auto& tls = owner_.info_->tls()) {
+      if (SSL* ssl = tls->newSsl()) {
+        conn_->enableTls(ssl, tls); // an HTTPS probe for a TLS cluster
+      }
+    }
     if (conn_->connect(*endpoint_.sockAddr()) != 0) {
       done(false, "connect");
       return;

@@ -45,6 +45,13 @@ bool UpstreamConnection::start() {
     }
   });
   addr_generation_ = endpoint().addr_generation.load(std::memory_order_acquire);
+  if (const auto& tls = pool_.info().tls()) {
+    SSL* ssl = tls->newSsl();
+    if (ssl == nullptr) {
+      return false;
+    }
+    conn_.enableTls(ssl, tls); // the handshake runs once connected; the request waits for it
+  }
   int rc = conn_.connect(*endpoint().sockAddr());
   if (rc != 0) {
     return false;
