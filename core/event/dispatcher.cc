@@ -10,15 +10,29 @@ Timer::Timer(Dispatcher& d, Callback cb) : cb_(std::move(cb)) {
 }
 
 void Timer::enable(uint64_t ms) {
+  uint64_t now = uv_now(handle_.loop);
+  deadline_ = now + ms;
+  armed_ = true;
+  if (uv_is_active(reinterpret_cast<const uv_handle_t*>(&handle_)) && due_ <= deadline_) {
+    return; // fires first at due_, then starts again for the rest
+  }
+  due_ = deadline_;
   uv_timer_start(&handle_, &Timer::onTimer, ms, 0);
-}
-
-void Timer::disable() {
-  uv_timer_stop(&handle_);
 }
 
 void Timer::onTimer(uv_timer_t* t) {
   auto* self = static_cast<Timer*>(t->data);
+  if (!self->armed_) {
+    return; // disabled after it was started
+  }
+  uint64_t now = uv_now(t->loop);
+  if (now < self->deadline_) {
+    // Re-armed to a later deadline since it was started.
+    self->due_ = self->deadline_;
+    uv_timer_start(t, &Timer::onTimer, self->deadline_ - now, 0);
+    return;
+  }
+  self->armed_ = false;
   self->cb_();
 }
 

@@ -16,14 +16,21 @@ namespace sluice::event {
 
 class Dispatcher;
 
-// A one-shot or repeating timer. Owned by its user through TimerPtr; destroying the pointer
-// stops the timer and frees the handle after libuv's close callback.
+// A one-shot timer. Owned by its user through TimerPtr; destroying the pointer stops the timer
+// and frees the handle after libuv's close callback.
+//
+// Re-arming and disabling are lazy: the data path arms and disarms several timers per request
+// (header, idle, request and pool timeouts), nearly always to a later deadline or before they
+// fire. enable() only records the new deadline while the libuv timer is already due no later
+// than it, and disable() only clears it; when the libuv timer fires early it is started again
+// for the rest, and when it fires disabled it does nothing. The callback still runs once, at
+// the last deadline set, and never after disable().
 class Timer {
 public:
   using Callback = std::function<void()>;
   void enable(uint64_t ms);
-  void disable();
-  bool enabled() const { return uv_is_active(reinterpret_cast<const uv_handle_t*>(&handle_)); }
+  void disable() { armed_ = false; }
+  bool enabled() const { return armed_; }
 
 private:
   friend class Dispatcher;
@@ -34,6 +41,9 @@ private:
 
   uv_timer_t handle_;
   Callback cb_;
+  uint64_t deadline_ = 0; // loop time (ms) at which cb_ runs, while armed_
+  uint64_t due_ = 0;      // loop time at which the libuv timer fires, while it is active
+  bool armed_ = false;
 };
 
 struct TimerDeleter {

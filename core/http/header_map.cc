@@ -10,12 +10,9 @@ inline char lower(char c) {
 }
 } // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); i++) {
-    if (lower(a[i]) != lower(b[i])) {
+bool iequalsBytes(const char* a, const char* b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (a[i] != b[i] && lower(a[i]) != lower(b[i])) {
       return false;
     }
   }

@@ -11,7 +11,12 @@
 
 namespace sluice::http {
 
-bool iequals(std::string_view a, std::string_view b);
+// Case-insensitive (ASCII) comparison of bytes of equal length.
+bool iequalsBytes(const char* a, const char* b, size_t n);
+// Inline so that the usual mismatch (another length) costs no call.
+inline bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && iequalsBytes(a.data(), b.data(), a.size());
+}
 void toLower(std::string& s);
 
 // Append-only storage for bytes owned by a stream; reset() keeps the first block.

@@ -3,6 +3,7 @@
 #include "core/common/logger.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -16,6 +17,7 @@ struct Connection::Box {
   uv_write_t wreq;
   uv_connect_t creq;
   Buffer inflight;
+  int fd = -1; // once accepted or connecting
   bool writing = false;
   Connection* owner = nullptr;
 };
@@ -66,6 +68,7 @@ int Connection::accept(uv_stream_t* server) {
     return rc;
   }
   uv_tcp_nodelay(&box_->tcp, 1);
+  uv_fileno(reinterpret_cast<uv_handle_t*>(&box_->tcp), &box_->fd);
   connected_ = true;
   fillPeer();
   return 0;
@@ -76,6 +79,7 @@ int Connection::connect(const SockAddr& addr) {
   int rc = uv_tcp_connect(&box_->creq, &box_->tcp, addr.get(), &Connection::onConnect);
   if (rc == 0) {
     uv_tcp_nodelay(&box_->tcp, 1);
+    uv_fileno(reinterpret_cast<uv_handle_t*>(&box_->tcp), &box_->fd);
     peer_ = formatAddress(addr.get(), true);
     peer_ip_ = formatAddress(addr.get(), false);
   }
@@ -270,15 +274,20 @@ void Connection::flush() {
   }
   Buffer& out = wire();
   if (!out.empty()) {
-    uv_buf_t b =
-        uv_buf_init(const_cast<char*>(out.readPtr()), static_cast<unsigned int>(out.readable()));
-    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&box_->tcp), &b, 1);
+    // send() rather than uv_try_write()'s write(): a socket call skips the VFS layer (file
+    // position lock, fsnotify), ~90 ns per call here. libuv has no write queued (writing is
+    // false), so bytes cannot overtake each other.
+    ssize_t n;
+    do {
+      n = ::send(box_->fd, out.readPtr(), out.readable(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
     if (n > 0) {
       out.drain(static_cast<size_t>(n));
-    } else if (n < 0 && n != UV_EAGAIN) {
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      int err = uv_translate_sys_error(errno);
       out.clear();
       write_buf_.clear();
-      cb_->onRemoteClose(n);
+      cb_->onRemoteClose(err);
       return;
     }
     if (!out.empty()) {
