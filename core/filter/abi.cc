@@ -2,9 +2,9 @@
 // validate what a module hands them; nothing here throws into C.
 
 #include "core/common/logger.h"
+#include "core/common/readiness.h"
 #include "core/filter/config_context.h"
 #include "core/filter/http_call.h"
-#include "core/common/readiness.h"
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
 #include "core/filter/stream_stats.h"

@@ -124,18 +124,7 @@ sluice_status_t WorkerState::onRequestHeaders(sluice_stream_t* s) {
 namespace {
 
 void* onConfigNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) noexcept {
-  try {
-    return FilterConfig::create(host, ctx, json).release();
-  } catch (const std::exception& e) {
-    // Config time only (main thread): an allocation failure.
-    const std::string message = std::string("cannot create the filter: ") + e.what();
-    host->sluice_host_config_error(ctx, SLUICE_STR(""), str(message));
-    return nullptr;
-  }
-}
-
-void onConfigDestroy(void* config) noexcept {
-  delete static_cast<FilterConfig*>(config);
+  return common::newConfig<FilterConfig>(host, ctx, json, "ai_agent_tagger");
 }
 
 void* onWorkerNew(void* config, sluice_worker_t*) noexcept {
@@ -165,7 +154,7 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
   d.size = sizeof(d);
   d.type = "ai_agent_tagger";
   d.sluice_on_config_new = onConfigNew;
-  d.sluice_on_config_destroy = onConfigDestroy;
+  d.sluice_on_config_destroy = common::deleteConfig<FilterConfig>;
   d.sluice_on_worker_new = onWorkerNew;
   d.sluice_on_worker_destroy = onWorkerDestroy;
   d.sluice_on_stream_new = onStreamNew;

@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <string>
 
 namespace sluice::filters::common {
 
@@ -40,6 +42,27 @@ bool hostCompatible(const sluice_host_t* host, uint32_t host_major, uint32_t hos
     __VA_ARGS__;                                                                                   \
     return &module;                                                                                \
   }
+
+// sluice_on_config_new / sluice_on_config_destroy for a filter whose config class T has
+// `static std::unique_ptr<T> create(const sluice_host_t*, sluice_config_ctx_t*, sluice_str_t)`:
+// an exception (config time only, e.g. an allocation failure) becomes a config error, never
+// crosses into C.
+template <class T>
+void* newConfig(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json,
+                const char* filter) noexcept {
+  try {
+    return T::create(host, ctx, json).release();
+  } catch (const std::exception& e) {
+    const std::string message =
+        std::string("cannot create the ") + filter + " filter config: " + e.what();
+    host->sluice_host_config_error(ctx, sluice_str_t{"", 0},
+                                   sluice_str_t{message.data(), message.size()});
+    return nullptr;
+  }
+}
+template <class T> void deleteConfig(void* config) noexcept {
+  delete static_cast<T*>(config);
+}
 
 // True if the host has readiness holds (ABI 1.2); filters then hold /ready during start-up work.
 inline bool hostHasReadiness(const sluice_host_t& h) {

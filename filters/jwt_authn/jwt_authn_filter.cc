@@ -589,17 +589,7 @@ void WorkerState::fetchFinished(RemoteKeys& rk, bool ok, std::string_view why) {
 namespace {
 
 void* onConfigNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) noexcept {
-  try {
-    return FilterConfig::create(host, ctx, json).release();
-  } catch (const std::exception& e) {
-    const std::string message = std::string("cannot create the jwt_authn filter: ") + e.what();
-    host->sluice_host_config_error(ctx, SLUICE_STR(""), str(message));
-    return nullptr;
-  }
-}
-
-void onConfigDestroy(void* config) noexcept {
-  delete static_cast<FilterConfig*>(config);
+  return common::newConfig<FilterConfig>(host, ctx, json, "jwt_authn");
 }
 
 void* onWorkerNew(void* config, sluice_worker_t* worker) noexcept {
@@ -634,7 +624,7 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
   d.size = sizeof(d);
   d.type = "jwt_authn";
   d.sluice_on_config_new = onConfigNew;
-  d.sluice_on_config_destroy = onConfigDestroy;
+  d.sluice_on_config_destroy = common::deleteConfig<FilterConfig>;
   d.sluice_on_worker_new = onWorkerNew;
   d.sluice_on_worker_destroy = onWorkerDestroy;
   d.sluice_on_stream_new = onStreamNew;

@@ -310,17 +310,7 @@ void WorkerState::onResponseHeaders(StreamState& state) {
 namespace {
 
 void* onConfigNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) noexcept {
-  try {
-    return FilterConfig::create(host, ctx, json).release();
-  } catch (const std::exception& e) {
-    const std::string message = std::string("cannot create the ratelimit config: ") + e.what();
-    host->sluice_host_config_error(ctx, SLUICE_STR(""), st(message));
-    return nullptr;
-  }
-}
-
-void onConfigDestroy(void* config) noexcept {
-  delete static_cast<FilterConfig*>(config);
+  return common::newConfig<FilterConfig>(host, ctx, json, "ratelimit");
 }
 
 void* onWorkerNew(void* config, sluice_worker_t* worker) noexcept {
@@ -367,7 +357,7 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
   d.size = sizeof(d);
   d.type = "ratelimit";
   d.sluice_on_config_new = onConfigNew;
-  d.sluice_on_config_destroy = onConfigDestroy;
+  d.sluice_on_config_destroy = common::deleteConfig<FilterConfig>;
   d.sluice_on_worker_new = onWorkerNew;
   d.sluice_on_worker_destroy = onWorkerDestroy;
   d.sluice_on_stream_new = onStreamNew;
