@@ -433,7 +433,7 @@ void Server::reload(const std::string* body, ReloadDone done) {
   pending_reload_->snapshot = std::move(built.snapshot);
   pending_reload_->added = std::move(added);
   pending_reload_->done = std::move(done);
-  pending_bound_ = std::move(bound);
+  pending_reload_->bound = std::move(bound);
   // Hostname endpoints new in this config are resolved before it goes live (asynchronously:
   // the loop keeps serving the admin port and the live config keeps serving traffic).
   size_t lookups =
@@ -462,7 +462,7 @@ void Server::commitReload() {
   for (uint32_t w = 0; w < worker_count_; w++) {
     workers_[w]->applySnapshot(p->snapshot, std::move(p->added[w]));
   }
-  bound_ = std::move(pending_bound_);
+  bound_ = std::move(p->bound);
   snapshot_ = std::move(p->snapshot); // only snapshot_ holds it: a reload can free it
   syncHealthCheckers();
   filter::stats::recordReload(true);

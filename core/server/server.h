@@ -74,11 +74,6 @@ private:
   uint32_t worker_count_ = 1;
   int exit_code_ = 0;
   std::thread builder_; // builds the first snapshot while the main loop answers the admin port
-  struct PendingReload {
-    filter::SnapshotPtr snapshot;
-    std::vector<std::vector<ListenerSocket>> added;
-    ReloadDone done;
-  };
   // Where each listener is bound, to keep the sockets of unchanged listeners on reload.
   struct BoundListener {
     std::string name;
@@ -86,8 +81,14 @@ private:
     std::string actual;     // address it got (port 0 resolved)
   };
   std::vector<BoundListener> bound_;
-  std::unique_ptr<PendingReload> pending_reload_; // waiting for its hostnames to resolve
-  std::vector<BoundListener> pending_bound_;
+  // A built reload waiting for its new hostnames to resolve before it goes live.
+  struct PendingReload {
+    filter::SnapshotPtr snapshot;
+    std::vector<std::vector<ListenerSocket>> added;
+    std::vector<BoundListener> bound;
+    ReloadDone done;
+  };
+  std::unique_ptr<PendingReload> pending_reload_;
   bool reload_again_ = false; // SIGHUP while a reload was pending
   // Health checkers of the live clusters (main thread); kept across a reload for a cluster whose
   // ClusterInfo is kept.
