@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Candidate command for ../shared/bench/peers.sh: writes a one-route config and runs sluice in the
+# Candidate command for the team's peers.sh harness (see BENCHMARKS.md): writes a one-route config and runs sluice in the
 # foreground. Usage (from peers.sh): tools/peers-candidate.sh PORT UPSTREAM_PORT WORKERS [chain]
 #   chain: "router" (default) or "router+access_log" (JSON access log to a file in $TMPDIR)
 set -euo pipefail

@@ -6,7 +6,7 @@
 //   ConfigLoad       parse + validate + compile the built-in taxonomy (once per config load)
 // The naive variants keep the filter's semantics (every agent is tried; the highest precedence
 // wins), so all three return the same answers; the setup checks that. The corpus is every
-// `instances` User-Agent of shared/data/crawler-user-agents.json (2,116: crawlers and tools of
+// `instances` User-Agent of data/crawler-user-agents.json (2,116: crawlers and tools of
 // every kind, 151 of them AI agents) plus 19 browser User-Agents, visited round-robin.
 #include "filters/ai_agent_tagger/config.h"
 #include "filters/ai_agent_tagger/taxonomy.h"
@@ -31,15 +31,11 @@ using namespace sluice::filters::ai_agent_tagger;
 const std::vector<std::string>& kBrowsers = sluice::testing::browserUserAgents();
 
 std::string dataDir() {
-  if (const char* env = std::getenv("SLUICE_SHARED_DIR"); env != nullptr && *env != '\0') {
-    return std::string(env) + "/data";
+  if (const char* env = std::getenv("SLUICE_DATA_DIR"); env != nullptr && *env != '\0') {
+    return env;
   }
   const std::filesystem::path here(__FILE__); // <source>/benchmarks/filters/this file
-  const auto beside = here.parent_path().parent_path().parent_path().parent_path() / "shared";
-  if (std::filesystem::exists(beside / "data" / "crawler-user-agents.json")) {
-    return (beside / "data").string();
-  }
-  return "/work/shared/data";
+  return (here.parent_path().parent_path().parent_path() / "data").string();
 }
 
 std::vector<std::string> corpus() {

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Regenerates filters/ai_agent_tagger/taxonomy.json from the two public lists in
-shared/data (ai-robots.json from ai-robots-txt/ai.robots.txt and crawler-user-agents.json from
+data/ (ai-robots.json from ai-robots-txt/ai.robots.txt and crawler-user-agents.json from
 monperrus/crawler-user-agents) plus the hand-written judgements below (providers where the list
 says "Unclear", purposes, merged spellings, generic words that need a stricter pattern, and the
 tokens that are not AI User-Agents at all).
 
 The checked-in taxonomy.json is the source of truth: review the diff after running this.
 
-    tools/ai_taxonomy/generate.py [--shared DIR] > filters/ai_agent_tagger/taxonomy.json
+    tools/ai_taxonomy/generate.py [--data DIR] > filters/ai_agent_tagger/taxonomy.json
 """
 import argparse
 import hashlib
@@ -246,11 +246,10 @@ def corresponds(pattern, key):
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--shared", default=os.path.join(here, "..", "..", "..", "shared"))
+    ap.add_argument("--data", default=os.path.join(here, "..", "..", "data"),
+                    help="folder with ai-robots.json and crawler-user-agents.json")
     args = ap.parse_args()
-    data = os.path.join(args.shared, "data")
-    if not os.path.isdir(data):
-        data = "/work/shared/data"
+    data = args.data
     ai_path = os.path.join(data, "ai-robots.json")
     cua_path = os.path.join(data, "crawler-user-agents.json")
     ai = json.load(open(ai_path, encoding="utf-8"))

@@ -1,5 +1,5 @@
 // Accuracy of the built-in taxonomy over every `instances` User-Agent of
-// shared/data/crawler-user-agents.json, against labels derived from the taxonomy's documented
+// data/crawler-user-agents.json, against labels derived from the taxonomy's documented
 // sources, never from the matcher:
 //
 //   For each entry E of crawler-user-agents.json:

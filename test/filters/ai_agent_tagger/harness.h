@@ -1,7 +1,7 @@
 #pragma once
 
 // Drives the ai_agent_tagger filter through its C ABI entry point and descriptor on the fake
-// host, and finds the shared reference data (shared/data) for the corpus-driven tests.
+// host, and finds the reference data (data/ in the repository) for the corpus-driven tests.
 
 #include "filters/ai_agent_tagger/ai_agent_tagger_filter.h"
 #include "sluice/filter.h"
@@ -29,15 +29,14 @@ inline std::string readFile(const std::string& path) {
   return s.str();
 }
 
-// shared/data: $SLUICE_SHARED_DIR/data (set by ctest), else /work/shared/data.
+// The reference data in the repository's data/ folder: $SLUICE_DATA_DIR (set by ctest), else
+// found from this file's place in the tree.
 inline std::string sharedDataDir() {
-  if (const char* env = std::getenv("SLUICE_SHARED_DIR"); env != nullptr && *env != '\0') {
-    const std::string dir = std::string(env) + "/data";
-    if (std::filesystem::exists(dir + "/crawler-user-agents.json")) {
-      return dir;
-    }
+  if (const char* env = std::getenv("SLUICE_DATA_DIR"); env != nullptr && *env != '\0') {
+    return env;
   }
-  return "/work/shared/data";
+  const std::filesystem::path here(__FILE__); // <source>/test/filters/ai_agent_tagger/harness.h
+  return (here.parent_path().parent_path().parent_path().parent_path() / "data").string();
 }
 
 inline nlohmann::json loadJson(const std::string& path) {
