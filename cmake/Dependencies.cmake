@@ -12,6 +12,9 @@ set(LLHTTP_INCLUDE_DIR /usr/share/include/llhttp CACHE PATH "llhttp header")
 add_library(llhttp STATIC ${LLHTTP_SRC_DIR}/llhttp.c ${LLHTTP_SRC_DIR}/api.c ${LLHTTP_SRC_DIR}/http.c)
 target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
 target_compile_options(llhttp PRIVATE -w -O2)
+# Strict mode: CRLF after chunk data, no bare LF line ends, no lenient request-line spacing.
+# Non-strict llhttp accepts "5\r\nhelloXX0\r\n" as a chunk, a request-smuggling vector.
+target_compile_definitions(llhttp PRIVATE LLHTTP_STRICT_MODE=1)
 
 # BoringSSL from android-libboringssl-dev. Never mixed with OpenSSL headers.
 set(BORINGSSL_INCLUDE_DIR /usr/include/android CACHE PATH "BoringSSL include root")

@@ -36,6 +36,50 @@ const llhttp_settings_t& settings() {
   return s;
 }
 
+// What llhttp (even in strict mode) lets through in a request head and a strict origin may read
+// another way: a line ending that is a bare LF, obsolete line folding (a line starting with
+// SP/HTAB, RFC 9112 §5.2) and a request line whose parts are not separated by exactly one SP
+// (RFC 9112 §3). `p` spans the whole head, from the request line (after any empty lines) to
+// its final CRLF CRLF.
+bool validRequestHead(const char* p, size_t n) {
+  const char* end = p + n;
+  while (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
+    p += 2;
+  }
+  const char* lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+  if (lf == nullptr || lf == p || lf[-1] != '\r') {
+    return false;
+  }
+  // The request line: METHOD SP request-target SP HTTP-version, no other whitespace.
+  int spaces = 0;
+  for (const char* q = p; q < lf - 1; q++) {
+    if (*q == ' ') {
+      if (q == p || q[-1] == ' ') {
+        return false;
+      }
+      spaces++;
+    } else if (*q == '\t' || *q == '\r') {
+      return false;
+    }
+  }
+  if (spaces != 2 || lf[-2] == ' ') {
+    return false;
+  }
+  for (;;) {
+    const char* next = lf + 1;
+    if (next < end && (*next == ' ' || *next == '\t')) {
+      return false; // obsolete line folding, or whitespace before the first field
+    }
+    lf = static_cast<const char*>(std::memchr(next, '\n', static_cast<size_t>(end - next)));
+    if (lf == nullptr) {
+      return true;
+    }
+    if (lf[-1] != '\r') {
+      return false;
+    }
+  }
+}
+
 } // namespace
 
 #define SELF(p) (static_cast<Parser*>((p)->data))
@@ -96,7 +140,18 @@ int Parser::onMessageBegin(llhttp_t* p) {
   self->bad_header_ = false;
   self->head_bytes_ = 0;
   self->head_bytes_counted_ = false;
+  self->trailer_bytes_ = 0;
   return 0;
+}
+
+bool Parser::countTrailerBytes(size_t len) {
+  // Trailers are a second header section: the same limit applies (they are kept in memory).
+  trailer_bytes_ += len;
+  if (max_head_bytes_ > 0 && trailer_bytes_ > max_head_bytes_) {
+    error_ = ParseError::HeadersTooLarge;
+    return false;
+  }
+  return true;
 }
 
 int Parser::onUrl(llhttp_t* p, const char* at, size_t len) {
@@ -111,6 +166,11 @@ int Parser::onStatus(llhttp_t*, const char*, size_t) {
 int Parser::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   Parser* self = SELF(p);
   if (self->in_trailers_) {
+    // A new field also costs its ": " and CRLF on the wire.
+    bool new_field = self->last_was_value_ || self->trailer_field_.empty();
+    if (!self->countTrailerBytes(len + (new_field ? 4 : 0))) {
+      return -1;
+    }
     if (self->last_was_value_) {
       self->head_.trailers.add(self->trailer_field_, self->trailer_value_);
       self->trailer_field_.clear();
@@ -140,6 +200,9 @@ int Parser::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
     }
   }
   if (self->in_trailers_) {
+    if (!self->countTrailerBytes(len)) {
+      return -1;
+    }
     self->trailer_value_.append(at, len);
     self->last_was_value_ = true;
     return 0;
@@ -212,17 +275,29 @@ int Parser::onHeadersComplete(llhttp_t* p) {
     return -1;
   }
   if (self->type_ == MessageType::Request) {
-    // A Transfer-Encoding whose last coding is not chunked cannot be framed (RFC 9112 §6.3).
+    // HTTP/1.0 and HTTP/1.1 only (llhttp also takes 0.9, 1.2, 2.0 and others).
+    if (h.major != 1 || h.minor > 1) {
+      return -1;
+    }
+    // Transfer-Encoding: exactly one field whose value is exactly `chunked`, on HTTP/1.1. Any
+    // other coding would be dropped when sluice re-frames the body (the upstream would get
+    // gzip bytes as plain), a last coding that is not chunked cannot be framed (RFC 9112
+    // §6.3), and on HTTP/1.0 the framing is faulty (§6.1). The value must also be what llhttp
+    // framed as chunked: a value it read otherwise (e.g. with a trailing tab) is refused rather
+    // than read two ways.
     if (const HeaderEntry* te = h.headers.find("transfer-encoding")) {
       std::string_view v = te->value;
-      size_t comma = v.rfind(',');
-      std::string_view last = comma == std::string_view::npos ? v : v.substr(comma + 1);
-      while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) {
-        last.remove_prefix(1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
       }
-      if (!iequals(last, "chunked") || h.headers.count("transfer-encoding") > 1) {
+      if (!iequals(v, "chunked") || h.headers.count("transfer-encoding") > 1 || !h.chunked ||
+          h.minor == 0) {
         return -1;
       }
+    }
+    // The asterisk-form is for OPTIONS only (RFC 9112 §3.2.4).
+    if (h.target == "*" && h.method != "OPTIONS") {
+      return -1;
     }
     // RFC 9112 §3.2: a request without exactly one Host (HTTP/1.1) is a 400.
     size_t hosts = h.headers.count("host");
@@ -274,6 +349,9 @@ ParseEvent Parser::execute(network::Buffer& buf, size_t* consumed) {
   const char* start = buf.readPtr();
   size_t len = buf.readable();
   complete_ = false;
+  if (!started_) {
+    head_start_ = static_cast<size_t>(start - base_); // a new message starts here
+  }
   llhttp_errno_t err = llhttp_execute(parser_.get(), start, len);
   const char* pos = err == HPE_OK ? start + len : llhttp_get_error_pos(parser_.get());
   *consumed = pos != nullptr ? static_cast<size_t>(pos - start) : len;
@@ -285,6 +363,12 @@ ParseEvent Parser::execute(network::Buffer& buf, size_t* consumed) {
     head_bytes_counted_ = !in_head_;
     if (max_head_bytes_ > 0 && head_bytes_ > max_head_bytes_) {
       error_ = ParseError::HeadersTooLarge;
+      return ParseEvent::Error;
+    }
+    if (head_done_now && type_ == MessageType::Request &&
+        !validRequestHead(base_ + head_start_,
+                          static_cast<size_t>(start + *consumed - base_) - head_start_)) {
+      error_ = ParseError::BadRequest;
       return ParseEvent::Error;
     }
   }
@@ -299,6 +383,9 @@ ParseEvent Parser::execute(network::Buffer& buf, size_t* consumed) {
   case HPE_PAUSED_UPGRADE:
     return ParseEvent::Upgrade;
   default:
+    if (error_ == ParseError::HeadersTooLarge) {
+      return ParseEvent::Error; // trailers over the limit
+    }
     error_ = type_ == MessageType::Request ? ParseError::BadRequest : ParseError::BadResponse;
     if (in_head_ && max_head_bytes_ > 0 && head_bytes_ + *consumed > max_head_bytes_) {
       error_ = ParseError::HeadersTooLarge;

@@ -116,6 +116,7 @@ private:
   static int onBody(llhttp__internal_s* p, const char* at, size_t len);
   static int onMessageComplete(llhttp__internal_s* p);
   void extend(Span& s, const char* at, size_t len);
+  bool countTrailerBytes(size_t len);
   void buildHead();
 
   std::unique_ptr<llhttp__internal_s> parser_;
@@ -125,6 +126,8 @@ private:
   BodySink* sink_ = nullptr;
   uint64_t max_head_bytes_;
   uint64_t head_bytes_ = 0;
+  uint64_t trailer_bytes_ = 0;
+  size_t head_start_ = 0; // offset from base_ of the current message's first byte
   bool head_bytes_counted_ = false;
   const char* base_ = nullptr;
   Span url_{0, 0};

@@ -114,6 +114,61 @@ TEST_CASE("Codec: rejects smuggling and malformed heads with 400", "[http]") {
   CHECK(r.error == http::ParseError::BadRequest);
 }
 
+TEST_CASE("Codec: rejects what a strict origin could read another way, in any split", "[http]") {
+  auto step = GENERATE(1u, 4u, 1000u);
+  std::string bad = GENERATE(
+      std::string("GET / HTTP/1.1\nHost: h\r\n\r\n"),                        // bare LF
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\nx"), // bare LF at end
+      std::string("GET  / HTTP/1.1\r\nHost: h\r\n\r\n"),                     // double space
+      std::string("GET / HTTP/1.1 \r\nHost: h\r\n\r\n"),                     // trailing space
+      std::string("GET / HTTP/2.0\r\nHost: h\r\n\r\n"),
+      std::string("GET / HTTP/0.9\r\nHost: h\r\n\r\n"),
+      std::string("GET / HTTP/1.1\r\n Host: h\r\n\r\n"), // whitespace before the first field
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"),
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity, chunked\r\n\r\n"),
+      std::string("POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"),
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n"),
+      std::string("GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "5\r\nhelloXX0\r\n\r\n")); // chunk data not followed by CRLF
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 65536);
+  network::Buffer in, head;
+  auto r = feed(p, in, head, bad, step);
+  INFO(bad);
+  CHECK(r.last == http::ParseEvent::Error);
+  CHECK(r.error == http::ParseError::BadRequest);
+}
+
+TEST_CASE("Codec: accepts valid framing variants", "[http]") {
+  std::string ok = GENERATE(
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"),
+      std::string("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:  chunked \r\n\r\n0\r\n\r\n"),
+      std::string("\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+      std::string("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"), std::string("GET / HTTP/1.0\r\n\r\n"));
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 65536);
+  network::Buffer in, head;
+  auto r = feed(p, in, head, ok, 3);
+  INFO(ok);
+  CHECK(r.error == http::ParseError::None);
+  CHECK(r.head);
+}
+
+TEST_CASE("Codec: trailers over the head limit are 431", "[http]") {
+  http::Arena arena;
+  http::Parser p(http::MessageType::Request, arena, 1024);
+  network::Buffer in, head;
+  std::string req = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  for (int i = 0; i < 200; i++) {
+    req += "X-T: 1\r\n";
+  }
+  req += "\r\n";
+  auto r = feed(p, in, head, req, 100);
+  CHECK(r.last == http::ParseEvent::Error);
+  CHECK(r.error == http::ParseError::HeadersTooLarge);
+}
+
 TEST_CASE("Codec: a head over the limit is 431", "[http]") {
   http::Arena arena;
   http::Parser p(http::MessageType::Request, arena, 1024);
