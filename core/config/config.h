@@ -39,6 +39,14 @@ struct ShutdownConfig {
   uint64_t grace_period_ms = 60000;
 };
 
+// Process-wide overload protection (0 = no limit). Past a limit new connections are closed at
+// accept or new requests answered 503, each counted in sluice_overload_actions_total.
+struct OverloadConfig {
+  uint64_t max_connections = 0;               // downstream connections, all workers together
+  uint64_t max_requests_per_worker = 0;       // requests in flight on one worker
+  uint64_t max_buffered_bytes_per_worker = 0; // bytes held in one worker's downstream buffers
+};
+
 struct TlsCertificate {
   std::string cert_file; // resolved against the config folder
   std::string key_file;
@@ -149,6 +157,7 @@ struct Config {
   AdminConfig admin;
   StartupConfig startup;
   ShutdownConfig shutdown;
+  OverloadConfig overload;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
   std::string path;     // the file it came from (empty for PUT /config)

@@ -236,7 +236,8 @@ public:
   }
 
   void parse(const json& root, Config& cfg) {
-    if (!object(root, "", {"workers", "admin", "startup", "shutdown", "listeners", "clusters"})) {
+    if (!object(root, "",
+                {"workers", "admin", "startup", "shutdown", "overload", "listeners", "clusters"})) {
       return;
     }
     getUint(root, "", "workers", cfg.workers, 0, 1024);
@@ -255,6 +256,16 @@ public:
         getUint(*s, "/shutdown", "teardown_ms", cfg.shutdown.teardown_ms, 0, 86400000);
         getUint(*s, "/shutdown", "grace_period_ms", cfg.shutdown.grace_period_ms, 0,
                 4 * 86400000ull);
+      }
+    }
+    if (const json* o = field(root, "overload")) {
+      if (object(*o, "/overload",
+                 {"max_connections", "max_requests_per_worker", "max_buffered_bytes_per_worker"})) {
+        getUint(*o, "/overload", "max_connections", cfg.overload.max_connections, 0, 100000000);
+        getUint(*o, "/overload", "max_requests_per_worker", cfg.overload.max_requests_per_worker, 0,
+                100000000);
+        getUint(*o, "/overload", "max_buffered_bytes_per_worker",
+                cfg.overload.max_buffered_bytes_per_worker, 0, 1ull << 50);
       }
     }
     if (const json* ls = getArray(root, "", "listeners", true, true)) {

@@ -21,6 +21,11 @@ HttpConnection::~HttpConnection() {
   if (stream_.active()) {
     stream_.onDownstreamReset();
   }
+  endRequest();
+  if (buffered_accounted_ > 0) {
+    worker_.addBufferedBytes(-static_cast<int64_t>(buffered_accounted_));
+    buffered_accounted_ = 0;
+  }
   if (tunnel_ != nullptr) {
     tunnel_->abort();
     tunnel_ = nullptr;
@@ -103,6 +108,45 @@ void HttpConnection::onData() {
     armHeaderTimer();
   }
   processInput();
+  accountBuffered();
+}
+
+void HttpConnection::flushDownstream() {
+  conn_.flush();
+  accountBuffered();
+}
+
+void HttpConnection::accountBuffered() {
+  if (destroyed_) {
+    return;
+  }
+  uint64_t now = conn_.readBuffer().readable() + conn_.pendingBytes();
+  if (now != buffered_accounted_) {
+    worker_.addBufferedBytes(static_cast<int64_t>(now) - static_cast<int64_t>(buffered_accounted_));
+    buffered_accounted_ = now;
+  }
+}
+
+void HttpConnection::endRequest() {
+  if (request_counted_) {
+    request_counted_ = false;
+    worker_.requestEnded();
+  }
+}
+
+void HttpConnection::shed(const char* reason) {
+  worker_.recordShed(reason);
+  network::Buffer& out = conn_.writeBuffer();
+  static constexpr std::string_view kBody = "overloaded\n";
+  http::appendStatusLine(out, 503);
+  out.append("content-type: text/plain\r\ncontent-length: ");
+  http::appendDecimal(out, kBody.size());
+  out.append("\r\nconnection: close\r\n\r\n");
+  out.append(kBody);
+  worker_.recordProtocolError(snap_->snapshot().listeners[listener_index_], 503);
+  closing_ = true;
+  timer_->disable();
+  conn_.closeAfterFlush();
 }
 
 void HttpConnection::processInput() {
@@ -138,6 +182,14 @@ void HttpConnection::processInput() {
       if (!refreshSnapshot()) {
         protocolError(503);
         break;
+      }
+      if (const char* reason = worker_.shedReason()) {
+        shed(reason);
+        break;
+      }
+      if (!request_counted_) {
+        worker_.requestStarted();
+        request_counted_ = true;
       }
       stream_.begin(snap_, listener_index_, parser_.head(), worker_.dispatcher().nowMs());
     }
@@ -213,9 +265,11 @@ void HttpConnection::readDisableDownstream(bool disable) {
 }
 
 void HttpConnection::onStreamDone(bool close_connection) {
+  endRequest();
   if (destroyed_) {
     return;
   }
+  accountBuffered();
   if (close_connection || worker_.draining()) {
     closing_ = true;
     timer_->disable();
@@ -254,7 +308,7 @@ void HttpConnection::onTunnelStart(upstream::UpstreamConnection* up) {
 
 void HttpConnection::onTunnelData(std::string_view data) {
   conn_.writeBuffer().append(data);
-  conn_.flush();
+  flushDownstream();
 }
 
 void HttpConnection::onTunnelClosed() {
@@ -283,6 +337,7 @@ void HttpConnection::onRemoteClose(int) {
 }
 
 void HttpConnection::onWriteDrained() {
+  accountBuffered();
   if (tunnel_ != nullptr) {
     tunnel_->readEnable(true);
     return;
@@ -331,6 +386,11 @@ void HttpConnection::destroy() {
   timer_->disable();
   if (stream_.active()) {
     stream_.onDownstreamReset();
+  }
+  endRequest();
+  if (buffered_accounted_ > 0) {
+    worker_.addBufferedBytes(-static_cast<int64_t>(buffered_accounted_));
+    buffered_accounted_ = 0;
   }
   conn_.close();
   worker_.removeConnection(this);

@@ -46,7 +46,7 @@ public:
   void onBodyData(std::string_view data) override;
   // filter::StreamOwner
   network::Buffer& downstreamOut() override { return conn_.writeBuffer(); }
-  void flushDownstream() override { conn_.flush(); }
+  void flushDownstream() override;
   bool downstreamAboveHighWatermark() const override { return conn_.aboveHighWatermark(); }
   void readDisableDownstream(bool disable) override;
   void onStreamDone(bool close_connection) override;
@@ -60,6 +60,11 @@ public:
 private:
   void processInput();
   void protocolError(uint32_t status);
+  void shed(const char* reason);
+  // Overload accounting: this connection's buffered bytes and in-flight request, as the
+  // worker counts them.
+  void accountBuffered();
+  void endRequest();
   void armHeaderTimer();
   void armIdleTimer();
   void onTimer();
@@ -89,6 +94,8 @@ private:
   bool destroyed_ = false;
   bool read_disabled_by_stream_ = false;
   bool listener_removed_ = false;
+  bool request_counted_ = false;
+  uint64_t buffered_accounted_ = 0;
 };
 
 } // namespace sluice::server

@@ -2,15 +2,77 @@
 
 #include "core/common/logger.h"
 #include "core/filter/stream_stats.h"
+#include "core/stats/registry.h"
 
 #include <unistd.h>
 
 namespace sluice::server {
 
+namespace {
+
+// Connections open in this process, across workers (overload.max_connections).
+std::atomic<uint64_t> g_process_connections{0};
+
+// sluice_overload_actions_total{action,reason}: defined once, before any worker runs.
+struct OverloadMetrics {
+  uint32_t refuse_max_connections;
+  uint32_t refuse_listener_max_connections;
+  uint32_t refuse_max_buffered_bytes;
+  uint32_t shed_max_requests;
+  uint32_t shed_max_buffered_bytes;
+};
+
+const OverloadMetrics& overloadMetrics() {
+  static const OverloadMetrics m = [] {
+    auto def = [](const char* action, const char* reason) {
+      return stats::Registry::global().defineCounter(
+          "sluice_overload_actions_total",
+          "Connections refused at accept and requests shed with 503 by overload protection",
+          {{"action", action}, {"reason", reason}});
+    };
+    return OverloadMetrics{def("refuse_connection", "max_connections"),
+                           def("refuse_connection", "listener_max_connections"),
+                           def("refuse_connection", "max_buffered_bytes"),
+                           def("shed_request", "max_requests"),
+                           def("shed_request", "max_buffered_bytes")};
+  }();
+  return m;
+}
+
+void countAction(uint32_t id) {
+  stats::Registry::global().add(id, 1);
+}
+
+} // namespace
+
+uint64_t Worker::processConnections() {
+  return g_process_connections.load(std::memory_order_relaxed);
+}
+
+const char* Worker::shedReason() const {
+  const config::OverloadConfig& ov = context_->current()->snapshot().config->overload;
+  if (ov.max_requests_per_worker > 0 && in_flight_requests_ >= ov.max_requests_per_worker) {
+    return "max_requests";
+  }
+  if (ov.max_buffered_bytes_per_worker > 0 &&
+      buffered_bytes_ > static_cast<int64_t>(ov.max_buffered_bytes_per_worker)) {
+    return "max_buffered_bytes";
+  }
+  return nullptr;
+}
+
+void Worker::recordShed(const char* reason) {
+  const OverloadMetrics& m = overloadMetrics();
+  countAction(std::string_view(reason) == "max_requests" ? m.shed_max_requests
+                                                         : m.shed_max_buffered_bytes);
+}
+
 Worker::Worker(uint32_t index, std::vector<ListenerSocket> sockets, std::vector<std::string> names,
                uint64_t wait_for_config_ms)
     : index_(index), sockets_(std::move(sockets)), names_(std::move(names)),
-      wait_for_config_ms_(wait_for_config_ms) {}
+      wait_for_config_ms_(wait_for_config_ms) {
+  overloadMetrics(); // defined on the main thread, before the data path records into them
+}
 
 namespace {
 
@@ -222,8 +284,25 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     conn->abort();
     return;
   }
+  // Over a limit: the connection is accepted and closed at once (never queued forever).
+  const OverloadMetrics& om = overloadMetrics();
   if (w->active_connections_.load(std::memory_order_relaxed) >= lr.config->limits.max_connections) {
-    // Over the limit: the connection is accepted and closed at once (never queued forever).
+    countAction(om.refuse_listener_max_connections);
+    conn->abort();
+    return;
+  }
+  const config::OverloadConfig& ov = snap->snapshot().config->overload;
+  if (ov.max_buffered_bytes_per_worker > 0 &&
+      w->buffered_bytes_ > static_cast<int64_t>(ov.max_buffered_bytes_per_worker)) {
+    countAction(om.refuse_max_buffered_bytes);
+    conn->abort();
+    return;
+  }
+  // Reserve a slot first, so that workers accepting at once cannot overshoot together.
+  uint64_t open = g_process_connections.fetch_add(1, std::memory_order_relaxed);
+  if (ov.max_connections > 0 && open >= ov.max_connections) {
+    g_process_connections.fetch_sub(1, std::memory_order_relaxed);
+    countAction(om.refuse_max_connections);
     conn->abort();
     return;
   }
@@ -244,6 +323,7 @@ void Worker::removeConnection(HttpConnection* c) {
   std::unique_ptr<HttpConnection> owned = std::move(*c->self);
   connections_.erase(c->self);
   active_connections_.fetch_sub(1, std::memory_order_relaxed);
+  g_process_connections.fetch_sub(1, std::memory_order_relaxed);
   dispatcher_.deferredDelete(std::move(owned));
   maybeExit();
 }

@@ -55,6 +55,17 @@ public:
   void removeConnection(HttpConnection* c);
   void recordProtocolError(const filter::ListenerRuntime& listener, uint32_t status);
 
+  // Overload protection (config `overload`), worker thread only. A request that starts while
+  // this worker is past a limit is shed (503): shedReason() names the limit, or is null.
+  const char* shedReason() const;
+  void recordShed(const char* reason);
+  void requestStarted() { in_flight_requests_++; }
+  void requestEnded() { in_flight_requests_--; }
+  // Bytes held in this worker's downstream connection buffers; each connection reports changes.
+  void addBufferedBytes(int64_t delta) { buffered_bytes_ += delta; }
+  // Downstream connections open in this process (every worker).
+  static uint64_t processConnections();
+
 private:
   struct Listener {
     Worker* worker;
@@ -85,6 +96,8 @@ private:
   std::atomic<size_t> active_connections_{0};
   bool draining_ = false;
   bool exit_when_idle_ = false;
+  uint64_t in_flight_requests_ = 0;
+  int64_t buffered_bytes_ = 0;
 };
 
 } // namespace sluice::server
