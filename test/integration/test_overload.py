@@ -7,12 +7,59 @@ each action, the process RSS stays bounded while the slow reader holds its conne
 stops reading the upstream when the client does not drain), and ordinary clients are served
 again once the abusers leave.
 """
-import json
 import re
 import socket
+import threading
 
 from harness import (SLOW, Sluice, Upstream, case, header, http_request, run_cases, run_validate,
                      simple_config, wait_until)
+
+
+class BigUpstream:
+    """An origin that answers /big with a huge body, as fast as the proxy reads it (and counts
+    what it could send), and anything else with a small 200. GET only, keep-alive."""
+
+    def __init__(self, size):
+        self.size = size
+        self.sent = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        block = b"x" * 65536
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                if head.split(b" ")[1].startswith(b"/big"):
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % self.size)
+                    left = self.size
+                    while left > 0:
+                        n = c.send(block[:min(left, len(block))])
+                        self.sent += n
+                        left -= n
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n")
+        except OSError:
+            pass
+        finally:
+            c.close()
 
 
 def start(overload, upstream=None, listener_limits=None):
@@ -162,15 +209,16 @@ def requests_past_max_requests_per_worker_get_503_and_close():
 @case
 def slow_reader_is_backpressured_and_sheds_past_max_buffered_bytes():
     limit = 256 * 1024
-    up, sl = start({"max_buffered_bytes_per_worker": limit})
+    big = 1024 * 1024 * 1024
+    up = BigUpstream(big)
+    _, sl = start({"max_buffered_bytes_per_worker": limit}, upstream=up)
     port = sl.port()
     assert served(port)
     baseline = rss_kb(sl.proc.pid)
-    big = 256 * 1024 * 1024
     reader = socket.socket()
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     reader.connect(("127.0.0.1", port))
-    reader.sendall(b"GET /bytes?n=%d HTTP/1.1\r\nHost: h\r\n\r\n" % big)
+    reader.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
 
     def shedding():
         return (overload_count(sl, "refuse_connection", "max_buffered_bytes")
@@ -181,14 +229,16 @@ def slow_reader_is_backpressured_and_sheds_past_max_buffered_bytes():
     wait_until(lambda: refused(port) or shedding(), timeout=20, message="sluice past its buffered-bytes limit")
     assert overload_count(sl, "refuse_connection", "max_buffered_bytes") + \
         overload_count(sl, "shed_request", "max_buffered_bytes") >= 1
-    # While the reader never reads, sluice stops reading the upstream: its RSS stays far below
-    # the response size, sample after sample.
+    # While the reader never reads, sluice stops reading the upstream: the upstream gets stuck
+    # far short of the body's end and sluice's RSS stays far below it, sample after sample.
     peak = 0
     for _ in range(30):
         assert refused(port) or not served(port)
         peak = max(peak, rss_kb(sl.proc.pid))
-    print("slow reader: RSS baseline %d kB, peak %d kB" % (baseline, peak), flush=True)
-    assert peak - baseline < 64 * 1024, "RSS grew by %d kB (response %d kB)" % (peak - baseline, big // 1024)
+    print("slow reader: RSS baseline %d kB, peak %d kB; upstream sent %d kB of %d kB"
+          % (baseline, peak, up.sent // 1024, big // 1024), flush=True)
+    assert peak - baseline < 64 * 1024, "RSS grew by %d kB" % (peak - baseline)
+    assert up.sent < 128 * 1024 * 1024, "the upstream could send %d bytes" % up.sent
     reader.close()
     wait_until(lambda: served(port), timeout=10, message="clients served again after the slow reader left")
     for _ in range(10):
