@@ -66,7 +66,7 @@ code { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:12px; 
 <body>
 <header>
   <h1>sluice</h1>
-  <div class="meta">
+  <div class="meta" id="meta">
     <span>state <b id="state">…</b></span>
     <span>generation <b id="generation">–</b></span>
     <span>uptime <b id="uptime">–</b></span>
@@ -97,11 +97,14 @@ const KEY_ITEM = "sluice-admin-key";
 const POLL_MS = 2000;
 let key = sessionStorage.getItem(KEY_ITEM) || "";
 // A key may be handed over in the fragment (never sent to the server): #key=...
-if (location.hash.startsWith("#key=")) {
+function keyFromFragment() {
+  if (!location.hash.startsWith("#key=")) return false;
   key = decodeURIComponent(location.hash.slice(5));
   sessionStorage.setItem(KEY_ITEM, key);
   history.replaceState(null, "", location.pathname);
+  return true;
 }
+keyFromFragment();
 let prev = null;      // the previous /stats poll: {t, series}
 let timer = null;
 const $ = (id) => document.getElementById(id);
@@ -359,6 +362,8 @@ function renderReloads(status) {
 
 function showLogin(message) {
   $("main").style.display = "none";
+  $("forget").style.display = "none";
+  $("meta").style.visibility = "hidden";
   $("banner").style.display = "none";
   $("login").style.display = "block";
   $("loginerr").textContent = message || "";
@@ -372,6 +377,8 @@ async function poll() {
     const now = Date.now();
     const series = index(stats);
     $("login").style.display = "none";
+    $("forget").style.display = key ? "" : "none";
+    $("meta").style.visibility = "";
     $("main").style.display = "";
     $("banner").style.display = "none";
     const st = $("state");
@@ -409,6 +416,12 @@ $("login").addEventListener("submit", (ev) => {
   sessionStorage.setItem(KEY_ITEM, key);
   prev = null;
   poll();
+});
+window.addEventListener("hashchange", () => {
+  if (keyFromFragment()) {
+    prev = null;
+    poll();
+  }
 });
 $("forget").addEventListener("click", () => {
   key = "";

@@ -183,6 +183,13 @@ def chromium_shows_an_endpoint_turning_unhealthy():
         # Forgetting the key returns to the form.
         driver.find_element(By.ID, "forget").click()
         wait_until(lambda: driver.find_element(By.ID, "login").is_displayed(), 10, message="the form again")
+        assert driver.execute_script("return sessionStorage.getItem('sluice-admin-key')") is None
+        # A key handed over in the URL fragment is taken, kept, and removed from the address bar.
+        driver.get("http://127.0.0.1:%d/#key=%s" % (sl.admin_port, KEY))
+        wait_until(lambda: endpoint_state(driver, "up", addr) == ["true", "healthy"], 10,
+                   message="the page shown with the key from the fragment")
+        assert "#" not in driver.current_url and KEY not in driver.current_url, driver.current_url
+        assert driver.execute_script("return sessionStorage.getItem('sluice-admin-key')") == KEY
         assert os.path.getsize(path) > 10000
     finally:
         driver.quit()
