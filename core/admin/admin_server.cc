@@ -1,11 +1,15 @@
 #include "core/admin/admin_server.h"
 
+#include "core/admin/status_page.h"
 #include "core/common/logger.h"
 #include "core/http/codec.h"
 #include "core/network/connection.h"
 #include "core/stats/registry.h"
 
+#include <chrono>
+
 #include <fmt/format.h>
+#include <sluice/version.h>
 #include <unistd.h>
 
 namespace sluice::admin {
@@ -61,6 +65,32 @@ std::string percentDecode(std::string_view s) {
   }
   return out;
 }
+
+std::string jsonStrings(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); i++) {
+    out += fmt::format("{}\"{}\"", i ? ", " : "", jsonEscape(v[i]));
+  }
+  return out + "]";
+}
+
+// 2026-12-04T16:40:00.123Z
+std::string isoTime(int64_t unix_ms) {
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     static_cast<int>(unix_ms % 1000));
+}
+
+// The status page may load nothing from elsewhere: inline script and style, fetches to this
+// origin only.
+constexpr const char* kPageHeaders =
+    "content-security-policy: default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'\r\n"
+    "x-content-type-options: nosniff\r\n";
 
 } // namespace
 
@@ -169,6 +199,9 @@ private:
     if (r.close) {
       http::appendHeader(out, "connection", "close");
     }
+    if (r.content_type.starts_with("text/html")) {
+      out.append(kPageHeaders);
+    }
     out.append("\r\n");
     out.append(r.body);
     if (r.close) {
@@ -209,7 +242,8 @@ public:
 
 AdminServer::AdminServer(event::Dispatcher& dispatcher, const config::AdminConfig& cfg,
                          AdminHooks hooks)
-    : dispatcher_(dispatcher), cfg_(cfg), hooks_(std::move(hooks)) {}
+    : dispatcher_(dispatcher), cfg_(cfg), hooks_(std::move(hooks)),
+      started_ms_(upstream::Endpoint::monotonicMs()) {}
 
 AdminServer::~AdminServer() {
   sessions_.clear();
@@ -301,6 +335,49 @@ std::string AdminServer::clustersJson() const {
   return out;
 }
 
+void AdminServer::recordReload(ReloadRecord r) {
+  reloads_.push_back(std::move(r));
+  while (reloads_.size() > kReloadHistory) {
+    reloads_.pop_front();
+  }
+}
+
+std::string AdminServer::statusJson() const {
+  filter::SnapshotPtr snap = hooks_.snapshot();
+  std::string out =
+      fmt::format("{{\"version\": \"{}\", \"uptime_ms\": {}, \"generation\": {}, \"ready\": {}, "
+                  "\"not_ready_reason\": \"{}\",\n \"listeners\": [",
+                  SLUICE_VERSION_STRING, upstream::Endpoint::monotonicMs() - started_ms_,
+                  snap ? std::to_string(snap->generation) : "null",
+                  !fail_health_ && hooks_.ready() ? "true" : "false",
+                  jsonEscape(fail_health_              ? "forced by POST /healthcheck/fail"
+                             : hooks_.not_ready_reason ? hooks_.not_ready_reason()
+                                                       : std::string()));
+  bool first = true;
+  if (hooks_.listeners) {
+    for (const auto& [name, address] : hooks_.listeners()) {
+      out += fmt::format("{}{{\"name\": \"{}\", \"address\": \"{}\"}}", first ? "" : ", ",
+                         jsonEscape(name), jsonEscape(address));
+      first = false;
+    }
+  }
+  out += "],\n \"reloads\": [";
+  first = true;
+  for (auto it = reloads_.rbegin(); it != reloads_.rend(); ++it) {
+    const ReloadRecord& r = *it;
+    out += fmt::format(
+        "{}\n  {{\"generation\": {}, \"time\": \"{}\", \"time_unix_ms\": {}, \"result\": "
+        "\"{}\", \"initial\": {}, \"changes\": {}, \"summary\": \"{}\", \"errors\": {}}}",
+        first ? "" : ",", r.ok ? std::to_string(r.generation) : "null", isoTime(r.time_unix_ms),
+        r.time_unix_ms, r.ok ? "success" : "failure", r.initial ? "true" : "false",
+        r.ok ? r.changes.toJson() : "null", jsonEscape(r.ok ? r.changes.summary() : std::string()),
+        jsonStrings(r.errors));
+    first = false;
+  }
+  out += "]}\n";
+  return out;
+}
+
 void AdminServer::handle(std::string_view method, std::string_view target,
                          std::string_view authorization, std::string_view body, Reply reply) {
   bool deferred = false;
@@ -336,6 +413,10 @@ AdminResponse AdminServer::route(std::string_view method, std::string_view targe
     std::string why = hooks_.not_ready_reason ? hooks_.not_ready_reason() : std::string();
     return text(503, why.empty() ? "not ready\n" : "not ready: " + why + "\n");
   }
+  // The status page: static HTML that asks for the key and fetches the JSON endpoints with it.
+  auto page = [](uint32_t st) {
+    return AdminResponse{st, "text/html; charset=utf-8", std::string(statusPageHtml()), false};
+  };
   if (!cfg_.api_key.empty()) {
     static constexpr std::string_view kBearer = "Bearer ";
     std::string_view given;
@@ -344,8 +425,16 @@ AdminResponse AdminServer::route(std::string_view method, std::string_view targe
       given = authorization.substr(kBearer.size());
     }
     if (!constantTimeEquals(given, cfg_.api_key)) {
-      return text(401, "unauthorized\n");
+      // A browser cannot send the header with a navigation: the 401 carries the page (no data
+      // in it), which asks for the key and sends it with every fetch.
+      return path == "/" && method == "GET" ? page(401) : text(401, "unauthorized\n");
     }
+  }
+  if (path == "/") {
+    return method == "GET" ? page(200) : text(405, "use GET\n");
+  }
+  if (path == "/status") {
+    return method == "GET" ? json(200, statusJson()) : text(405, "use GET\n");
   }
   if (path == "/stats/prometheus" || path == "/metrics") {
     if (method != "GET") {
@@ -382,20 +471,27 @@ AdminResponse AdminServer::route(std::string_view method, std::string_view targe
     }
     std::string doc(body);
     *deferred = true;
-    hooks_.reload(is_reload ? nullptr : &doc,
-                  [reply](bool ok, uint64_t generation, std::vector<std::string> errors) {
-                    if (ok) {
-                      reply({200, "application/json",
-                             fmt::format("{{\"generation\": {}}}\n", generation), false});
-                      return;
-                    }
-                    std::string out = "{\"errors\": [";
-                    for (size_t i = 0; i < errors.size(); i++) {
-                      out += fmt::format("{}\"{}\"", i ? ", " : "", jsonEscape(errors[i]));
-                    }
-                    out += "]}\n";
-                    reply({400, "application/json", std::move(out), false});
-                  });
+    hooks_.reload(is_reload ? nullptr : &doc, [this, reply](bool ok, uint64_t generation,
+                                                            std::vector<std::string> errors) {
+      if (ok) {
+        std::string changes = "null";
+        for (const auto& r : reloads_) {
+          if (r.ok && r.generation == generation) {
+            changes = r.changes.toJson();
+          }
+        }
+        reply({200, "application/json",
+               fmt::format("{{\"generation\": {}, \"changes\": {}}}\n", generation, changes),
+               false});
+        return;
+      }
+      std::string out = "{\"errors\": [";
+      for (size_t i = 0; i < errors.size(); i++) {
+        out += fmt::format("{}\"{}\"", i ? ", " : "", jsonEscape(errors[i]));
+      }
+      out += "]}\n";
+      reply({400, "application/json", std::move(out), false});
+    });
     return {};
   }
   if (path == "/drain") {

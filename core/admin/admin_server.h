@@ -1,14 +1,17 @@
 #pragma once
 
 // The admin HTTP server (SPEC §4) on the main thread's loop: readiness, liveness, metrics,
-// the redacted config, cluster state, health-check override, drain. Bearer-key auth (constant
+// the redacted config, cluster state, health-check override, drain, the status page (GET /)
+// and its JSON (GET /status: listeners, uptime, reload history). Bearer-key auth (constant
 // time) on everything but /ready and /healthz.
 
 #include "core/config/config.h"
+#include "core/config/config_diff.h"
 #include "core/event/dispatcher.h"
 #include "core/filter/snapshot.h"
 #include "core/network/socket.h"
 
+#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -31,6 +34,18 @@ struct AdminHooks {
   // Reload from the config file (body null) or from a document; `done` runs once, now or later
   // (a reload that resolves new hostnames answers when they have answered).
   std::function<void(const std::string* body, ReloadDone done)> reload;
+  // Each listener's name and the address it is bound to (port 0 resolved); may be empty.
+  std::function<std::vector<std::pair<std::string, std::string>>()> listeners;
+};
+
+// One entry of the reload history shown by GET /status and the status page.
+struct ReloadRecord {
+  uint64_t generation = 0; // the generation that went live; 0 for a rejected reload
+  int64_t time_unix_ms = 0;
+  bool ok = false;
+  bool initial = false; // the config the process started with
+  config::ConfigDiff changes;
+  std::vector<std::string> errors;
 };
 
 struct AdminResponse {
@@ -53,12 +68,17 @@ public:
   void handle(std::string_view method, std::string_view target, std::string_view authorization,
               std::string_view body, Reply reply);
   bool forcedUnhealthy() const { return fail_health_; }
+  // Adds to the reload history (the newest kReloadHistory are kept). A reload's answer carries
+  // the changes of the record with its generation, so the server records before answering.
+  void recordReload(ReloadRecord r);
+  static constexpr size_t kReloadHistory = 20;
 
 private:
   class Session;
   static void onConnection(uv_stream_t* server, int status);
   void remove(Session* s);
   std::string clustersJson() const;
+  std::string statusJson() const;
   // Answers at once, or sets *deferred and answers through `reply` later (a reload).
   AdminResponse route(std::string_view method, std::string_view target,
                       std::string_view authorization, std::string_view body, const Reply& reply,
@@ -71,6 +91,8 @@ private:
   network::SockAddr bound_;
   std::list<std::unique_ptr<Session>> sessions_;
   bool fail_health_ = false;
+  std::deque<ReloadRecord> reloads_; // oldest first
+  uint64_t started_ms_;              // monotonic, for the uptime
 };
 
 // Constant-time comparison (no early exit on the first difference, length folded in).

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace sluice::server {
 
@@ -38,21 +39,25 @@ struct Options {
   uint64_t batch = 1000;
   uint32_t response_bytes = 64;
   bool json_out = false;
+  int progress = -1; // -1: when stderr is a terminal; 0: never (--no-progress); 1: always
 };
 
 using Request = config::BenchRequest;
 
 void benchUsage(FILE* out) {
-  std::fputs("usage: sluice bench-filter --filter TYPE [--module lib.so] --config JSON|@file\n"
-             "                           [--requests corpus.jsonl] [--iterations N] [--batch N]\n"
-             "                           [--response-bytes N] [--json]\n"
-             "Drives one filter through the real filter manager and C ABI with no network: every\n"
-             "routed request is answered in-process by a synthetic upstream (200, N body bytes).\n"
-             "Prints ns/request (median and p99 of batches) for the chain with the filter and for\n"
-             "an empty chain, their difference (the filter's cost), throughput and heap\n"
-             "allocations per request. Corpus lines: {\"method\", \"path\", \"headers\": {..} or\n"
-             "[[name, value], ..], \"body\"}; without --requests a small mixed corpus is used.\n",
-             out);
+  std::fputs(
+      "usage: sluice bench-filter --filter TYPE [--module lib.so] --config JSON|@file\n"
+      "                           [--requests corpus.jsonl] [--iterations N] [--batch N]\n"
+      "                           [--response-bytes N] [--json] [--progress|--no-progress]\n"
+      "Drives one filter through the real filter manager and C ABI with no network: every\n"
+      "routed request is answered in-process by a synthetic upstream (200, N body bytes).\n"
+      "Prints ns/request (median and p99 of batches) for the chain with the filter and for\n"
+      "an empty chain, their difference (the filter's cost), throughput and heap\n"
+      "allocations per request, as a table, or as one line of JSON with --json. Corpus\n"
+      "lines: {\"method\", \"path\", \"headers\": {..} or [[name, value], ..], \"body\"};\n"
+      "without --requests a small mixed corpus is used. Progress goes to stderr when it is a\n"
+      "terminal (a line updated in place) or with --progress (a line about every second).\n",
+      out);
 }
 
 bool parseU64(const char* s, uint64_t& out, uint64_t max) {
@@ -258,6 +263,58 @@ private:
   size_t next_ = 0;
 };
 
+// How far the measurement is, on stderr: one line redrawn in place on a terminal, else a line
+// about every second (with --progress).
+class Progress {
+public:
+  Progress(bool enabled, uint64_t total) : enabled_(enabled), tty_(isatty(2) == 1), total_(total) {
+    start_ = last_ = std::chrono::steady_clock::now();
+  }
+  void update(uint64_t done) {
+    if (!enabled_) {
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (done < total_ &&
+        now - last_ < (tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(1000))) {
+      return;
+    }
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    std::string eta;
+    if (done > 0 && done < total_) {
+      eta = fmt::format(", ~{:.0f} s left",
+                        secs * static_cast<double>(total_ - done) / static_cast<double>(done));
+    } else if (done >= total_) {
+      eta = fmt::format(" in {:.1f} s", secs);
+    }
+    std::string line =
+        fmt::format("bench-filter: {}/{} requests per series ({:.0f}%){}", done, total_,
+                    100.0 * static_cast<double>(done) / static_cast<double>(total_), eta);
+    if (tty_) {
+      fmt::print(stderr, "\r{}\033[K", line);
+    } else {
+      fmt::print(stderr, "{}\n", line);
+    }
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  // Clears the line on a terminal, so that the results start on a clean one.
+  void finish() {
+    if (enabled_ && tty_ && shown_) {
+      fmt::print(stderr, "\r\033[K");
+      std::fflush(stderr);
+    }
+  }
+
+private:
+  bool enabled_;
+  bool tty_;
+  uint64_t total_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
 std::string jsonEscape(const std::string& in) {
   std::string out;
   for (char c : in) {
@@ -344,6 +401,8 @@ int runBenchFilter(int argc, char** argv) {
       }
     } else if (a == "--json") {
       o.json_out = true;
+    } else if (a == "--progress" || a == "--no-progress") {
+      o.progress = a == "--progress" ? 1 : 0;
     } else {
       fmt::print(stderr, "sluice bench-filter: unknown argument \"{}\"\n", a);
       benchUsage(stderr);
@@ -449,6 +508,8 @@ int runBenchFilter(int argc, char** argv) {
       bool ok = driver.runBatch(ws_base, warm, nullptr) && driver.runBatch(ws_chain, warm, nullptr);
       driver.statuses().clear();
       std::map<uint32_t, uint64_t> chain_statuses;
+      Progress progress(o.progress == 1 || (o.progress == -1 && isatty(2) == 1), o.iterations);
+      progress.update(0);
       enableAllocCount(true);
       // Alternate batches so both series see the same machine conditions.
       for (uint64_t done = 0; ok && done < o.iterations; done += o.batch) {
@@ -462,8 +523,14 @@ int runBenchFilter(int argc, char** argv) {
           ok = driver.runBatch(ws_base, n, &s_base);
           driver.statuses().clear();
         }
+        if (ok) {
+          enableAllocCount(false); // the progress line's formatting is not the filter's
+          progress.update(done + n);
+          enableAllocCount(true);
+        }
       }
       enableAllocCount(false);
+      progress.finish();
       if (!ok) {
         fmt::print(stderr, "sluice bench-filter: a request did not finish within 10 s (the filter "
                            "paused the stream and never resumed it)\n");
@@ -484,10 +551,11 @@ int runBenchFilter(int argc, char** argv) {
           for (auto& [k, c] : chain_statuses) {
             st += fmt::format("{}\"{}\": {}", st.empty() ? "" : ", ", k, c);
           }
-          fmt::print("{{\n  \"filter\": \"{}\",\n  \"origin\": \"{}\",\n  \"iterations\": {},\n"
-                     "  \"batch\": {},\n  \"corpus_requests\": {},\n  \"chain\": {},\n"
-                     "  \"baseline\": {},\n  \"filter_ns\": {},\n"
-                     "  \"filter_allocs_per_request\": {},\n  \"statuses\": {{{}}}\n}}\n",
+          // One line, for scripts that collect one result per line.
+          fmt::print("{{\"filter\": \"{}\", \"origin\": \"{}\", \"iterations\": {}, "
+                     "\"batch\": {}, \"corpus_requests\": {}, \"chain\": {}, "
+                     "\"baseline\": {}, \"filter_ns\": {}, "
+                     "\"filter_allocs_per_request\": {}, \"statuses\": {{{}}}}}\n",
                      jsonEscape(o.filter), jsonEscape(origin), o.iterations, o.batch, corpus.size(),
                      series(s_chain), series(s_base), num(cost),
                      allocs_of(s_chain.allocsPerRequest() - s_base.allocsPerRequest()), st);
@@ -509,6 +577,10 @@ int runBenchFilter(int argc, char** argv) {
           };
           row("chain", s_chain);
           row("baseline", s_base);
+          fmt::print(
+              "{:<10} {:>14.0f} {:>12} {:>14} {:>12}\n", "filter", cost, "", "",
+              allocs ? fmt::format("{:.2f}", s_chain.allocsPerRequest() - s_base.allocsPerRequest())
+                     : "n/a");
           fmt::print("\nfilter cost {:.0f} ns/request (median of chain - median of baseline; "
                      "baseline: {})",
                      cost, have_router ? "a catch-all router" : "an empty chain");

@@ -2,6 +2,7 @@
 
 #include "core/common/logger.h"
 #include "core/common/readiness.h"
+#include "core/config/config_diff.h"
 #include "core/filter/stream_stats.h"
 #include "core/filter/worker_context.h"
 #include "core/network/socket.h"
@@ -22,6 +23,24 @@ uint64_t monoMs() {
                                    .count());
 }
 const uint64_t kProcessStartMs = monoMs();
+
+// Adds to the admin's reload history (GET /status, the status page, the reload answer).
+void recordReload(admin::AdminServer* admin, bool ok, uint64_t generation,
+                  config::ConfigDiff changes, std::vector<std::string> errors, bool initial) {
+  if (admin == nullptr) {
+    return;
+  }
+  admin::ReloadRecord r;
+  r.generation = generation;
+  r.time_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  r.ok = ok;
+  r.initial = initial;
+  r.changes = std::move(changes);
+  r.errors = std::move(errors);
+  admin->recordReload(std::move(r));
+}
 } // namespace
 
 Server::Server(RunOptions opts) : opts_(std::move(opts)) {}
@@ -133,6 +152,13 @@ int Server::run() {
     hooks.not_ready_reason = [this] { return notReadyReason(); };
     hooks.reload = [this](const std::string* body, admin::ReloadDone done) {
       reload(body, std::move(done));
+    };
+    hooks.listeners = [this] {
+      std::vector<std::pair<std::string, std::string>> out;
+      for (const auto& b : bound_) {
+        out.emplace_back(b.name, b.actual);
+      }
+      return out;
     };
     hooks.endpoint_drained = [this](const std::string& cluster, size_t index) {
       for (auto& w : workers_) {
@@ -261,6 +287,8 @@ void Server::onWorkerActivated() {
   live_ = true;
   SLUICE_LOG(Info, "server", "config generation {} is live on {} worker(s) ({} ms after start)",
              snapshot_->generation, worker_count_, monoMs() - kProcessStartMs);
+  recordReload(admin_.get(), true, snapshot_->generation,
+               config::diffConfigs(config::Config{}, *snapshot_->config), {}, true);
   checkReady();
 }
 
@@ -344,6 +372,7 @@ void Server::reload(const std::string* body, ReloadDone done) {
       SLUICE_LOG(Error, "server", "reload rejected, the live config stays: {}", e);
     }
     filter::stats::recordReload(false);
+    recordReload(admin_.get(), false, 0, {}, errs, false);
     done(false, 0, std::move(errs));
   };
   if (phase_ != Phase::Serving) {
@@ -463,11 +492,14 @@ void Server::commitReload() {
     workers_[w]->applySnapshot(p->snapshot, std::move(p->added[w]));
   }
   bound_ = std::move(p->bound);
+  config::ConfigDiff changes = config::diffConfigs(*snapshot_->config, *p->snapshot->config);
   snapshot_ = std::move(p->snapshot); // only snapshot_ holds it: a reload can free it
   syncHealthCheckers();
   filter::stats::recordReload(true);
   filter::stats::setGeneration(snapshot_->generation);
-  SLUICE_LOG(Info, "server", "config generation {} is live", snapshot_->generation);
+  SLUICE_LOG(Info, "server", "config generation {} is live; changes: {}", snapshot_->generation,
+             changes.summary());
+  recordReload(admin_.get(), true, snapshot_->generation, std::move(changes), {}, false);
   p->done(true, snapshot_->generation, {});
   if (reload_again_ && phase_ == Phase::Serving) {
     reload_again_ = false;

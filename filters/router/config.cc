@@ -3,8 +3,12 @@
 #include "sluice/filter.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 namespace sluice::filters::router {
 
@@ -482,10 +486,18 @@ RouteTable::~RouteTable() {
   }
 }
 
-std::unique_ptr<RouteTable>
-RouteTable::parse(std::string_view text,
-                  const std::function<bool(std::string_view)>& cluster_exists,
-                  std::vector<ConfigError>& errors) {
+std::unique_ptr<RouteTable> RouteTable::parse(
+    std::string_view text, const std::function<bool(std::string_view)>& cluster_exists,
+    std::vector<ConfigError>& errors, const std::function<void(const std::string&)>& progress) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
+  Clock::time_point last_report = started;
+  size_t routes_total = 0;
+  size_t routes_done = 0;
+  bool reported = false; // a progress line went out: the end is reported too
+  auto elapsed_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  };
   json root;
   try {
     root = json::parse(text.begin(), text.end());
@@ -504,6 +516,11 @@ RouteTable::parse(std::string_view text,
       return nullptr;
     }
     table->vhosts_.resize(vhs->size());
+    for (const json& v : *vhs) {
+      if (v.is_object() && v.contains("routes") && v["routes"].is_array()) {
+        routes_total += v["routes"].size();
+      }
+    }
     std::set<std::string> domains_seen;
     for (size_t i = 0; i < vhs->size(); i++) {
       std::string vp = "/virtual_hosts/" + std::to_string(i);
@@ -556,6 +573,16 @@ RouteTable::parse(std::string_view text,
             r.name = vh.name + "/" + std::to_string(j);
           }
           vh.has_regex |= r.kind == Route::MatchKind::Regex;
+          routes_done++;
+          // Every 10000 routes, or every second when it goes slower than that.
+          if (progress && ((routes_done % 10000) == 0 ||
+                           ((routes_done & 255) == 0 &&
+                            Clock::now() - last_report >= std::chrono::seconds(1)))) {
+            last_report = Clock::now();
+            reported = true;
+            progress("building config: compiled " + std::to_string(routes_done) + "/" +
+                     std::to_string(routes_total) + " routes");
+          }
         }
       }
       vh.buildIndex();
@@ -582,10 +609,42 @@ RouteTable::parse(std::string_view text,
       flags.push_back(HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY);
       ids.push_back(static_cast<unsigned>(i));
     }
+    // One Hyperscan compile cannot report progress: a large one is announced, and a watcher
+    // says every few seconds that it is still running.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool compiled = false;
+    std::thread watcher;
+    if (progress && (patterns.size() >= 1000 || elapsed_ms() >= 1000)) {
+      reported = true;
+      progress("building config: compiling " + std::to_string(patterns.size()) +
+               " route regexes into one database");
+      watcher = std::thread([&] {
+        std::unique_lock<std::mutex> lock(mu);
+        const Clock::time_point t0 = Clock::now();
+        while (!cv.wait_for(lock, std::chrono::seconds(5), [&] { return compiled; })) {
+          progress(
+              "building config: still compiling " + std::to_string(patterns.size()) +
+              " route regexes (" +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t0).count()) +
+              " s)");
+        }
+      });
+    }
     hs_compile_error_t* err = nullptr;
-    if (hs_compile_multi(exprs.data(), flags.data(), ids.data(),
-                         static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr, &table->db_,
-                         &err) != HS_SUCCESS) {
+    hs_error_t rc = hs_compile_multi(exprs.data(), flags.data(), ids.data(),
+                                     static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr,
+                                     &table->db_, &err);
+    if (watcher.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        compiled = true;
+      }
+      cv.notify_all();
+      watcher.join();
+    }
+    if (rc != HS_SUCCESS) {
       std::string where = err != nullptr && err->expression >= 0 &&
                                   static_cast<size_t>(err->expression) < p.regex_ptrs.size()
                               ? p.regex_ptrs[static_cast<size_t>(err->expression)]
@@ -609,6 +668,11 @@ RouteTable::parse(std::string_view text,
   }
   if (!errors.empty()) {
     return nullptr;
+  }
+  if (progress && (reported || elapsed_ms() >= 1000)) {
+    progress("building config: compiled " + std::to_string(routes_done) + " routes (" +
+             std::to_string(table->regex_count_) + " regexes) in " + std::to_string(elapsed_ms()) +
+             " ms");
   }
   return table;
 }

@@ -58,7 +58,11 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
   auto exists = [&](std::string_view name) {
     return host->sluice_host_config_cluster_exists(ctx, st(name));
   };
-  auto table = RouteTable::parse(sv(json), exists, errors);
+  // Progress of a large table goes to the log (this runs on the config-building thread).
+  auto progress = [&](const std::string& line) {
+    host->sluice_host_log(ctx, nullptr, SLUICE_LOG_INFO, st(line));
+  };
+  auto table = RouteTable::parse(sv(json), exists, errors, progress);
   if (!errors.empty() || !table) {
     for (const auto& e : errors) {
       host->sluice_host_config_error(ctx, st(e.pointer), st(e.message));

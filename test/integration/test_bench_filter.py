@@ -1,8 +1,12 @@
 """`sluice bench-filter`: one filter through the real filter manager and ABI, no network."""
 import json
 import os
+import pty
+import re
+import select
 import subprocess
 import tempfile
+import time
 
 from harness import SLOW, SLUICE, case, run_cases
 
@@ -117,6 +121,67 @@ def bad_arguments_are_clear_errors():
             f.write("not json\n")
         r = bench("--filter", "router", "--config", json.dumps(ROUTER), "--requests", corpus, check=False)
         assert r.returncode == 1 and "c.jsonl:1: expected a JSON object" in r.stderr, r.stderr
+
+
+@case
+def json_is_one_line_and_the_table_has_a_filter_row():
+    r = bench("--filter", "router", "--config", json.dumps(ROUTER), "--iterations", "2000", "--json")
+    assert r.stdout.count("\n") == 1 and r.stdout.endswith("}\n"), r.stdout
+    assert json.loads(r.stdout)["chain"]["requests"] == 2000
+    assert r.stderr == "", r.stderr  # no progress when stderr is not a terminal
+    r = bench("--filter", "router", "--config", json.dumps(ROUTER), "--iterations", "2000")
+    lines = r.stdout.splitlines()
+    for name in ("chain", "baseline"):
+        assert any(re.fullmatch(r"%s\s+\d+\s+\d+\s+\d+\s+(\d+\.\d\d|n/a)" % name, line)
+                   for line in lines), r.stdout
+    assert any(re.fullmatch(r"filter\s+-?\d+\s+(-?\d+\.\d\d|n/a)", line) for line in lines), r.stdout
+    assert r.stderr == "", r.stderr
+
+
+@case
+def progress_on_request_goes_to_stderr_line_by_line():
+    r = bench("--filter", "router", "--config", json.dumps(ROUTER), "--iterations", "20000",
+              "--batch", "500", "--json", "--progress")
+    json.loads(r.stdout)  # stdout stays the result alone
+    lines = r.stderr.splitlines()
+    assert lines and "\r" not in r.stderr, r.stderr
+    assert re.fullmatch(r"bench-filter: 20000/20000 requests per series \(100%\) in \d+\.\d s", lines[-1]), lines
+    for line in lines:
+        assert re.fullmatch(r"bench-filter: \d+/20000 requests per series \(\d+%\)(, ~\d+ s left| in \d+\.\d s)",
+                            line), line
+    r = bench("--filter", "router", "--config", json.dumps(ROUTER), "--iterations", "2000", "--no-progress")
+    assert r.stderr == "", r.stderr
+
+
+@case
+def progress_on_a_terminal_is_redrawn_in_place_and_cleared():
+    """stderr on a pseudo-terminal: the line is redrawn with \\r and cleared before exit."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([SLUICE, "bench-filter", "--filter", "router", "--config", json.dumps(ROUTER),
+                             "--iterations", "20000", "--batch", "500", "--json"],
+                            stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.time() + 120 * SLOW
+    while time.time() < deadline:
+        ready, _, _ = select.select([master], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    out, _ = proc.communicate(timeout=30 * SLOW)
+    os.close(master)
+    assert proc.returncode == 0, (proc.returncode, seen)
+    json.loads(out)
+    assert b"\rbench-filter: 20000/20000 requests per series (100%)" in seen, seen
+    assert seen.endswith(b"\r\x1b[K"), seen[-200:]  # the terminal line is left clean
+    assert b"\n" not in seen, seen
 
 
 if __name__ == "__main__":
