@@ -237,9 +237,12 @@ public:
 
   void parse(const json& root, Config& cfg) {
     if (!object(root, "",
-                {"workers", "admin", "startup", "shutdown", "overload", "listeners", "clusters"})) {
+                {"$schema", "workers", "admin", "startup", "shutdown", "overload", "listeners",
+                 "clusters"})) {
       return;
     }
+    std::string schema_ref; // for editors (`sluice schema`); sluice itself ignores it
+    getString(root, "", "$schema", schema_ref);
     getUint(root, "", "workers", cfg.workers, 0, 1024);
     if (const json* a = field(root, "admin")) {
       parseAdmin(*a, cfg.admin);

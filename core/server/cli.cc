@@ -7,6 +7,7 @@
 #include "core/filter/snapshot.h"
 #include "core/server/bench_filter.h"
 #include "core/server/crash_report.h"
+#include "core/server/schema_text.h"
 #include "core/server/server.h"
 #include "sluice/version.h"
 
@@ -37,6 +38,7 @@ void usage(FILE* out) {
                   "  sluice validate -c CONFIG.json\n"
                   "  sluice version\n"
                   "  sluice filters\n"
+                  "  sluice schema                    (the config's JSON Schema, draft 2020-12)\n"
                   "  sluice bench-filter --filter TYPE [--module lib.so] --config JSON|@file\n"
                   "                      [--requests corpus.jsonl] [--iterations N] [--json]\n");
 }
@@ -184,6 +186,10 @@ int runCli(int argc, char** argv) {
       names += (names.empty() ? "" : " ") + t->type;
     }
     fmt::print("built-in filters: {}\n", names);
+    return 0;
+  }
+  if (a.command == "schema") {
+    fmt::print("{}", configSchemaText());
     return 0;
   }
   if (a.command == "filters") {
