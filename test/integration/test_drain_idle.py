@@ -9,7 +9,7 @@ import time
 
 from harness import SLOW, Sluice, Upstream, case, run_cases, simple_config
 
-PRE_DRAIN_MS = 1000
+PRE_DRAIN_MS = 1500
 
 
 def connect(port):
