@@ -133,10 +133,8 @@ static void describe_next(reader_t* r, char* out, size_t cap) {
     if (!in_string && depth == 0 && n > 0 && (c == ',' || c == '}' || c == ']' || c == ' ')) {
       break;
     }
-    if (n + 4 >= cap || n >= 57) {
-      memcpy(out + n, "...", 3);
-      n += 3;
-      break;
+    if (n > 60 || n + 1 >= cap) {
+      break; /* long enough to be cut below */
     }
     out[n++] = c;
     if (in_string) {
@@ -159,6 +157,10 @@ static void describe_next(reader_t* r, char* out, size_t cap) {
         break;
       }
     }
+  }
+  if (n > 60) {
+    memcpy(out + 57, "...", 3);
+    n = 60;
   }
   out[n] = 0;
 }

@@ -112,6 +112,16 @@ def extension_modules_use_the_same_wordings():
            f + "/request/set/x-a: expected a string, got 42")
     expect(simple_config(up.address, filters_before=[ext("header_rewrite", {"request": [1, "a"]})]),
            f + '/request: expected an object, got [1,"a"]')
+    # Long values are cut the same way in a module as in the core.
+    long_value = list(range(100))
+    core_cut = [g.split(", got ", 1)[1] for g in
+                errors(simple_config(up.address, filters_before=[jwt({"issuer": long_value})]))
+                if g.startswith("/listeners/0/filters/0/config/providers/0/issuer: ")]
+    for name, config, at in (("header_rewrite", {"request": {"set": {"x-a": long_value}}},
+                              "/request/set/x-a"),
+                             ("ext_authz", {"cluster": long_value}, "/cluster")):
+        expect(simple_config(up.address, filters_before=[ext(name, config)]),
+               f + at + ": expected a string, got " + core_cut[0])
 
 
 run_cases()
