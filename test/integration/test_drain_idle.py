@@ -1,6 +1,7 @@
 """Shutdown drain and keep-alive client connections: idle ones stay usable through pre-drain and
 are closed as soon as the drain phase starts; busy ones finish their exchange with
 `Connection: close` and are closed after it."""
+import json
 import select
 import signal
 import socket
@@ -127,6 +128,33 @@ def idle_keep_alive_connections_close_when_drain_starts_busy_ones_after_their_ex
     assert busy_result["closed_after"], "the busy connection stayed open after its response"
     assert sl.proc.wait(timeout=10 * SLOW) == 0
     sl.check_clean()
+
+
+@case
+def a_reload_that_removes_a_listener_closes_its_idle_keep_alive_connections():
+    # The same rule as the drain phase, for a listener that a reload removes: its idle keep-alive
+    # connections close when the new config is installed (not at their idle timeout, 60 s).
+    up = Upstream()
+    cfg = simple_config(up.address)
+    old = dict(cfg["listeners"][0], name="old")
+    cfg["listeners"].append(old)
+    sl = Sluice(cfg)
+    web_port, old_port = sl.port("web"), sl.port("old")
+    conn = connect(old_port)
+    status, _, _ = exchange(conn, "/first")
+    assert status == 200
+
+    cfg["listeners"] = [dict(cfg["listeners"][0], address="127.0.0.1:%d" % web_port)]
+    cfg["workers"] = 1
+    cfg["shutdown"] = {"pre_drain_ms": 0, "drain_ms": 2000, "teardown_ms": 1000}
+    with open(sl.config_path, "w") as f:
+        json.dump(cfg, f)
+    sl.proc.send_signal(signal.SIGHUP)
+    assert closed_by_peer(conn, 10 * SLOW), "idle connection of a removed listener still open"
+    assert "config generation 2 is live" in sl.stderr_text(), sl.stderr_text()[-2000:]
+    # The remaining listener still serves.
+    status, _, _ = exchange(connect(web_port), "/after")
+    assert status == 200
 
 
 run_cases()
