@@ -308,7 +308,8 @@ void HttpConnection::onSnapshotChanged() {
     return;
   }
   listener_removed_ = true; // the current response carries Connection: close
-  if (idle() && !parser_.inHead()) { // as in drain()
+  // Idle as in drain().
+  if (idle() && !parser_.inHead()) {
     destroy();
   }
 }

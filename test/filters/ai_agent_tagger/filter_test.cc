@@ -414,7 +414,8 @@ TEST_CASE("ai_agent_tagger: config errors name the place", "[filter]") {
       {R"({"block": {}})", "/block/agents", "required"},
       {R"({"block": {"agents": "GPTBot"}})", "/block/agents", "expected an array"},
       {R"({"block": {"agents": [1]}})", "/block/agents/0", "expected a string, got 1"},
-      {R"({"block": {"agents": [""]}})", "/block/agents/0", "expected a non-empty string, got \"\""},
+      {R"({"block": {"agents": [""]}})", "/block/agents/0",
+       "expected a non-empty string, got \"\""},
       {R"({"block": {"agents": ["GPTBot"], "when": 1}})", "/block/when", "unknown key"},
   }));
   INFO(c.config);
