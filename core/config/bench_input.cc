@@ -12,6 +12,12 @@ namespace {
 
 using json = nlohmann::json;
 
+// A value as the config errors show it (docs/config-errors.md): its JSON, cut at 60 characters.
+std::string describe(const json& v) {
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
 void collectClusters(const json& v, std::set<std::string>& out) {
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end(); ++it) {
@@ -37,14 +43,15 @@ bool parseRequest(const json& j, const std::string& where, BenchRequest& r, std:
     const json& v = it.value();
     if (k == "method" || k == "path" || k == "body") {
       if (!v.is_string()) {
-        error = fmt::format("{}: /{}: expected a string", where, k);
+        error = fmt::format("{}: /{}: expected a string, got {}", where, k, describe(v));
         return false;
       }
       (k == "method" ? r.method : k == "path" ? r.path : r.body) = v.get<std::string>();
     } else if (k == "headers" && v.is_object()) {
       for (auto h = v.begin(); h != v.end(); ++h) {
         if (!h.value().is_string()) {
-          error = fmt::format("{}: /headers/{}: expected a string", where, h.key());
+          error = fmt::format("{}: /headers/{}: expected a string, got {}", where, h.key(),
+                              describe(h.value()));
           return false;
         }
         r.headers.emplace_back(h.key(), h.value().get<std::string>());

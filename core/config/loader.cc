@@ -95,7 +95,7 @@ public:
     }
     out = v->get<std::string>();
     if (non_empty && out.empty()) {
-      error(p, "expected a non-empty string");
+      error(p, "expected a non-empty string, got \"\"");
       return false;
     }
     return true;
@@ -155,7 +155,7 @@ public:
       return nullptr;
     }
     if (non_empty && v->empty()) {
-      error(p, "expected a non-empty array");
+      error(p, "expected a non-empty array, got []");
       return nullptr;
     }
     return v;
@@ -355,7 +355,8 @@ public:
         if (const json* alpn = getArray(*t, tp, "alpn")) {
           for (size_t i = 0; i < alpn->size(); i++) {
             if (!(*alpn)[i].is_string()) {
-              error(fmt::format("{}/alpn/{}", tp, i), "expected a string");
+              error(fmt::format("{}/alpn/{}", tp, i),
+                    "expected a string, got " + describe((*alpn)[i]));
             } else {
               tls.alpn.push_back((*alpn)[i].get<std::string>());
             }

@@ -350,7 +350,10 @@ void HttpConnection::onLocalClose() {
 }
 
 void HttpConnection::drain() {
-  if (idle() && !parser_.messageStarted()) {
+  // Idle: no stream and no part of a next request head. Not messageStarted(): after a request
+  // without a body the parser reports its end only when the next bytes arrive, so it still
+  // counts as started on an idle keep-alive connection.
+  if (idle() && !parser_.inHead()) {
     destroy();
   }
 }
@@ -360,7 +363,8 @@ void HttpConnection::onSnapshotChanged() {
     return;
   }
   listener_removed_ = true; // the current response carries Connection: close
-  if (idle() && !parser_.messageStarted()) {
+  // Idle as in drain().
+  if (idle() && !parser_.inHead()) {
     destroy();
   }
 }

@@ -313,8 +313,11 @@ uint64_t ClusterPool::nextRandom() {
   return x;
 }
 
-int ClusterPool::pickRandom(int exclude) {
+int ClusterPool::pickRandom(int exclude, int also) {
   auto& eps = info_->endpoints();
+  auto eligible = [&](size_t i) {
+    return eps[i]->available() && static_cast<int>(i) != exclude && static_cast<int>(i) != also;
+  };
   // Weighted draws over every endpoint (binary search in the cumulative weights), rejecting
   // unavailable ones: unbiased among the available, O(log n) while most are available.
   const std::vector<uint64_t>& cum = info_->cumulativeWeights();
@@ -322,23 +325,23 @@ int ClusterPool::pickRandom(int exclude) {
     for (int attempt = 0; attempt < 8; attempt++) {
       uint64_t r = nextRandom() % cum.back();
       size_t i = static_cast<size_t>(std::upper_bound(cum.begin(), cum.end(), r) - cum.begin());
-      if (i < eps.size() && eps[i]->available() && static_cast<int>(i) != exclude) {
+      if (i < eps.size() && eligible(i)) {
         return static_cast<int>(i);
       }
     }
   }
   uint64_t total = 0;
   for (size_t i = 0; i < eps.size(); i++) {
-    if (eps[i]->available() && static_cast<int>(i) != exclude) {
+    if (eligible(i)) {
       total += eps[i]->weight;
     }
   }
   if (total == 0) {
-    return exclude >= 0 ? pickRandom(-1) : -1;
+    return exclude >= 0 && also < 0 ? pickRandom(-1) : -1;
   }
   uint64_t pick = nextRandom() % total;
   for (size_t i = 0; i < eps.size(); i++) {
-    if (eps[i]->available() && static_cast<int>(i) != exclude) {
+    if (eligible(i)) {
       if (pick < eps[i]->weight) {
         return static_cast<int>(i);
       }
@@ -349,19 +352,26 @@ int ClusterPool::pickRandom(int exclude) {
 }
 
 int ClusterPool::pickLeastRequest(int exclude) {
-  // Power of two choices, weight-aware: of two weighted-random candidates, the one with fewer
-  // active requests per unit of weight (active counts are shared by all workers).
+  // Power of two choices, weight-aware: of two distinct weighted-random candidates, the one with
+  // fewer active requests per unit of weight. The active counts live in the shared endpoint
+  // state (relaxed atomics that every worker's streams update), so the choice sees the requests
+  // of the whole process. The second candidate is drawn without replacement: drawing it with
+  // replacement would compare an endpoint with itself, and with two endpoints a slow one would
+  // get a quarter of the requests whatever its load.
   int a = pickRandom(exclude);
   if (a < 0) {
     return -1;
   }
-  int b = pickRandom(exclude);
+  int b = pickRandom(exclude, a);
+  if (b < 0) {
+    return a;
+  }
   auto& eps = info_->endpoints();
   auto load = [&](int i) {
     return static_cast<double>(eps[i]->active_requests.load(std::memory_order_relaxed) + 1) /
            eps[i]->weight;
   };
-  return (b >= 0 && load(b) < load(a)) ? b : a;
+  return load(b) < load(a) ? b : a;
 }
 
 int ClusterPool::pickRoundRobin(int exclude) {

@@ -137,7 +137,10 @@ private:
   std::list<std::unique_ptr<UpstreamConnection>> all_;
   std::vector<std::vector<UpstreamConnection*>> idle_; // per endpoint, LIFO
   int pickRoundRobin(int exclude);
-  int pickRandom(int exclude);
+  // Weighted random among the available endpoints other than `exclude` and `also`. With only
+  // `exclude` given and nothing else available, falls back to any available one (a retry may
+  // go back to the endpoint that failed); with `also` given, gives -1 instead.
+  int pickRandom(int exclude, int also = -1);
   int pickLeastRequest(int exclude);
   uint64_t nextRandom();
 

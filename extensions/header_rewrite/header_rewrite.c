@@ -118,29 +118,58 @@ static int peek(reader_t* r) {
   return r->pos < r->len ? (unsigned char)r->s[r->pos] : -1;
 }
 
-static const char* describe_next(reader_t* r) {
-  switch (peek(r)) {
-  case '{':
-    return "an object";
-  case '[':
-    return "an array";
-  case '"':
-    return "a string";
-  case 't':
-  case 'f':
-    return "a boolean";
-  case 'n':
-    return "null";
-  case -1:
-    return "the end of the text";
-  default:
-    return "a number";
+/* The next value's text, as sluice's config errors show a value ("got 42", "got [1,2]"): the
+ * config arrives re-serialized by the core as compact JSON, so the text is copied as it stands,
+ * up to the end of the value, and cut at 60 characters with "...". */
+static void describe_next(reader_t* r, char* out, size_t cap) {
+  size_t n = 0;
+  int depth = 0, in_string = 0, escaped = 0;
+  if (peek(r) < 0) {
+    snprintf(out, cap, "the end of the text");
+    return;
   }
+  for (size_t i = r->pos; i < r->len; i++) {
+    char c = r->s[i];
+    if (!in_string && depth == 0 && n > 0 && (c == ',' || c == '}' || c == ']' || c == ' ')) {
+      break;
+    }
+    if (n > 60 || n + 1 >= cap) {
+      break; /* long enough to be cut below */
+    }
+    out[n++] = c;
+    if (in_string) {
+      if (escaped) {
+        escaped = 0;
+      } else if (c == '\\') {
+        escaped = 1;
+      } else if (c == '"') {
+        in_string = 0;
+        if (depth == 0) {
+          break;
+        }
+      }
+    } else if (c == '"') {
+      in_string = 1;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) {
+        break;
+      }
+    }
+  }
+  if (n > 60) {
+    memcpy(out + 57, "...", 3);
+    n = 60;
+  }
+  out[n] = 0;
 }
 
 static void expected(reader_t* r, const char* pointer, const char* what) {
+  char value[64];
   char msg[160];
-  snprintf(msg, sizeof msg, "expected %s, got %s", what, describe_next(r));
+  describe_next(r, value, sizeof value);
+  snprintf(msg, sizeof msg, "expected %s, got %s", what, value);
   report(r, pointer, msg);
 }
 

@@ -96,7 +96,8 @@ void parseFormat(Parser& p, const Json& v, Config& config) {
     return;
   }
   if (!t->is_string() || t->get_ref<const std::string&>().empty()) {
-    p.error("/format/template", "expected a non-empty string, got " + Parser::describe(*t));
+    p.error("/format/template", t->is_string() ? "expected a non-empty string, got \"\""
+                                               : "expected a string, got " + Parser::describe(*t));
     return;
   }
   std::string message;
@@ -161,9 +162,10 @@ Config parseConfig(std::string_view json_text, const PathResolver& resolve_path,
     return config;
   }
   if (const auto it = root.find("path"); it != root.end()) {
-    if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
-      p.error("/path",
-              "expected \"stdout\", \"stderr\" or a file path, got " + Parser::describe(*it));
+    if (!it->is_string()) {
+      p.error("/path", "expected a string, got " + Parser::describe(*it));
+    } else if (it->get_ref<const std::string&>().empty()) {
+      p.error("/path", "expected \"stdout\", \"stderr\" or a file path, got \"\"");
     } else if (const auto& s = it->get_ref<const std::string&>(); s == "stdout") {
       config.sink = Sink::Stdout;
       config.path = s;

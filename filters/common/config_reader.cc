@@ -69,10 +69,14 @@ bool ConfigReader::str(const Json& o, const std::string& ptr, const char* key, s
     }
     return false;
   }
-  if (!it->is_string() || (non_empty && it->get_ref<const std::string&>().empty())) {
-    error(ptr + "/" + key,
-          std::string(non_empty ? "expected a non-empty string" : "expected a string") + ", got " +
-              describe(*it));
+  // docs/config-errors.md: a wrong type reads "expected a string, got 42"; only an empty string
+  // where one is required reads "expected a non-empty string, got \"\"".
+  if (!it->is_string()) {
+    error(ptr + "/" + key, "expected a string, got " + describe(*it));
+    return false;
+  }
+  if (non_empty && it->get_ref<const std::string&>().empty()) {
+    error(ptr + "/" + key, "expected a non-empty string, got \"\"");
     return false;
   }
   out = it->get<std::string>();
@@ -144,7 +148,7 @@ const Json* ConfigReader::array(const Json& o, const std::string& ptr, const cha
     return nullptr;
   }
   if (non_empty && it->empty()) {
-    error(ptr + "/" + key, "expected a non-empty array");
+    error(ptr + "/" + key, "expected a non-empty array, got []");
     return nullptr;
   }
   return &*it;
@@ -161,7 +165,8 @@ bool ConfigReader::strings(const Json& o, const std::string& ptr, const char* ke
     const Json& v = (*a)[i];
     if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
       error(ptr + "/" + key + "/" + std::to_string(i),
-            "expected a non-empty string, got " + describe(v));
+            v.is_string() ? "expected a non-empty string, got \"\""
+                          : "expected a string, got " + describe(v));
       good = false;
       continue;
     }

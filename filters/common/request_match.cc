@@ -73,7 +73,8 @@ size_t MatchSet::add(const Json& v, const std::string& ptr, ConfigReader& r) {
   if (r.strings(v, ptr, "methods", methods)) {
     for (size_t i = 0; i < methods.size(); i++) {
       if (!ConfigReader::isToken(methods[i])) {
-        r.error(ptr + "/methods/" + std::to_string(i), "expected a method name");
+        r.error(ptr + "/methods/" + std::to_string(i),
+                "expected a method name, got " + ConfigReader::describe(Json(methods[i])));
       }
     }
     m.methods = std::move(methods);
@@ -88,7 +89,8 @@ size_t MatchSet::add(const Json& v, const std::string& ptr, ConfigReader& r) {
       HeaderCondition c;
       if (r.str(h, hp, "name", c.name, true, true)) {
         if (!ConfigReader::isToken(c.name)) {
-          r.error(hp + "/name", "expected a header name");
+          r.error(hp + "/name",
+                  "expected a header name, got " + ConfigReader::describe(Json(c.name)));
         }
         c.name = ConfigReader::lower(c.name);
       }

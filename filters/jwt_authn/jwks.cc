@@ -1,5 +1,6 @@
 #include "filters/jwt_authn/jwks.h"
 
+#include "filters/common/config_reader.h"
 #include "filters/jwt_authn/base64url.h"
 
 #include <openssl/bn.h>
@@ -168,7 +169,7 @@ bool parseJwk(const Json& jwk, Jwk& out, bool& skipped, std::string& field, std:
   if (use != jwk.end()) {
     if (!use->is_string()) {
       field = "use";
-      error = "\"use\" must be a string";
+      error = "expected a string, got " + common::ConfigReader::describe(*use);
       return false;
     }
     if (*use != "sig") {
@@ -180,7 +181,7 @@ bool parseJwk(const Json& jwk, Jwk& out, bool& skipped, std::string& field, std:
   if (kid != jwk.end()) {
     if (!kid->is_string()) {
       field = "kid";
-      error = "\"kid\" must be a string";
+      error = "expected a string, got " + common::ConfigReader::describe(*kid);
       return false;
     }
     out.kid = kid->get<std::string>();

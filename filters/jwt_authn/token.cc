@@ -228,30 +228,18 @@ Outcome verifyToken(const Provider& p, const KeySet* keys, std::string_view toke
     return Outcome::Malformed;
   }
 
-  // The key named by kid if there is one of the right type; otherwise every key of that type.
+  // A token that names a key (kid) is verified with that key only: a kid that the set does not
+  // hold is a signature failure, never a fallback to the other keys. A token without a kid (or
+  // with an empty one) may be verified by any key of the type and algorithm it needs.
   const KeyType type = keyTypeFor(alg);
   const std::string_view signed_part = token.substr(0, dot2);
   bool verified = false;
   if (keys != nullptr) {
-    bool kid_found = false;
-    if (!kid.empty()) {
-      for (const Jwk& k : keys->keys) {
-        if (k.kid == kid && k.type == type && (!k.has_alg || k.alg == alg)) {
-          kid_found = true;
-          if (verifySignature(alg, k, signed_part, scratch.signature)) {
-            verified = true;
-            break;
-          }
-        }
-      }
-    }
-    if (!kid_found) {
-      for (const Jwk& k : keys->keys) {
-        if (k.type == type && (!k.has_alg || k.alg == alg) &&
-            verifySignature(alg, k, signed_part, scratch.signature)) {
-          verified = true;
-          break;
-        }
+    for (const Jwk& k : keys->keys) {
+      if ((kid.empty() || k.kid == kid) && k.type == type && (!k.has_alg || k.alg == alg) &&
+          verifySignature(alg, k, signed_part, scratch.signature)) {
+        verified = true;
+        break;
       }
     }
   }

@@ -226,7 +226,9 @@ public:
       if (const json* ms = array(*m, mp, "methods")) {
         for (size_t i = 0; i < ms->size(); i++) {
           if (!(*ms)[i].is_string() || (*ms)[i].get<std::string>().empty()) {
-            error(mp + "/methods/" + std::to_string(i), "expected a method name");
+            error(mp + "/methods/" + std::to_string(i),
+                  (*ms)[i].is_string() ? "expected a method name, got \"\""
+                                       : "expected a string, got " + describe((*ms)[i]));
             continue;
           }
           out.methods.push_back((*ms)[i].get<std::string>());
@@ -539,7 +541,8 @@ std::unique_ptr<RouteTable> RouteTable::parse(
         for (size_t j = 0; j < ds->size(); j++) {
           std::string dp = vp + "/domains/" + std::to_string(j);
           if (!(*ds)[j].is_string() || (*ds)[j].get<std::string>().empty()) {
-            p.error(dp, "expected a domain name");
+            p.error(dp, (*ds)[j].is_string() ? "expected a domain name, got \"\""
+                                             : "expected a string, got " + describe((*ds)[j]));
             continue;
           }
           std::string d = lower((*ds)[j].get<std::string>());

@@ -317,6 +317,35 @@ def cluster_jwks_never_good_answers_401():
 
 
 @case
+def a_kid_selects_its_key_and_only_that_key():
+    # Two RSA keys in the set; the token's kid decides which one verifies it.
+    up = Upstream()
+    keys = jwks_of()
+    keys["keys"].append(jwk(RSAAlgorithm, OTHER_RSA.public_key(), "rsa2"))
+    sl = Sluice(config(up, {"inline": keys}))
+
+    def signed_by_other(kid):
+        return jwt.encode(claims(), OTHER_RSA, algorithm="RS256",
+                          headers={"kid": kid} if kid is not None else None)
+
+    assert get(sl, token=signed_by_other("rsa2"))[0] == 200
+    # Without a kid, each key of the matching type may verify it.
+    assert "kid" not in jwt.get_unverified_header(signed_by_other(None))
+    assert get(sl, token=signed_by_other(None))[0] == 200
+    es_without_kid = jwt.encode(claims(), KEYS["ES256"][0], algorithm="ES256")
+    assert "kid" not in jwt.get_unverified_header(es_without_kid)
+    assert get(sl, token=es_without_kid)[0] == 200
+    invalid = 'Bearer realm="idp", error="invalid_token"'
+    # Signed by a key of the set, but the kid names another key of the set, or none at all.
+    for kid in ("rsa", "unknown"):
+        status, hs, body = get(sl, token=signed_by_other(kid))
+        assert status == 401, (kid, status, body)
+        assert header(hs, "www-authenticate") == invalid, (kid, hs)
+    assert metric(sl, "sluice_jwt_authn_denied_total", filter="jwt_authn", reason="signature") == 2
+    sl.stop()
+
+
+@case
 def config_errors_are_reported_with_pointers():
     up = Upstream()
     from harness import run_validate

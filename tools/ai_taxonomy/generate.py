@@ -221,6 +221,15 @@ CUA_ONLY = {
     "AISearchBot": ("AISearchBot", "unknown", "search", ["AISearchBot"], []),
 }
 
+# Agents that their operator documents but that neither list in data/ has yet: name ->
+# (provider, purpose, tokens, note). new-names.py reports them once a list catches up.
+DOCUMENTED_ONLY = {
+    "MistralAI-Index": ("Mistral AI", "search", ["MistralAI-Index"],
+                        "Mistral AI's search indexer (MistralAI-Index/1.0; "
+                        "+https://docs.mistral.ai/robots), documented there beside "
+                        "MistralAI-User; in neither list of data/ yet."),
+}
+
 
 def operator_name(op):
     m = re.match(r"\[([^\]]+)\]", op)
@@ -293,6 +302,14 @@ def main():
             "agent": name, "provider": provider, "purpose": purpose, "precedence": 100,
             "tokens": tokens, "patterns": pats,
             "source": {"ai_robots": [], "crawler_user_agents": [pattern]},
+        }
+        order.append(name)
+
+    for name, (provider, purpose, tokens, note) in DOCUMENTED_ONLY.items():
+        agents[name] = {
+            "agent": name, "provider": provider, "purpose": purpose, "precedence": 100,
+            "tokens": tokens, "patterns": [],
+            "source": {"ai_robots": [], "crawler_user_agents": [], "note": note},
         }
         order.append(name)
 

@@ -105,11 +105,58 @@ TEST_CASE("Pool: least_request prefers the endpoint with fewer active requests",
   for (int i = 0; i < 10000; i++) {
     slow += pool.pickEndpoint() == 0;
   }
-  // Only when both choices are the slow one (1/4 of the time) does it get a request.
-  CHECK(slow > 2000);
-  CHECK(slow < 3000);
+  // The two choices are distinct endpoints, so with two endpoints the busy one never wins.
+  CHECK(slow == 0);
   info->endpoints()[1]->healthy = false;
   CHECK(pool.pickEndpoint() == 0);
+}
+
+TEST_CASE("Pool: least_request compares two distinct endpoints", "[upstream]") {
+  event::Dispatcher d;
+  auto info = std::make_shared<upstream::ClusterInfo>(
+      withPolicy(cluster(endpoints(3)), config::LbPolicy::LeastRequest));
+  upstream::ClusterPool pool(d, info);
+  std::map<int, int> counts;
+
+  SECTION("equal loads spread over every endpoint") {
+    for (int i = 0; i < 3000; i++) {
+      counts[pool.pickEndpoint()]++;
+    }
+    for (int e = 0; e < 3; e++) {
+      CHECK(counts[e] > 800);
+    }
+  }
+  SECTION("the most loaded endpoint is never chosen, the least loaded one most often") {
+    info->endpoints()[0]->active_requests = 10;
+    info->endpoints()[1]->active_requests = 5;
+    for (int i = 0; i < 3000; i++) {
+      counts[pool.pickEndpoint()]++;
+    }
+    CHECK(counts[0] == 0);
+    // Endpoint 2 wins every pair it is in (2 of the 3 pairs).
+    CHECK(counts[2] > 1800);
+    CHECK(counts[1] > 800);
+  }
+  SECTION("a retry still avoids the endpoint that failed") {
+    info->endpoints()[1]->active_requests = 10;
+    for (int i = 0; i < 100; i++) {
+      CHECK(pool.pickEndpoint(2) == 0);
+    }
+  }
+  SECTION("weights scale the load: twice the weight carries twice the requests") {
+    auto weighted = std::make_shared<upstream::ClusterInfo>(withPolicy(
+        cluster({{"127.0.0.1:1", 2}, {"127.0.0.1:2", 1}}), config::LbPolicy::LeastRequest));
+    upstream::ClusterPool wp(d, weighted);
+    weighted->endpoints()[1]->active_requests = 1;
+    weighted->endpoints()[0]->active_requests = 2; // (2+1)/2 = 1.5 < (1+1)/1 = 2
+    for (int i = 0; i < 100; i++) {
+      CHECK(wp.pickEndpoint() == 0);
+    }
+    weighted->endpoints()[0]->active_requests = 4; // (4+1)/2 = 2.5 > 2
+    for (int i = 0; i < 100; i++) {
+      CHECK(wp.pickEndpoint() == 1);
+    }
+  }
 }
 
 TEST_CASE("Pool: consistent hashing keeps keys when an endpoint goes away", "[upstream]") {

@@ -413,7 +413,9 @@ TEST_CASE("ai_agent_tagger: config errors name the place", "[filter]") {
       {R"({"block": {"agents": ["GPTBot"], "status": "403"}})", "/block/status", "400..599"},
       {R"({"block": {}})", "/block/agents", "required"},
       {R"({"block": {"agents": "GPTBot"}})", "/block/agents", "expected an array"},
-      {R"({"block": {"agents": [1]}})", "/block/agents/0", "non-empty string"},
+      {R"({"block": {"agents": [1]}})", "/block/agents/0", "expected a string, got 1"},
+      {R"({"block": {"agents": [""]}})", "/block/agents/0",
+       "expected a non-empty string, got \"\""},
       {R"({"block": {"agents": ["GPTBot"], "when": 1}})", "/block/when", "unknown key"},
   }));
   INFO(c.config);

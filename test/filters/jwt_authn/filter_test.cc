@@ -26,13 +26,54 @@ TEST_CASE("jwt_authn: a valid token passes for every algorithm", "[filter][jwt_a
   CHECK_FALSE(r.denied());
   // Without a kid the keys of the right type are tried.
   CHECK_FALSE(h.bearer(mint(alg, defaultClaims(), "", "")).denied());
-  // A kid naming no key falls back to the keys of the right type too.
-  CHECK_FALSE(h.bearer(mint(alg, defaultClaims(), "", "unknown-kid")).denied());
   // A tampered signature is refused.
   const std::string token = mint(alg);
   Result bad = h.bearer(tamper(token, token.rfind('.') + 2));
   CHECK(bad.code() == 401);
   CHECK(h.denied("signature") == 1);
+  // A kid naming no key in the set is refused, even though a key of the right type would verify.
+  Result unknown = h.bearer(mint(alg, defaultClaims(), "", "unknown-kid"));
+  CHECK(unknown.code() == 401);
+  CHECK(h.denied("signature") == 2);
+}
+
+TEST_CASE("jwt_authn: a token with a kid is verified only with the key of that kid",
+          "[filter][jwt_authn]") {
+  // Two RSA keys: "rsa" and "rsa2".
+  const TestKeys& k = TestKeys::get();
+  Json jwks = k.jwks();
+  jwks["keys"].push_back(TestKeys::rsaJwk(k.rsa2.get(), "rsa2"));
+  Harness h;
+  REQUIRE(h.load(config(provider({{"jwks", {{"inline", jwks}}}}))));
+
+  SECTION("the kid names the signing key") {
+    CHECK_FALSE(h.bearer(mint("RS256", defaultClaims(), "rsa", "rsa")).denied());
+    CHECK_FALSE(h.bearer(mint("RS256", defaultClaims(), "rsa2", "rsa2")).denied());
+  }
+  SECTION("signed by a key of the set, but the kid names another key of the set") {
+    Result r = h.bearer(mint("RS256", defaultClaims(), "rsa2", "rsa"));
+    CHECK(r.code() == 401);
+    CHECK(r.replyHeader("www-authenticate") == "Bearer realm=\"idp\", error=\"invalid_token\"");
+    CHECK(h.bearer(mint("RS256", defaultClaims(), "rsa", "rsa2")).code() == 401);
+    CHECK(h.denied("signature") == 2);
+  }
+  SECTION("signed by a key of the set, but the kid names no key of the set") {
+    CHECK(h.bearer(mint("RS256", defaultClaims(), "rsa2", "gone")).code() == 401);
+    CHECK(h.bearer(mint("ES256", defaultClaims(), "", "gone")).code() == 401);
+    CHECK(h.denied("signature") == 2);
+  }
+  SECTION("without a kid, every key of the token's type may verify it") {
+    CHECK_FALSE(h.bearer(mint("RS256", defaultClaims(), "rsa", "")).denied());
+    CHECK_FALSE(h.bearer(mint("RS256", defaultClaims(), "rsa2", "")).denied());
+    CHECK_FALSE(h.bearer(mint("PS256", defaultClaims(), "rsa2", "")).denied());
+    CHECK_FALSE(h.bearer(mint("HS256", defaultClaims(), "", "")).denied());
+    CHECK(h.denied("signature") == 0);
+  }
+  SECTION("without a kid, a key outside the set still fails") {
+    REQUIRE(h.load(config()));
+    CHECK(h.bearer(mint("RS256", defaultClaims(), "rsa2", "")).code() == 401);
+    CHECK(h.denied("signature") == 1);
+  }
 }
 
 TEST_CASE("jwt_authn: rejections answer 401 with a Bearer challenge", "[filter][jwt_authn]") {

@@ -122,7 +122,7 @@ private:
 
 // Typed getters over a parsed config. Each getter returns false when the key is absent or
 // wrong; a wrong value (or a missing required one) is reported to the host as a config error
-// at its JSON pointer, e.g. "/rules/0/cluster: expected a non-empty string, got 42".
+// at its JSON pointer, e.g. "/rules/0/cluster: expected a string, got 42".
 class ConfigReader {
 public:
   explicit ConfigReader(ConfigContext& ctx) : ctx_(ctx) {}
@@ -178,10 +178,14 @@ public:
     if (v == nullptr) {
       return false;
     }
-    if (!v->isString() || (non_empty && v->asString().empty())) {
-      error(at(ptr, key),
-            std::string(non_empty ? "expected a non-empty string" : "expected a string") +
-                ", got " + v->describe());
+    // A wrong type reads "expected a string, got 42"; only an empty string where one is
+    // required reads "expected a non-empty string, got \"\"" (sluice's docs/config-errors.md).
+    if (!v->isString()) {
+      error(at(ptr, key), "expected a string, got " + v->describe());
+      return false;
+    }
+    if (non_empty && v->asString().empty()) {
+      error(at(ptr, key), "expected a non-empty string, got \"\"");
       return false;
     }
     out = v->asString();
@@ -245,7 +249,7 @@ public:
       return nullptr;
     }
     if (non_empty && v->items().empty()) {
-      error(at(ptr, key), "expected a non-empty array");
+      error(at(ptr, key), "expected a non-empty array, got []");
       return nullptr;
     }
     return v;
@@ -264,7 +268,8 @@ public:
       const json::Value& v = a->items()[i];
       if (!v.isString() || v.asString().empty()) {
         error(at(ptr, key) + "/" + std::to_string(i),
-              "expected a non-empty string, got " + v.describe());
+              v.isString() ? "expected a non-empty string, got \"\""
+                           : "expected a string, got " + v.describe());
         good = false;
         continue;
       }

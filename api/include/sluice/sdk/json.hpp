@@ -64,29 +64,73 @@ public:
   size_t size() const { return type_ == Type::Array ? items_.size() : members_.size(); }
 
   // A short rendering for error messages: 42, "abc", true, null, an array, an object.
+  // A short rendering for error messages, the way sluice's own config errors show a value: its
+  // JSON text (42, "abc", true, null, [1,2], {"a":1}), cut at 60 characters with "...".
   std::string describe() const {
+    std::string s;
+    dump(s, 61);
+    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  }
+
+  // Compact JSON of this value appended to `out`; stops early once `out` is longer than `limit`.
+  void dump(std::string& out, size_t limit) const {
+    if (out.size() > limit) {
+      return;
+    }
     switch (type_) {
     case Type::Null:
-      return "null";
+      out += "null";
+      return;
     case Type::Bool:
-      return bool_ ? "true" : "false";
+      out += bool_ ? "true" : "false";
+      return;
     case Type::Number:
-      return text_;
-    case Type::String: {
-      std::string s = "\"";
-      s += string_.size() > 40 ? string_.substr(0, 40) + "..." : string_;
-      return s + "\"";
-    }
+      out += text_;
+      return;
+    case Type::String:
+      quote(out, string_);
+      return;
     case Type::Array:
-      return "an array";
+      out += '[';
+      for (size_t i = 0; i < items_.size() && out.size() <= limit; i++) {
+        out += i == 0 ? "" : ",";
+        items_[i].dump(out, limit);
+      }
+      out += ']';
+      return;
     case Type::Object:
-      return "an object";
+      out += '{';
+      for (size_t i = 0; i < members_.size() && out.size() <= limit; i++) {
+        out += i == 0 ? "" : ",";
+        quote(out, members_[i].first);
+        out += ':';
+        members_[i].second.dump(out, limit);
+      }
+      out += '}';
+      return;
     }
-    return "?";
   }
 
 private:
   friend class Parser;
+  static void quote(std::string& out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (u < 0x20) {
+        out += "\\u00";
+        out += kHex[u >> 4];
+        out += kHex[u & 15];
+      } else {
+        out += c;
+      }
+    }
+    out += '"';
+  }
   Type type_ = Type::Null;
   bool bool_ = false;
   bool integral_ = false;
