@@ -70,7 +70,7 @@ def a_module_metric_under_a_core_name_or_prefix_is_refused_at_load():
     up = Upstream()
     for family, words in (("sluice_downstream_requests_total", "is a core metric of sluice"),
                           ("sluice_filter_errors_total", "is a core metric of sluice"),
-                          ("sluice_upstream_kit_total", 'namespace "sluice_upstream_"')):
+                          ("sluice_upstream_kit_total", 'is in the namespace "sluice_upstream_"')):
         so = scaffold_c("kit_clash", edit=lambda t: t.replace("sluice_kit_clash_requests_total", family))
         cfg = simple_config(up.address, filters_before=[{"type": "kit_clash", "module": so, "config": {}}])
         code, out = run_validate(cfg)
