@@ -142,6 +142,11 @@ sluice_metric_id_t configDefineMetric(sluice_config_ctx_t* cfg, sluice_metric_ty
 sluice_config_view_t* configView(sluice_config_ctx_t* cfg, sluice_str_t json,
                                  sluice_config_problem_t* problem) noexcept {
   if (cfg == nullptr) {
+    if (problem != nullptr && problem->size >= sizeof(sluice_config_problem_t)) {
+      problem->pointer = st("");
+      problem->message = st("no config context: the config view exists only inside "
+                            "sluice_on_config_new");
+    }
     return nullptr;
   }
   try {

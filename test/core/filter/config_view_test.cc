@@ -247,6 +247,7 @@ TEST_CASE("ConfigView: text that is not JSON is a problem at the config's root",
   // Without a config context there is no view (the functions are config-time only).
   sluice_config_problem_t p{sizeof(p), {nullptr, 0}, {nullptr, 0}};
   CHECK(filter::hostTable()->sluice_host_config_view(nullptr, SLUICE_STR("{}"), &p) == nullptr);
+  CHECK(sv(p.message).find("only inside sluice_on_config_new") != std::string_view::npos);
 }
 
 TEST_CASE("Metric namespace: a filter cannot define a core metric or one under a core prefix",
