@@ -2,7 +2,7 @@
  * sluice filter C ABI, version 1 (1.1 appended the file-descriptor watches, sluice_host_io_*;
  * 1.2 appended readiness holds, sluice_host_ready_*, and sluice_host_cluster_pick; 1.3 appended
  * the typed config view, sluice_host_config_view and sluice_host_config_get_*, the descriptor hook
- * sluice_on_config_start, sluice_stream_info_t.response_details and SLUICE_MODULE_ABI_MINOR).
+ * sluice_on_config_start, sluice_stream_info_t.response_details and SLUICE_MODULE_REQUIRES_MINOR).
  *
  * This is the only header a filter includes. It is C99 and uses only <stdint.h>, <stddef.h> and
  * <stdbool.h>. Built-in filters (router, access_log, ...) are written against it exactly as a
@@ -347,11 +347,11 @@ typedef struct sluice_host {
    * request id and reaches the access log (JSON field "response_details", template token
    * %RESPONSE_DETAILS%) and sluice_stream_info_t.response_details (ABI 1.3). A second call is
    * ignored; a call after the response started ends the stream (the connection is closed).
-   * WHAT THE HOOK RETURNS AFTERWARDS: a request hook that sent a local reply returns
-   * SLUICE_STATUS_STOP (CONTINUE is treated the same: no later request hook runs either way);
-   * from a callback (timer, HTTP call completion) the filter does not call sluice_host_resume.
-   * A response hook that sent one returns CONTINUE: the reply replaces the response and the
-   * response hooks before this filter run on it. */
+   * WHAT THE HOOK RETURNS AFTERWARDS: return SLUICE_STATUS_STOP. Whichever status it returns,
+   * the filter manager runs no further hook of that direction once the hook returns. From a
+   * callback (timer, HTTP call completion) the filter does not call sluice_host_resume. From a
+   * response hook, before the response head was sent, the reply replaces the upstream's response.
+   */
   void (*sluice_host_send_local_reply)(sluice_stream_t* s, uint32_t status,
                                        const sluice_header_t* headers, size_t header_count,
                                        sluice_str_t body, sluice_str_t details);
