@@ -8,6 +8,7 @@
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
 #include "core/filter/stream_stats.h"
+#include "core/stats/core_metrics.h"
 #include "core/stats/registry.h"
 
 #include <atomic>
@@ -93,6 +94,18 @@ sluice_metric_id_t configDefineMetric(sluice_config_ctx_t* cfg, sluice_metric_ty
                                       sluice_str_t name, sluice_str_t help,
                                       const sluice_header_t* labels, size_t label_count,
                                       const double* bounds, size_t bound_count) noexcept {
+  const std::string reserved = sluice::stats::reservedMetricReason(sv(name));
+  if (!reserved.empty()) {
+    // A module must not replace a core family's help text or mix its series into it.
+    if (cfg != nullptr) {
+      ctx(cfg)->errors.push_back(
+          {ctx(cfg)->pointer,
+           fmt::format("metric \"{}\" {}; name the filter's metrics sluice_<filter type>_... "
+                       "or with a prefix of your own (see docs/writing-filters.md)",
+                       sv(name), reserved)});
+    }
+    return SLUICE_METRIC_INVALID;
+  }
   std::vector<std::pair<std::string, std::string>> lv;
   for (size_t i = 0; i < label_count; i++) {
     lv.emplace_back(std::string(sv(labels[i].name)), std::string(sv(labels[i].value)));
@@ -124,6 +137,33 @@ sluice_metric_id_t configDefineMetric(sluice_config_ctx_t* cfg, sluice_metric_ty
     return SLUICE_METRIC_INVALID;
   }
   return id;
+}
+
+sluice_config_view_t* configView(sluice_config_ctx_t* cfg, sluice_str_t json,
+                                 sluice_config_problem_t* problem) noexcept {
+  if (cfg == nullptr) {
+    if (problem != nullptr && problem->size >= sizeof(sluice_config_problem_t)) {
+      problem->pointer = st("");
+      problem->message = st("no config context: the config view exists only inside "
+                            "sluice_on_config_new");
+    }
+    return nullptr;
+  }
+  try {
+    std::string error;
+    std::unique_ptr<ConfigView> view = ConfigView::parse(sv(json), error);
+    if (!view) {
+      // A view that exists only to carry the problem's strings.
+      view = ConfigView::parse("null", error);
+      view->setProblem(problem, "", "invalid JSON: " + error);
+      ctx(cfg)->views.push_back(std::move(view));
+      return nullptr;
+    }
+    ctx(cfg)->views.push_back(std::move(view));
+    return ctx(cfg)->views.back()->handle();
+  } catch (...) {
+    return nullptr; // out of memory at config time
+  }
 }
 
 void metricAdd(sluice_metric_id_t id, double delta) noexcept {
@@ -237,19 +277,37 @@ void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* 
   if (s == nullptr || offStreamThread("sluice_host_send_local_reply")) {
     return;
   }
-  (void)details;
+  Stream* stream = strm(s);
+  const FilterInstance* f = runningFilter();
   if (status < 200 || status > 599) {
-    // Not a final status: a broken filter. Answer 500 rather than leave the request hanging.
-    const FilterInstance* f = runningFilter();
-    SLUICE_LOG(Error, "filter", "filter \"{}\" sent a local reply with status {}; answering 500",
+    // Not a final status (1xx, or not an HTTP status at all): a broken filter. Answer 500
+    // rather than leave the request hanging.
+    SLUICE_LOG(Error, "filter",
+               "filter \"{}\" sent a local reply with status {} (a local reply needs a final "
+               "status, 200..599); answering 500",
                f != nullptr ? f->name : std::string("?"), status);
     if (f != nullptr) {
       filter::stats::recordFilterError(*f);
     }
-    strm(s)->sendLocalReply(500, "filter error\n", SLUICE_FLAG_LOCAL_REPLY);
+    if (stream->acceptsLocalReply()) {
+      stream->setResponseDetails(fmt::format("invalid_local_reply_status_{}", status));
+    }
+    stream->sendLocalReply(500, "filter error\n", SLUICE_FLAG_LOCAL_REPLY);
     return;
   }
-  strm(s)->sendLocalReply(status, sv(body), SLUICE_FLAG_LOCAL_REPLY, headers, header_count);
+  if (stream->acceptsLocalReply() && details.len > 0 && details.ptr != nullptr) {
+    // Before the reply: a stream that completes inside sendLocalReply logs it right away.
+    stream->setResponseDetails(sv(details));
+    if (Logger::enabled(LogLevel::Debug)) {
+      sluice_stream_info_t info{};
+      info.size = sizeof(info);
+      stream->fillInfo(&info);
+      Logger::write(
+          LogLevel::Debug, f != nullptr ? "filter " + f->name : std::string("filter"),
+          fmt::format("[{}] local reply {}: {}", sv(info.request_id), status, sv(details)));
+    }
+  }
+  stream->sendLocalReply(status, sv(body), SLUICE_FLAG_LOCAL_REPLY, headers, header_count);
 }
 
 void resume(sluice_stream_t* s, sluice_direction_t dir) noexcept {
@@ -471,6 +529,15 @@ const sluice_host_t kHost = {
     readyHold,
     readyRelease,
     clusterPick,
+    configView,
+    ConfigView::cType,
+    ConfigView::cString,
+    ConfigView::cInt,
+    ConfigView::cBool,
+    ConfigView::cDouble,
+    ConfigView::cLength,
+    ConfigView::cMember,
+    ConfigView::cCheckKeys,
 };
 
 } // namespace

@@ -39,8 +39,9 @@ std::string checkModule(const sluice_module_t* m, const std::string& what) {
         m->abi_major, m->abi_minor, SLUICE_ABI_VERSION_MAJOR, SLUICE_ABI_VERSION_MINOR);
   }
   if (m->abi_minor > SLUICE_ABI_VERSION_MINOR) {
-    return fmt::format("{}: built for C ABI {}.{}, newer than this sluice's ABI {}.{}", what,
-                       m->abi_major, m->abi_minor, SLUICE_ABI_VERSION_MAJOR,
+    return fmt::format("{}: requires C ABI {}.{} (SLUICE_MODULE_REQUIRES_MINOR), newer than this "
+                       "sluice's ABI {}.{}; upgrade sluice or build the module for an older minor",
+                       what, m->abi_major, m->abi_minor, SLUICE_ABI_VERSION_MAJOR,
                        SLUICE_ABI_VERSION_MINOR);
   }
   for (size_t i = 0; i < m->filter_count; i++) {

@@ -3,6 +3,10 @@
 #include "core/filter/config_context.h"
 #include "core/filter/stream_stats.h"
 
+#include <cstddef>
+
+#include <fmt/format.h>
+
 namespace sluice::filter {
 
 FilterInstance::~FilterInstance() {
@@ -66,7 +70,7 @@ bool sameCluster(const config::ClusterConfig& a, const config::ClusterConfig& b)
 } // namespace
 
 BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
-                          const Snapshot* previous) {
+                          const Snapshot* previous, BuildMode mode) {
   BuildResult result;
   auto snap = std::make_shared<Snapshot>();
   snap->config = config;
@@ -130,6 +134,7 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
       inst->has_request_body = d->sluice_on_request_body != nullptr;
       inst->has_response_headers = d->sluice_on_response_headers != nullptr;
       inst->has_response_body = d->sluice_on_response_body != nullptr;
+      inst->pointer = f.pointer;
       lr.any_request_body_hook |= inst->has_request_body;
       lr.any_response_body_hook |= inst->has_response_body;
       lr.filters.push_back(std::move(inst));
@@ -171,6 +176,28 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
   }
   if (!result.errors.empty()) {
     return result;
+  }
+  if (mode == BuildMode::CheckOnly) {
+    return result; // `sluice validate`: every filter config is destroyed without starting
+  }
+  // Every check passed: start what has side effects (files, threads). A filter that cannot
+  // start fails the load; the snapshot is dropped and every config of it destroyed.
+  for (auto& lr : snap->listeners) {
+    for (auto& inst : lr.filters) {
+      const sluice_filter_descriptor_t* d = inst->desc;
+      if (d->size < offsetof(sluice_filter_descriptor_t, sluice_on_config_start) +
+                        sizeof(d->sluice_on_config_start) ||
+          d->sluice_on_config_start == nullptr) {
+        continue;
+      }
+      if (!d->sluice_on_config_start(inst->config)) {
+        result.errors.push_back({inst->pointer + "/config",
+                                 fmt::format("filter \"{}\" ({}) could not start (its log line "
+                                             "above says why)",
+                                             inst->name, inst->type)});
+        return result;
+      }
+    }
   }
   stats::defineSnapshotMetrics(*snap);
   result.snapshot = std::move(snap);

@@ -25,7 +25,8 @@ public:
   void* config = nullptr;
   std::string name;
   std::string type;
-  ModulePtr module; // keeps a .so mapped
+  std::string pointer; // the filter entry's JSON pointer ("/listeners/0/filters/2")
+  ModulePtr module;    // keeps a .so mapped
   // Hooks present, resolved once: the filter manager skips absent ones without a branch per
   // descriptor field size check.
   bool has_request_body = false;
@@ -70,7 +71,12 @@ struct BuildResult {
 // thread (beside the main loop), reloads (with `previous`) on the main thread.
 // With `previous`, a cluster whose configuration did not change keeps its ClusterInfo (so its
 // pools, health and drain state survive the reload).
+// Start: the filter configs are started (sluice_on_config_start) once everything has been
+// checked, so a snapshot that is returned is ready to go live. CheckOnly (`sluice validate`)
+// checks the same things but returns no snapshot and starts nothing: no file is created and no
+// thread started.
+enum class BuildMode { Start, CheckOnly };
 BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
-                          const Snapshot* previous = nullptr);
+                          const Snapshot* previous = nullptr, BuildMode mode = BuildMode::Start);
 
 } // namespace sluice::filter

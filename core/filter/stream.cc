@@ -91,6 +91,7 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   replay_.clear();
   replay_overflow_ = false;
   route_name_ = {};
+  response_details_ = {};
   upstream_path_ = {};
   timeout_ms_ = retries_left_ = retry_on_ = per_try_timeout_ms_ = 0;
   last_endpoint_ = -1;
@@ -1412,6 +1413,7 @@ void Stream::fillInfo(sluice_stream_info_t* info) {
   full.upstream_duration_us = upstream_head_us_ > 0 ? upstream_head_us_ - upstream_start_us_ : 0;
   full.bytes_in = bytes_in_;
   full.bytes_out = bytes_out_;
+  full.response_details = {response_details_.data(), response_details_.size()};
   uint32_t n = info->size < sizeof(full) ? info->size : static_cast<uint32_t>(sizeof(full));
   std::memcpy(info, &full, n);
   info->size = n;

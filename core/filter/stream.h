@@ -97,6 +97,9 @@ public:
   void metadataSet(std::string_view key, std::string_view value);
   bool metadataAt(size_t i, std::string_view* key, std::string_view* value) const;
   void fillInfo(sluice_stream_info_t* info);
+  // A local reply from a filter that will be taken (none sent yet), and its `details`.
+  bool acceptsLocalReply() const { return active_ && !local_reply_; }
+  void setResponseDetails(std::string_view details) { response_details_ = arena_.copy(details); }
   WorkerContext& worker() { return worker_; }
   http::Arena& arena() { return arena_; }
   sluice_stream_t* handle() { return reinterpret_cast<sluice_stream_t*>(this); }
@@ -170,6 +173,7 @@ private:
   // route
   upstream::ClusterPool* pool_ = nullptr;
   std::string_view route_name_;
+  std::string_view response_details_; // sluice_host_send_local_reply's details (arena)
   std::string_view upstream_path_;
   uint32_t timeout_ms_ = 0;
   uint32_t retries_left_ = 0;

@@ -1,6 +1,7 @@
 #include "core/filter/stream_stats.h"
 
 #include "core/filter/worker_context.h"
+#include "core/stats/core_metrics.h"
 #include "core/stats/registry.h"
 
 #include <string>
@@ -10,7 +11,9 @@ namespace sluice::filter::stats {
 
 namespace {
 
+using sluice::stats::CoreMetric;
 using sluice::stats::Registry;
+constexpr auto core = sluice::stats::coreMetric;
 
 constexpr uint32_t kInvalid = sluice::stats::kInvalidId;
 const char* kCodes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -28,10 +31,12 @@ void add(uint32_t id, double v) {
 
 namespace {
 std::pair<uint32_t, uint32_t> reloadSeries() {
-  static const uint32_t ok = Registry::global().defineCounter(
-      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "success"}});
+  static const uint32_t ok = Registry::global().defineCounter(core(CoreMetric::ConfigReloads).name,
+                                                              core(CoreMetric::ConfigReloads).help,
+                                                              {{"result", "success"}});
   static const uint32_t failed = Registry::global().defineCounter(
-      "sluice_config_reloads_total", "Configuration reloads by result", {{"result", "failure"}});
+      core(CoreMetric::ConfigReloads).name, core(CoreMetric::ConfigReloads).help,
+      {{"result", "failure"}});
   return {ok, failed};
 }
 } // namespace
@@ -41,15 +46,16 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
   for (auto& l : snapshot.listeners) {
     const std::string& name = l.config->name;
     for (int c = 1; c <= 5; c++) {
-      l.metrics.requests[c] = r.defineCounter("sluice_downstream_requests_total",
-                                              "Requests received, by listener and status class",
+      l.metrics.requests[c] = r.defineCounter(core(CoreMetric::DownstreamRequests).name,
+                                              core(CoreMetric::DownstreamRequests).help,
                                               {{"listener", name}, {"code", kCodes[c]}});
     }
-    l.metrics.duration = r.defineHistogram(
-        "sluice_downstream_request_duration_seconds",
-        "Time from the first request byte to the end of the response", {{"listener", name}}, {});
-    l.metrics.connections = r.defineGauge("sluice_downstream_connections_active",
-                                          "Open downstream connections", {{"listener", name}});
+    l.metrics.duration = r.defineHistogram(core(CoreMetric::DownstreamRequestDuration).name,
+                                           core(CoreMetric::DownstreamRequestDuration).help,
+                                           {{"listener", name}}, {});
+    l.metrics.connections =
+        r.defineGauge(core(CoreMetric::DownstreamConnectionsActive).name,
+                      core(CoreMetric::DownstreamConnectionsActive).help, {{"listener", name}});
   }
   for (auto& c : snapshot.clusters) {
     if (c->metrics.defined) {
@@ -58,45 +64,45 @@ void defineSnapshotMetrics(Snapshot& snapshot) {
     const std::string& name = c->name();
     auto& m = c->metrics;
     for (int k = 1; k <= 5; k++) {
-      m.requests[k] = r.defineCounter("sluice_upstream_requests_total",
-                                      "Responses received from upstreams, by status class",
+      m.requests[k] = r.defineCounter(core(CoreMetric::UpstreamRequests).name,
+                                      core(CoreMetric::UpstreamRequests).help,
                                       {{"cluster", name}, {"code", kCodes[k]}});
     }
-    m.duration = r.defineHistogram("sluice_upstream_request_duration_seconds",
-                                   "Time from sending the request to the upstream's response head",
-                                   {{"cluster", name}}, {});
+    m.duration =
+        r.defineHistogram(core(CoreMetric::UpstreamRequestDuration).name,
+                          core(CoreMetric::UpstreamRequestDuration).help, {{"cluster", name}}, {});
     auto err = [&](const char* kind) {
-      return r.defineCounter("sluice_upstream_errors_total", "Upstream failures by kind",
+      return r.defineCounter(core(CoreMetric::UpstreamErrors).name,
+                             core(CoreMetric::UpstreamErrors).help,
                              {{"cluster", name}, {"kind", kind}});
     };
     m.connect_failure = err("connect_failure");
     m.timeout = err("timeout");
     m.reset = err("reset");
     m.overflow = err("overflow");
-    m.retries = r.defineCounter("sluice_upstream_retries_total",
-                                "Retries sent to a cluster, and retries the retry budget refused",
+    m.retries = r.defineCounter(core(CoreMetric::UpstreamRetries).name,
+                                core(CoreMetric::UpstreamRetries).help,
                                 {{"cluster", name}, {"result", "retried"}});
-    m.retries_budget_exhausted =
-        r.defineCounter("sluice_upstream_retries_total",
-                        "Retries sent to a cluster, and retries the retry budget refused",
-                        {{"cluster", name}, {"result", "budget_exhausted"}});
+    m.retries_budget_exhausted = r.defineCounter(
+        core(CoreMetric::UpstreamRetries).name, core(CoreMetric::UpstreamRetries).help,
+        {{"cluster", name}, {"result", "budget_exhausted"}});
     m.connections_active =
-        r.defineGauge("sluice_upstream_connections_active",
-                      "Open upstream connections of a cluster", {{"cluster", name}});
+        r.defineGauge(core(CoreMetric::UpstreamConnectionsActive).name,
+                      core(CoreMetric::UpstreamConnectionsActive).help, {{"cluster", name}});
     m.defined = true;
   }
   for (auto& l : snapshot.listeners) {
     for (auto& f : l.filters) {
-      f->error_metric = r.defineCounter(
-          "sluice_filter_errors_total",
-          "Streams a filter broke (an invalid hook status), ended with 500 by the filter manager",
-          {{"filter", f->name}});
+      f->error_metric = r.defineCounter(core(CoreMetric::FilterErrors).name,
+                                        core(CoreMetric::FilterErrors).help, {{"filter", f->name}});
     }
   }
   g_ready =
-      r.defineGauge("sluice_server_ready", "1 when listeners are bound and the config is live", {});
-  g_draining = r.defineGauge("sluice_server_draining", "1 while shutting down", {});
-  g_generation = r.defineGauge("sluice_config_generation", "Generation of the live config", {});
+      r.defineGauge(core(CoreMetric::ServerReady).name, core(CoreMetric::ServerReady).help, {});
+  g_draining = r.defineGauge(core(CoreMetric::ServerDraining).name,
+                             core(CoreMetric::ServerDraining).help, {});
+  g_generation = r.defineGauge(core(CoreMetric::ConfigGeneration).name,
+                               core(CoreMetric::ConfigGeneration).help, {});
   reloadSeries(); // exposed (at 0) from the start, not only after the first reload
 }
 

@@ -1,5 +1,7 @@
 #include "core/http/codec.h"
 
+#include "core/http/status_codes.h"
+
 #include <cstring>
 
 #include <llhttp.h>
@@ -405,62 +407,11 @@ bool Parser::finish() {
 
 std::string_view reasonPhrase(uint32_t status) {
   switch (status) {
-  case 100:
-    return "Continue";
-  case 101:
-    return "Switching Protocols";
-  case 200:
-    return "OK";
-  case 201:
-    return "Created";
-  case 202:
-    return "Accepted";
-  case 204:
-    return "No Content";
-  case 206:
-    return "Partial Content";
-  case 301:
-    return "Moved Permanently";
-  case 302:
-    return "Found";
-  case 303:
-    return "See Other";
-  case 304:
-    return "Not Modified";
-  case 307:
-    return "Temporary Redirect";
-  case 308:
-    return "Permanent Redirect";
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 403:
-    return "Forbidden";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 413:
-    return "Content Too Large";
-  case 414:
-    return "URI Too Long";
-  case 429:
-    return "Too Many Requests";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 500:
-    return "Internal Server Error";
-  case 501:
-    return "Not Implemented";
-  case 502:
-    return "Bad Gateway";
-  case 503:
-    return "Service Unavailable";
-  case 504:
-    return "Gateway Timeout";
+#define SLUICE_REASON_CASE(code, phrase)                                                           \
+  case code:                                                                                       \
+    return phrase;
+    SLUICE_HTTP_STATUS_CODES(SLUICE_REASON_CASE)
+#undef SLUICE_REASON_CASE
   default:
     return "Unknown";
   }

@@ -134,7 +134,8 @@ int validate(const std::string& path) {
                         "expected an IP address and port, got \"" + l.address.text + "\""});
     }
   }
-  filter::BuildResult built = filter::buildSnapshot(load.config, 0);
+  filter::BuildResult built =
+      filter::buildSnapshot(load.config, 0, nullptr, filter::BuildMode::CheckOnly);
   for (auto& e : built.errors) {
     errors.push_back(std::move(e));
   }

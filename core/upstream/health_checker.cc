@@ -4,6 +4,7 @@
 #include "core/common/readiness.h"
 #include "core/http/codec.h"
 #include "core/network/connection.h"
+#include "core/stats/core_metrics.h"
 #include "core/stats/registry.h"
 
 #include <random>
@@ -19,9 +20,9 @@ public:
     parser_.setBodySink(this);
     interval_timer_ = owner.dispatcher_.createTimer([this] { check(); });
     timeout_timer_ = owner.dispatcher_.createTimer([this] { done(false, "timeout"); });
+    const stats::CoreMetricInfo& m = stats::coreMetric(stats::CoreMetric::UpstreamEndpointHealthy);
     gauge_ = stats::Registry::global().defineGauge(
-        "sluice_upstream_endpoint_healthy", "1 when the endpoint passes its health checks",
-        {{"cluster", owner.info_->name()}, {"endpoint", endpoint_.address}});
+        m.name, m.help, {{"cluster", owner.info_->name()}, {"endpoint", endpoint_.address}});
     stats::Registry::global().set(gauge_, endpoint_.healthy.load() ? 1 : 0);
   }
   ~Probe() override { closeConnection(); }

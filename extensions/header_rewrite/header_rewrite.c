@@ -3,11 +3,14 @@
  * templates such as "${request_id}" or "${request_header:user-agent}". Plain C99 against
  * sluice/filter.h only; see README.md for the config.
  *
- * The config is parsed by a small schema-driven JSON reader below (objects, arrays and
- * strings, with every JSON escape); anything else where a string is expected is a config
- * error. Templates are compiled once into segments; the data path expands them into a stack
+ * The config is read through the host's typed config view (sluice_host_config_view and
+ * sluice_host_config_get_*, C ABI 1.3): no JSON parsing here; every problem comes back with its
+ * JSON pointer. Templates are compiled once into segments; the data path expands them into a stack
  * buffer (heap only for a value over 2 KiB) and keeps no per-stream state.
  */
+/* The config view (sluice_host_config_*) arrived in C ABI 1.3: hosts before it refuse this module
+ * with a clear message instead of it calling a function they lack. */
+#define SLUICE_MODULE_REQUIRES_MINOR 3
 #include "sluice/filter.h"
 
 #include <stdio.h>
@@ -88,261 +91,51 @@ typedef struct {
 } config_t;
 
 /* ---- config parsing ----------------------------------------------------------------------- */
+/* The host parses the JSON (sluice_host_config_view, ABI 1.3); this module only reads typed
+ * values by JSON pointer. The first problem is reported and reading stops there. */
 
 typedef struct {
-  const char* s;
-  size_t len;
-  size_t pos;
   sluice_config_ctx_t* cfg;
+  sluice_config_view_t* view;
   int failed;
 } reader_t;
 
-static void report(reader_t* r, const char* pointer, const char* message) {
+static void report_str(reader_t* r, sluice_str_t pointer, sluice_str_t message) {
   if (r->failed) {
     return; /* the first error is the useful one: parsing stops there */
   }
   r->failed = 1;
-  host->sluice_host_config_error(r->cfg, (sluice_str_t){pointer, strlen(pointer)},
-                                 (sluice_str_t){message, strlen(message)});
+  host->sluice_host_config_error(r->cfg, pointer, message);
 }
 
-static void skip_ws(reader_t* r) {
-  while (r->pos < r->len && (r->s[r->pos] == ' ' || r->s[r->pos] == '\t' || r->s[r->pos] == '\n' ||
-                             r->s[r->pos] == '\r')) {
-    r->pos++;
-  }
+static void report(reader_t* r, const char* pointer, const char* message) {
+  report_str(r, (sluice_str_t){pointer, strlen(pointer)}, (sluice_str_t){message, strlen(message)});
 }
 
-static int peek(reader_t* r) {
-  skip_ws(r);
-  return r->pos < r->len ? (unsigned char)r->s[r->pos] : -1;
-}
-
-/* The next value's text, as sluice's config errors show a value ("got 42", "got [1,2]"): the
- * config arrives re-serialized by the core as compact JSON, so the text is copied as it stands,
- * up to the end of the value, and cut at 60 characters with "...". */
-static void describe_next(reader_t* r, char* out, size_t cap) {
-  size_t n = 0;
-  int depth = 0, in_string = 0, escaped = 0;
-  if (peek(r) < 0) {
-    snprintf(out, cap, "the end of the text");
-    return;
-  }
-  for (size_t i = r->pos; i < r->len; i++) {
-    char c = r->s[i];
-    if (!in_string && depth == 0 && n > 0 && (c == ',' || c == '}' || c == ']' || c == ' ')) {
-      break;
-    }
-    if (n > 60 || n + 1 >= cap) {
-      break; /* long enough to be cut below */
-    }
-    out[n++] = c;
-    if (in_string) {
-      if (escaped) {
-        escaped = 0;
-      } else if (c == '\\') {
-        escaped = 1;
-      } else if (c == '"') {
-        in_string = 0;
-        if (depth == 0) {
-          break;
-        }
-      }
-    } else if (c == '"') {
-      in_string = 1;
-    } else if (c == '{' || c == '[') {
-      depth++;
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0) {
-        break;
-      }
-    }
-  }
-  if (n > 60) {
-    memcpy(out + 57, "...", 3);
-    n = 60;
-  }
-  out[n] = 0;
-}
-
-static void expected(reader_t* r, const char* pointer, const char* what) {
-  char value[64];
-  char msg[160];
-  describe_next(r, value, sizeof value);
-  snprintf(msg, sizeof msg, "expected %s, got %s", what, value);
-  report(r, pointer, msg);
-}
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-static int read_hex4(reader_t* r, unsigned* out) {
-  size_t i;
-  *out = 0;
-  if (r->pos + 4 > r->len) {
-    return 0;
-  }
-  for (i = 0; i < 4; i++) {
-    int d = hex_value(r->s[r->pos + i]);
-    if (d < 0) {
-      return 0;
-    }
-    *out = *out * 16 + (unsigned)d;
-  }
-  r->pos += 4;
-  return 1;
-}
-
-/* Reads a JSON string at the cursor into a malloc'd NUL-terminated buffer. */
-static char* read_string(reader_t* r, const char* pointer, size_t* out_len) {
-  char* out;
-  size_t n = 0;
-  if (peek(r) != '"') {
-    expected(r, pointer, "a string");
-    return NULL;
-  }
-  r->pos++;
-  out = (char*)malloc(r->len - r->pos + 1); /* decoded text is never longer than the source */
-  if (out == NULL) {
-    report(r, pointer, "out of memory");
-    return NULL;
-  }
-  while (r->pos < r->len) {
-    unsigned char c = (unsigned char)r->s[r->pos++];
-    if (c == '"') {
-      out[n] = '\0';
-      *out_len = n;
-      return out;
-    }
-    if (c < 0x20) {
-      break;
-    }
-    if (c != '\\') {
-      out[n++] = (char)c;
-      continue;
-    }
-    if (r->pos >= r->len) {
-      break;
-    }
-    c = (unsigned char)r->s[r->pos++];
-    switch (c) {
-    case '"':
-    case '\\':
-    case '/':
-      out[n++] = (char)c;
-      break;
-    case 'b':
-      out[n++] = '\b';
-      break;
-    case 'f':
-      out[n++] = '\f';
-      break;
-    case 'n':
-      out[n++] = '\n';
-      break;
-    case 'r':
-      out[n++] = '\r';
-      break;
-    case 't':
-      out[n++] = '\t';
-      break;
-    case 'u': {
-      unsigned cp, lo;
-      if (!read_hex4(r, &cp)) {
-        goto bad;
-      }
-      if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (r->pos + 2 > r->len || r->s[r->pos] != '\\' || r->s[r->pos + 1] != 'u') {
-          goto bad;
-        }
-        r->pos += 2;
-        if (!read_hex4(r, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-          goto bad;
-        }
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-      } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-        goto bad;
-      }
-      /* \uXXXX is 6 source bytes, at most 4 output bytes: the buffer is large enough. */
-      if (cp < 0x80) {
-        out[n++] = (char)cp;
-      } else if (cp < 0x800) {
-        out[n++] = (char)(0xC0 | (cp >> 6));
-        out[n++] = (char)(0x80 | (cp & 0x3F));
-      } else if (cp < 0x10000) {
-        out[n++] = (char)(0xE0 | (cp >> 12));
-        out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[n++] = (char)(0x80 | (cp & 0x3F));
-      } else {
-        out[n++] = (char)(0xF0 | (cp >> 18));
-        out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[n++] = (char)(0x80 | (cp & 0x3F));
-      }
-      break;
-    }
-    default:
-      goto bad;
-    }
-  }
-bad:
-  free(out);
-  report(r, pointer, "invalid JSON string");
-  return NULL;
-}
-
-/* Consumes ',' (returns 1: another element follows) or the closing bracket (returns 0). */
-static int next_element(reader_t* r, const char* pointer, char close) {
-  int c = peek(r);
-  if (c == ',') {
-    r->pos++;
+/* OK: go on; MISSING: the caller keeps its default; anything else is reported. */
+static int check(reader_t* r, sluice_config_get_t got, const sluice_config_problem_t* p) {
+  if (got == SLUICE_CONFIG_OK || got == SLUICE_CONFIG_MISSING) {
     return 1;
   }
-  if (c == close) {
-    r->pos++;
-    return 0;
-  }
-  report(r, pointer,
-         close == '}' ? "invalid JSON: expected ',' or '}'" : "invalid JSON: expected ',' or ']'");
-  return -1;
+  report_str(r, p->pointer, p->message);
+  return 0;
 }
 
-/* Opens an object; returns 1 if it has members, 0 if empty, -1 on error. */
-static int open_object(reader_t* r, const char* pointer) {
-  if (peek(r) != '{') {
-    expected(r, pointer, "an object");
-    return -1;
-  }
-  r->pos++;
-  if (peek(r) == '}') {
-    r->pos++;
-    return 0;
-  }
-  return 1;
+static sluice_str_t cstr(const char* s) {
+  sluice_str_t v;
+  v.ptr = s;
+  v.len = strlen(s);
+  return v;
 }
 
-static char* read_key(reader_t* r, const char* pointer, size_t* len) {
-  char* key = read_string(r, pointer, len);
-  if (key == NULL) {
-    return NULL;
+/* A NUL-terminated heap copy of a host string. */
+static char* copy_str(sluice_str_t v) {
+  char* out = (char*)malloc(v.len + 1);
+  if (out != NULL) {
+    memcpy(out, v.ptr, v.len);
+    out[v.len] = '\0';
   }
-  if (peek(r) != ':') {
-    free(key);
-    report(r, pointer, "invalid JSON: expected ':'");
-    return NULL;
-  }
-  r->pos++;
-  return key;
+  return out;
 }
 
 static int is_token(const char* s, size_t n) {
@@ -358,23 +151,6 @@ static int is_token(const char* s, size_t n) {
     }
   }
   return 1;
-}
-
-/* Appends "/token" (RFC 6901 escaped) to base into out. */
-static void pointer_join(char* out, size_t cap, const char* base, const char* token) {
-  size_t n = (size_t)snprintf(out, cap, "%s/", base);
-  for (; *token != '\0' && n + 3 < cap; token++) {
-    if (*token == '~') {
-      out[n++] = '~';
-      out[n++] = '0';
-    } else if (*token == '/') {
-      out[n++] = '~';
-      out[n++] = '1';
-    } else {
-      out[n++] = *token;
-    }
-  }
-  out[n < cap ? n : cap - 1] = '\0';
 }
 
 static int push_segment(header_op_t* op, seg_kind_t kind, const char* text, size_t len) {
@@ -504,138 +280,111 @@ oom:
 /* "set"/"add": an object of header name -> template. */
 static int parse_ops(reader_t* r, const char* pointer, header_op_t** ops, size_t* count,
                      int response) {
-  int more = open_object(r, pointer);
-  if (more < 0) {
+  sluice_config_problem_t p = {sizeof(sluice_config_problem_t), {NULL, 0}, {NULL, 0}};
+  size_t n = 0, i;
+  if (host->sluice_host_config_get_length(r->view, cstr(pointer), &n, &p) != SLUICE_CONFIG_OK ||
+      host->sluice_host_config_type(r->view, cstr(pointer)) != SLUICE_JSON_OBJECT) {
+    report(r, pointer, "expected an object of header name -> value");
     return 0;
   }
-  while (more > 0) {
-    char member_ptr[256];
-    size_t name_len = 0, value_len = 0;
-    char* name = read_key(r, pointer, &name_len);
-    char* value;
-    header_op_t* grown;
-    header_op_t* op;
-    if (name == NULL) {
-      return 0;
-    }
-    pointer_join(member_ptr, sizeof member_ptr, pointer, name);
-    if (!is_token(name, name_len)) {
-      free(name);
-      report(r, member_ptr, "expected a header name (an RFC 9110 token)");
-      return 0;
-    }
-    value = read_string(r, member_ptr, &value_len);
-    if (value == NULL) {
-      free(name);
-      return 0;
-    }
-    grown = (header_op_t*)realloc(*ops, (*count + 1) * sizeof(header_op_t));
-    if (grown == NULL) {
-      free(name);
-      free(value);
-      report(r, member_ptr, "out of memory");
-      return 0;
-    }
-    *ops = grown;
-    op = &grown[(*count)++];
-    memset(op, 0, sizeof *op);
-    op->name = name;
-    op->name_len = name_len;
-    if (!compile_template(r, member_ptr, op, value, value_len, response)) {
-      free(value);
-      return 0;
-    }
-    free(value);
-    more = next_element(r, pointer, '}');
+  *ops = (header_op_t*)calloc(n > 0 ? n : 1, sizeof(header_op_t));
+  if (*ops == NULL) {
+    report(r, pointer, "out of memory");
+    return 0;
   }
-  return more == 0;
+  for (i = 0; i < n; i++) {
+    sluice_str_t name, member, value;
+    char* member_ptr;
+    header_op_t* op = &(*ops)[i];
+    int ok;
+    if (!check(r,
+               host->sluice_host_config_get_member(r->view, cstr(pointer), i, &name, &member, &p),
+               &p) ||
+        !check(r, host->sluice_host_config_get_string(r->view, member, &value, &p), &p)) {
+      return 0;
+    }
+    member_ptr = copy_str(member);
+    op->name = copy_str(name);
+    (*count)++;
+    if (member_ptr == NULL || op->name == NULL) {
+      free(member_ptr);
+      report(r, pointer, "out of memory");
+      return 0;
+    }
+    op->name_len = name.len;
+    ok = is_token(op->name, op->name_len);
+    if (!ok) {
+      report(r, member_ptr, "expected a header name (an RFC 9110 token)");
+    } else {
+      ok = compile_template(r, member_ptr, op, value.ptr, value.len, response);
+    }
+    free(member_ptr);
+    if (!ok) {
+      return 0;
+    }
+  }
+  return 1;
 }
 
 /* "remove": an array of header names. */
 static int parse_remove(reader_t* r, const char* pointer, direction_ops_t* d) {
-  int more;
-  size_t index = 0;
-  if (peek(r) != '[') {
-    expected(r, pointer, "an array");
+  sluice_config_problem_t p = {sizeof(sluice_config_problem_t), {NULL, 0}, {NULL, 0}};
+  size_t n = 0, i;
+  if (host->sluice_host_config_type(r->view, cstr(pointer)) != SLUICE_JSON_ARRAY) {
+    report(r, pointer, "expected an array of header names");
     return 0;
   }
-  r->pos++;
-  more = peek(r) == ']' ? 0 : 1;
-  if (more == 0) {
-    r->pos++;
+  host->sluice_host_config_get_length(r->view, cstr(pointer), &n, &p);
+  d->remove = (char**)calloc(n > 0 ? n : 1, sizeof(char*));
+  d->remove_len = (size_t*)calloc(n > 0 ? n : 1, sizeof(size_t));
+  if (d->remove == NULL || d->remove_len == NULL) {
+    report(r, pointer, "out of memory");
+    return 0;
   }
-  while (more > 0) {
+  for (i = 0; i < n; i++) {
     char item_ptr[300];
-    size_t len = 0;
-    char* name;
-    char** grown;
-    size_t* grown_len;
-    snprintf(item_ptr, sizeof item_ptr, "%s/%zu", pointer, index++);
-    name = read_string(r, item_ptr, &len);
-    if (name == NULL) {
+    sluice_str_t name;
+    snprintf(item_ptr, sizeof item_ptr, "%s/%zu", pointer, i);
+    if (!check(r, host->sluice_host_config_get_string(r->view, cstr(item_ptr), &name, &p), &p)) {
       return 0;
     }
-    if (!is_token(name, len)) {
-      free(name);
+    if (!is_token(name.ptr, name.len)) {
       report(r, item_ptr, "expected a header name (an RFC 9110 token)");
       return 0;
     }
-    grown = (char**)realloc(d->remove, (d->remove_count + 1) * sizeof(char*));
-    if (grown != NULL) {
-      d->remove = grown;
-    }
-    grown_len = (size_t*)realloc(d->remove_len, (d->remove_count + 1) * sizeof(size_t));
-    if (grown_len != NULL) {
-      d->remove_len = grown_len;
-    }
-    if (grown == NULL || grown_len == NULL) {
-      free(name);
+    d->remove[d->remove_count] = copy_str(name);
+    if (d->remove[d->remove_count] == NULL) {
       report(r, item_ptr, "out of memory");
       return 0;
     }
-    d->remove[d->remove_count] = name;
-    d->remove_len[d->remove_count++] = len;
-    more = next_element(r, pointer, ']');
+    d->remove_len[d->remove_count++] = name.len;
   }
-  return more == 0;
+  return 1;
 }
 
 static int parse_direction(reader_t* r, const char* pointer, direction_ops_t* d, int response) {
-  int more = open_object(r, pointer);
-  int seen_set = 0, seen_add = 0, seen_remove = 0;
-  if (more < 0) {
+  static const char* const kKeys[] = {"remove", "set", "add"};
+  sluice_config_problem_t p = {sizeof(sluice_config_problem_t), {NULL, 0}, {NULL, 0}};
+  char member_ptr[64];
+  if (!check(r, host->sluice_host_config_check_keys(r->view, cstr(pointer), kKeys, 3, &p), &p)) {
     return 0;
   }
-  while (more > 0) {
-    char member_ptr[256];
-    size_t len = 0;
-    int ok;
-    char* key = read_key(r, pointer, &len);
-    if (key == NULL) {
-      return 0;
-    }
-    pointer_join(member_ptr, sizeof member_ptr, pointer, key);
-    if (strcmp(key, "set") == 0 && !seen_set) {
-      seen_set = 1;
-      ok = parse_ops(r, member_ptr, &d->set, &d->set_count, response);
-    } else if (strcmp(key, "add") == 0 && !seen_add) {
-      seen_add = 1;
-      ok = parse_ops(r, member_ptr, &d->add, &d->add_count, response);
-    } else if (strcmp(key, "remove") == 0 && !seen_remove) {
-      seen_remove = 1;
-      ok = parse_remove(r, member_ptr, d);
-    } else {
-      int dup = strcmp(key, "set") == 0 || strcmp(key, "add") == 0 || strcmp(key, "remove") == 0;
-      report(r, member_ptr, dup ? "duplicate key" : "unknown key (expected set, add or remove)");
-      ok = 0;
-    }
-    free(key);
-    if (!ok) {
-      return 0;
-    }
-    more = next_element(r, pointer, '}');
+  snprintf(member_ptr, sizeof member_ptr, "%s/remove", pointer);
+  if (host->sluice_host_config_type(r->view, cstr(member_ptr)) != SLUICE_JSON_MISSING &&
+      !parse_remove(r, member_ptr, d)) {
+    return 0;
   }
-  return more == 0;
+  snprintf(member_ptr, sizeof member_ptr, "%s/set", pointer);
+  if (host->sluice_host_config_type(r->view, cstr(member_ptr)) != SLUICE_JSON_MISSING &&
+      !parse_ops(r, member_ptr, &d->set, &d->set_count, response)) {
+    return 0;
+  }
+  snprintf(member_ptr, sizeof member_ptr, "%s/add", pointer);
+  if (host->sluice_host_config_type(r->view, cstr(member_ptr)) != SLUICE_JSON_MISSING &&
+      !parse_ops(r, member_ptr, &d->add, &d->add_count, response)) {
+    return 0;
+  }
+  return 1;
 }
 
 static void free_ops(header_op_t* ops, size_t count) {
@@ -669,57 +418,33 @@ static void config_destroy(void* p) {
 }
 
 static void* config_new(const sluice_host_t* h, sluice_config_ctx_t* cfg, sluice_str_t json) {
+  static const char* const kKeys[] = {"request", "response"};
+  sluice_config_problem_t p = {sizeof(sluice_config_problem_t), {NULL, 0}, {NULL, 0}};
   reader_t r;
-  config_t* c = (config_t*)calloc(1, sizeof(config_t));
-  int more, seen[2] = {0, 0};
+  config_t* c;
   host = h;
-  r.s = json.ptr;
-  r.len = json.len;
-  r.pos = 0;
   r.cfg = cfg;
   r.failed = 0;
+  r.view = h->sluice_host_config_view(cfg, json, &p);
+  if (r.view == NULL) {
+    report_str(&r, p.pointer, p.message);
+    return NULL;
+  }
+  if (h->sluice_host_config_type(r.view, SLUICE_STR("")) == SLUICE_JSON_NULL) {
+    r.failed = 0; /* "config": null reads as no config */
+  } else if (!check(&r, h->sluice_host_config_check_keys(r.view, SLUICE_STR(""), kKeys, 2, &p),
+                    &p)) {
+    return NULL;
+  }
+  c = (config_t*)calloc(1, sizeof(config_t));
   if (c == NULL) {
     report(&r, "", "out of memory");
     return NULL;
   }
-  if (peek(&r) == -1) {
-    return c; /* no config: nothing to rewrite */
-  }
-  more = open_object(&r, "");
-  while (more > 0) {
-    char member_ptr[256];
-    size_t len = 0;
-    int d = -1;
-    char* key = read_key(&r, "", &len);
-    if (key == NULL) {
-      more = -1;
-      break;
-    }
-    pointer_join(member_ptr, sizeof member_ptr, "", key);
-    if (strcmp(key, "request") == 0) {
-      d = SLUICE_DIRECTION_REQUEST;
-    } else if (strcmp(key, "response") == 0) {
-      d = SLUICE_DIRECTION_RESPONSE;
-    }
-    free(key);
-    if (d < 0 || seen[d]) {
-      report(&r, member_ptr,
-             d < 0 ? "unknown key (expected request or response)" : "duplicate key");
-      more = -1;
-      break;
-    }
-    seen[d] = 1;
-    if (!parse_direction(&r, member_ptr, &c->dir[d], d == SLUICE_DIRECTION_RESPONSE)) {
-      more = -1;
-      break;
-    }
-    more = next_element(&r, "", '}');
-  }
-  if (more == 0 && peek(&r) != -1) {
-    report(&r, "", "invalid JSON: text after the config object");
-  }
-  if (r.failed || more < 0) {
-    report(&r, "", "invalid config"); /* no-op when an error was reported already */
+  if ((h->sluice_host_config_type(r.view, SLUICE_STR("/request")) != SLUICE_JSON_MISSING &&
+       !parse_direction(&r, "/request", &c->dir[SLUICE_DIRECTION_REQUEST], 0)) ||
+      (h->sluice_host_config_type(r.view, SLUICE_STR("/response")) != SLUICE_JSON_MISSING &&
+       !parse_direction(&r, "/response", &c->dir[SLUICE_DIRECTION_RESPONSE], 1))) {
     config_destroy(c);
     return NULL;
   }
@@ -916,18 +641,19 @@ static const sluice_filter_descriptor_t kDescriptor = {
     NULL,
     NULL,
     NULL,
-    NULL};
+    NULL,
+    NULL}; /* sluice_on_config_start: nothing to start */
 static const sluice_filter_descriptor_t* const kDescriptors[] = {&kDescriptor};
 static const sluice_module_t kModule = {sizeof(sluice_module_t),
                                         SLUICE_ABI_VERSION_MAJOR,
-                                        SLUICE_ABI_VERSION_MINOR,
+                                        SLUICE_MODULE_ABI_MINOR,
                                         "header_rewrite",
                                         kDescriptors,
                                         1};
 
 SLUICE_EXPORT const sluice_module_t*
 SLUICE_MODULE_ENTRY_NAME(const sluice_host_t* h, uint32_t host_major, uint32_t host_minor) {
-  /* The host refuses a module whose minor is newer than its own (kModule.abi_minor). */
+  /* The host refuses a module whose minor (SLUICE_MODULE_REQUIRES_MINOR) is newer than its own. */
   (void)host_minor;
   if (h == NULL || host_major != SLUICE_ABI_VERSION_MAJOR) {
     if (h != NULL) {

@@ -64,22 +64,17 @@ FilterConfig::create(const sluice_host_t* host, sluice_config_ctx_t* ctx, std::s
   };
   Config config = parseConfig(json, resolve, errors);
 
-  // Open the file now (even when other keys are wrong, so validate reports everything): an
-  // unopenable path is a config error, not a surprise at the first request.
-  int fd = config.sink == Sink::Stderr ? STDERR_FILENO : STDOUT_FILENO;
+  // Check the file now (even when other keys are wrong, so validate reports everything): an
+  // unusable path is a config error, not a surprise at the first request. Opening it (which
+  // creates it) waits for sluice_on_config_start: validate and a failed load leave nothing.
   if (config.sink == Sink::File) {
     std::string error;
-    fd = Writer::openForAppend(config.path, error);
-    if (fd < 0) {
+    if (!Writer::checkAppendable(config.path, error)) {
       errors.push_back(ConfigError{"/path", error});
     }
   }
-  const bool owns_fd = config.sink == Sink::File && fd >= 0;
   if (!errors.empty()) {
     reportErrors(host, ctx, errors);
-    if (owns_fd) {
-      ::close(fd);
-    }
     return nullptr;
   }
 
@@ -103,13 +98,26 @@ FilterConfig::create(const sluice_host_t* host, sluice_config_ctx_t* ctx, std::s
   if (self->lines_written_metric_ == SLUICE_METRIC_INVALID ||
       self->lines_dropped_metric_ == SLUICE_METRIC_INVALID ||
       self->write_errors_metric_ == SLUICE_METRIC_INVALID) {
-    if (owns_fd) {
-      ::close(fd); // the host has already reported why the metric was refused
-    }
-    return nullptr;
+    return nullptr; // the host has already reported why the metric was refused
   }
+  return self;
+}
 
-  const Config& c = self->config_;
+bool FilterConfig::start() {
+  if (writer_) {
+    return true;
+  }
+  const Config& c = config_;
+  int fd = c.sink == Sink::Stderr ? STDERR_FILENO : STDOUT_FILENO;
+  if (c.sink == Sink::File) {
+    std::string error;
+    fd = Writer::openForAppend(c.path, error);
+    if (fd < 0) {
+      log(SLUICE_LOG_ERROR, error);
+      return false;
+    }
+  }
+  const bool owns_fd = c.sink == Sink::File;
   WriterOptions options;
   options.path = c.path;
   options.is_file = c.sink == Sink::File;
@@ -118,16 +126,17 @@ FilterConfig::create(const sluice_host_t* host, sluice_config_ctx_t* ctx, std::s
   options.keep_capacity = static_cast<size_t>(c.buffer_bytes) * 2 + 65536;
   options.max_pending_bytes =
       static_cast<size_t>(std::max<uint64_t>(c.buffer_bytes * 16, kMinPendingBytes));
-  options.observer = self.get();
+  options.observer = this;
   try {
-    self->writer_ = std::make_unique<Writer>(std::move(options), fd);
-  } catch (...) {
+    writer_ = std::make_unique<Writer>(std::move(options), fd);
+  } catch (const std::exception& e) {
     if (owns_fd) {
-      ::close(fd); // the thread could not start; onConfigNew reports it
+      ::close(fd);
     }
-    throw;
+    log(SLUICE_LOG_ERROR, std::string("cannot start the writer: ") + e.what());
+    return false;
   }
-  return self;
+  return true;
 }
 
 void FilterConfig::log(sluice_log_level_t level, std::string_view message) const {
@@ -269,6 +278,10 @@ void WorkerState::onStreamComplete(sluice_stream_t* stream) {
   r.protocol = view(info.protocol);
   r.upstream_cluster = view(info.upstream_cluster);
   r.upstream_endpoint = view(info.upstream_endpoint);
+  r.response_details =
+      info.size >= offsetof(sluice_stream_info_t, response_details) + sizeof(info.response_details)
+          ? view(info.response_details)
+          : std::string_view();
   r.method = requestHeader(":method");
   r.authority = requestHeader(":authority");
   r.path = requestHeader(":path");
@@ -306,6 +319,10 @@ void* onConfigNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_st
   }
 }
 
+bool onConfigStart(void* config) noexcept {
+  return static_cast<FilterConfig*>(config)->start();
+}
+
 void onConfigDestroy(void* config) noexcept {
   // Drains the writer: every line handed over by the (already destroyed) workers is written.
   delete static_cast<FilterConfig*>(config);
@@ -331,7 +348,9 @@ void onStreamComplete(void* filter, sluice_stream_t* stream) noexcept {
 }
 
 void onLogReopen(void* config) noexcept {
-  static_cast<FilterConfig*>(config)->writer().reopen();
+  if (static_cast<FilterConfig*>(config)->started()) {
+    static_cast<FilterConfig*>(config)->writer().reopen();
+  }
 }
 
 constexpr sluice_filter_descriptor_t makeDescriptor() {
@@ -346,6 +365,7 @@ constexpr sluice_filter_descriptor_t makeDescriptor() {
   d.sluice_on_stream_destroy = onStreamDestroy;
   d.sluice_on_stream_complete = onStreamComplete;
   d.sluice_on_log_reopen = onLogReopen;
+  d.sluice_on_config_start = onConfigStart;
   return d;
 }
 

@@ -20,14 +20,19 @@ namespace sluice::filters::access_log {
 // ids. Shared read-only by every worker (the writer is internally synchronised).
 class FilterConfig : public WriterObserver {
 public:
-  // Parses and validates `json`, opens the log file and starts the writer. On failure reports
-  // every error through sluice_host_config_error and returns null.
+  // Check phase: parses and validates `json` and checks that the log file can be opened, without
+  // creating it. On failure reports every error through sluice_host_config_error and returns
+  // null.
   static std::unique_ptr<FilterConfig> create(const sluice_host_t* host, sluice_config_ctx_t* ctx,
                                               std::string_view json);
   ~FilterConfig() override;
 
   const sluice_host_t& host() const { return *host_; }
   const Config& config() const { return config_; }
+  // Start phase (sluice_on_config_start): opens the log file and starts the writer thread. False
+  // (logged) if it cannot. The workers exist only once it succeeded.
+  bool start();
+  bool started() const { return writer_ != nullptr; }
   Writer& writer() { return *writer_; }
 
   // WriterObserver: metrics and log lines, from the writer thread (or a submitting worker).

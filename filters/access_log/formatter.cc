@@ -39,7 +39,8 @@ constexpr std::string_view kJsonFields[] = {"time",
                                             "upstream_endpoint",
                                             "upstream_ms",
                                             "flags",
-                                            "user_agent"};
+                                            "user_agent",
+                                            "response_details"};
 
 constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -186,6 +187,7 @@ constexpr Command kCommands[] = {
     {"REQUEST_ID", Segment::Kind::RequestId, false},
     {"FLAGS", Segment::Kind::Flags, false},
     {"UPSTREAM_CLUSTER", Segment::Kind::UpstreamCluster, false},
+    {"RESPONSE_DETAILS", Segment::Kind::ResponseDetails, false},
     {"UPSTREAM_ENDPOINT", Segment::Kind::UpstreamEndpoint, false},
     {"START_TIME", Segment::Kind::StartTime, false},
     {"PROTOCOL", Segment::Kind::Protocol, false},
@@ -521,6 +523,9 @@ void Formatter::formatJson(const Record& r, std::string& out) const {
   }
   out += ']';
   appendStringField(out, "user_agent", r.user_agent);
+  if (!r.response_details.empty()) {
+    appendStringField(out, "response_details", r.response_details);
+  }
   for (const auto& [key, value] : r.metadata) {
     out += ',';
     if (isJsonField(key)) {
@@ -602,6 +607,9 @@ void Formatter::formatTemplate(const Record& r, std::string& out) const {
       break;
     case Segment::Kind::UpstreamCluster:
       appendLogText(out, r.upstream_cluster);
+      break;
+    case Segment::Kind::ResponseDetails:
+      appendLogText(out, r.response_details);
       break;
     case Segment::Kind::UpstreamEndpoint:
       appendLogText(out, r.upstream_endpoint);

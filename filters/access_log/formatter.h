@@ -57,6 +57,7 @@ struct Record {
   std::string_view referer;
   std::string_view upstream_cluster;
   std::string_view upstream_endpoint;
+  std::string_view response_details; // the local reply's details (sluice_host_send_local_reply)
   // Every stream metadata pair in insertion order (filled only for formats that print them all).
   std::vector<std::pair<std::string_view, std::string_view>> metadata;
   const RecordSource* source = nullptr; // may be null: named lookups then print "-"
@@ -80,6 +81,7 @@ struct Segment {
     RequestId,
     Flags,
     UpstreamCluster,
+    ResponseDetails,
     UpstreamEndpoint,
     StartTime,
     Protocol,

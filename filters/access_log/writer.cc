@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -36,6 +37,33 @@ int Writer::openForAppend(const std::string& path, std::string& error) {
     error = fmt::format("cannot open \"{}\" for appending: {}", path, std::strerror(errno));
   }
   return fd;
+}
+
+bool Writer::checkAppendable(const std::string& path, std::string& error) {
+  struct stat st {};
+  auto fail = [&](int err) {
+    error = fmt::format("cannot open \"{}\" for appending: {}", path, std::strerror(err));
+    return false;
+  };
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return fail(EISDIR);
+    }
+    return ::access(path.c_str(), W_OK) == 0 ? true : fail(errno);
+  }
+  if (errno != ENOENT) {
+    return fail(errno);
+  }
+  // Created at start: its folder must exist and take a new file.
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  if (::stat(dir.c_str(), &st) != 0) {
+    return fail(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return fail(ENOTDIR);
+  }
+  return ::access(dir.c_str(), W_OK | X_OK) == 0 ? true : fail(errno);
 }
 
 Writer::Writer(WriterOptions options, int fd) : options_(std::move(options)), fd_(fd) {

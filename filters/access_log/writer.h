@@ -60,6 +60,10 @@ public:
   // Opens `path` for appending (O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC, mode 0644). Returns the fd,
   // or -1 with `error` set.
   static int openForAppend(const std::string& path, std::string& error);
+  // The check-phase counterpart, without side effects: false (and `error`, worded like
+  // openForAppend's) when opening `path` for appending would fail for a reason known now (a
+  // folder, no write permission, a missing parent folder). Creates nothing.
+  static bool checkAppendable(const std::string& path, std::string& error);
 
   // Takes ownership of `fd` when options.is_file (stdout/stderr are borrowed) and starts the
   // writer thread.

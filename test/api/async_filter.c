@@ -69,7 +69,7 @@ static void on_call(void* user, const sluice_http_response_t* r) {
   host->sluice_host_header_get(st->stream, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path);
   if (has_prefix(path, "/deny")) {
     host->sluice_host_send_local_reply(st->stream, 403, NULL, 0, SLUICE_STR("denied\n"),
-                                       SLUICE_STR("test"));
+                                       SLUICE_STR("denied_by_test"));
     return;
   }
   host->sluice_host_header_set(st->stream, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-call-status"),

@@ -3,7 +3,7 @@
  *   3: a filter without the required sluice_on_stream_new hook
  *   4: no entry symbol at all
  *   5: loads, but its request-headers hook returns an invalid status on /invalid, sends a local
- *      reply with status 42 on /badreply, and crashes
+ *      reply with status 42 on /badreply and one with 103 on /reply-1xx, and crashes
  *      (a NULL write) on /crash, or in a stream timer's callback on /crash-later; on
  *      /off-thread it calls sluice_host_resume from a thread of its own (which the host must
  *      refuse), then resumes properly from a stream timer */
@@ -63,6 +63,10 @@ static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool en
   }
   if (path_is(s, "/badreply")) {
     g_host->sluice_host_send_local_reply(s, 42, NULL, 0, SLUICE_STR(""), SLUICE_STR(""));
+    return SLUICE_STATUS_STOP;
+  }
+  if (path_is(s, "/reply-1xx")) {
+    g_host->sluice_host_send_local_reply(s, 103, NULL, 0, SLUICE_STR(""), SLUICE_STR("hints"));
     return SLUICE_STATUS_STOP;
   }
   if (path_is(s, "/crash")) {

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <stdexcept>
+#include <tuple>
 
 #include <dlfcn.h>
 
@@ -475,7 +476,7 @@ struct HeaderRewriteModule {
 
 } // namespace
 
-TEST_CASE("header_rewrite: the C JSON reader accepts escapes and refuses every truncation",
+TEST_CASE("header_rewrite: the config view accepts escapes and refuses every truncation",
           "[header_rewrite]") {
   HeaderRewriteModule mod;
   const std::string good =
@@ -521,6 +522,42 @@ TEST_CASE("header_rewrite: the C JSON reader accepts escapes and refuses every t
     INFO(text);
     CHECK(mod.d->sluice_on_config_new(mod.host.table(), bad.handle(), sdk::toStr(text)) == nullptr);
     CHECK(bad.errors.size() == 1);
+  }
+}
+
+TEST_CASE("header_rewrite: config errors carry the JSON pointer the host's view found",
+          "[header_rewrite]") {
+  HeaderRewriteModule mod;
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {R"({"request": {"set": {"x-a": 42}}})", "/request/set/x-a", "expected a string, got 42"},
+      {R"({"request": {"sett": {}}})", "/request/sett",
+       "unknown key (expected remove, set or add)"},
+      {R"({"requests": {}})", "/requests", "unknown key (expected request or response)"},
+      {R"({"request": {"remove": ["ok", 7]}})", "/request/remove/1", "expected a string, got 7"},
+      {R"({"request": {"remove": ["bad name"]}})", "/request/remove/0",
+       "expected a header name (an RFC 9110 token)"},
+      {R"({"response": {"add": {"a~b/c": "v"}}})", "/response/add/a~0b~1c",
+       "expected a header name (an RFC 9110 token)"},
+      {R"({"request": {"set": {"x-a": "${status}"}}})", "/request/set/x-a",
+       "${status} is only known in response headers"},
+      {R"({"request": []})", "/request", "expected an object, got an array"},
+      {R"("text")", "", "expected an object, got \"text\""},
+  };
+  for (const auto& [text, pointer, message] : cases) {
+    FakeConfigCtx ctx;
+    INFO(text);
+    CHECK(mod.d->sluice_on_config_new(mod.host.table(), ctx.handle(), sdk::toStr(text)) == nullptr);
+    REQUIRE(ctx.errors.size() == 1);
+    CHECK(ctx.errors[0].first == pointer);
+    CHECK(ctx.errors[0].second == message);
+  }
+  // An empty config (and null) rewrites nothing.
+  for (const std::string text : {"{}", "null"}) {
+    FakeConfigCtx ctx;
+    void* c = mod.d->sluice_on_config_new(mod.host.table(), ctx.handle(), sdk::toStr(text));
+    CHECK(c != nullptr);
+    CHECK(ctx.errors.empty());
+    mod.d->sluice_on_config_destroy(c);
   }
 }
 

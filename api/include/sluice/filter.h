@@ -1,6 +1,8 @@
 /*
  * sluice filter C ABI, version 1 (1.1 appended the file-descriptor watches, sluice_host_io_*;
- * 1.2 appended readiness holds, sluice_host_ready_*, and sluice_host_cluster_pick).
+ * 1.2 appended readiness holds, sluice_host_ready_*, and sluice_host_cluster_pick; 1.3 appended
+ * the typed config view, sluice_host_config_view and sluice_host_config_get_*, the descriptor hook
+ * sluice_on_config_start, sluice_stream_info_t.response_details and SLUICE_MODULE_REQUIRES_MINOR).
  *
  * This is the only header a filter includes. It is C99 and uses only <stdint.h>, <stddef.h> and
  * <stdbool.h>. Built-in filters (router, access_log, ...) are written against it exactly as a
@@ -18,8 +20,9 @@
  *    sluice_host_<verb>: functions the host provides (fields of sluice_host_t).
  *
  * THREADING
- *  - MAIN thread: sluice_on_module_init, sluice_on_config_new, sluice_on_config_destroy. The
- *    sluice_host_config_* functions may only be called from inside sluice_on_config_new.
+ *  - MAIN thread: sluice_on_module_init, sluice_on_config_new, sluice_on_config_start,
+ *    sluice_on_config_destroy. The sluice_host_config_* functions may only be called from inside
+ *    sluice_on_config_new.
  *    "MAIN" means the control side, never a worker, one call at a time: the first config is
  *    built on a start-up thread beside the main loop (so the admin port answers while a large
  *    config compiles), reloads and replaced configs on the main thread itself. Do not rely on
@@ -40,6 +43,14 @@
  *    on a worker thread only.
  *
  * LIFETIME
+ *  - CHECK, THEN START (ABI 1.3). sluice_on_config_new only checks: it parses, validates and
+ *    prepares, and must have no side effect outside the process's memory (no file created or
+ *    truncated, no thread started, no socket opened). `sluice validate` and a config load that
+ *    fails anywhere stop there and destroy the config. Once the whole config has been checked
+ *    and is about to go live, the host calls sluice_on_config_start (if the descriptor has it):
+ *    open files, start threads there. It may still refuse (returns false after
+ *    sluice_host_log): the load then fails as a config error and the host destroys every config
+ *    of that load, started or not, so sluice_on_config_destroy must handle both.
  *  - A filter config lives from sluice_on_config_new until sluice_on_config_destroy, which runs
  *    after every stream and worker state created from it has been destroyed (configs survive a
  *    reload for as long as in-flight streams use them).
@@ -176,6 +187,9 @@ typedef struct sluice_stream_info {
   uint64_t upstream_duration_us; /* time to the upstream's response headers, 0 if none */
   uint64_t bytes_in;             /* request body bytes received */
   uint64_t bytes_out;            /* response body bytes sent */
+  /* ABI 1.3: the `details` a filter passed to sluice_host_send_local_reply for the reply that
+   * answered the stream (empty if none). Check info.size before reading it. */
+  sluice_str_t response_details;
 } sluice_stream_info_t;
 
 /* Completion of sluice_host_http_call. On failure status is 0 and error names the reason
@@ -217,6 +231,43 @@ typedef void (*sluice_io_callback_t)(void* user_data, uint32_t events);
 
 /* A readiness hold (ABI 1.2): start-up work the process must finish before it reports ready. */
 typedef uint64_t sluice_ready_id_t; /* 0 is never a valid hold */
+
+/* Typed config view (ABI 1.3): a JSON document parsed by the host, read by JSON pointer (RFC 6901:
+ * "" is the whole document, "/rules/0/name" a member of an element; "~0" stands for "~" and "~1"
+ * for "/" inside a member name). OWNERSHIP: the host owns the view and every string it returns;
+ * all are valid until sluice_on_config_new returns (copy what the config keeps). */
+typedef struct sluice_config_view sluice_config_view_t;
+
+/* The JSON type at a pointer. */
+typedef enum sluice_json_type {
+  SLUICE_JSON_MISSING = 0, /* nothing at that pointer */
+  SLUICE_JSON_NULL = 1,
+  SLUICE_JSON_BOOL = 2,
+  SLUICE_JSON_NUMBER = 3,
+  SLUICE_JSON_STRING = 4,
+  SLUICE_JSON_ARRAY = 5,
+  SLUICE_JSON_OBJECT = 6
+} sluice_json_type_t;
+
+/* What a sluice_host_config_get_* call found. Anything but OK leaves *out untouched and fills
+ * the problem (when one is passed) with a pointer and a message ready for
+ * sluice_host_config_error. */
+typedef enum sluice_config_get {
+  SLUICE_CONFIG_OK = 0,      /* *out holds the value */
+  SLUICE_CONFIG_MISSING = 1, /* nothing there ("is required"): an optional key keeps its default */
+  SLUICE_CONFIG_WRONG_TYPE = 2,  /* a value of another type, or a number out of the type's range */
+  SLUICE_CONFIG_BAD_POINTER = 3, /* the pointer is not a JSON pointer, or the view is NULL */
+  SLUICE_CONFIG_UNKNOWN_KEY = 4  /* sluice_host_config_check_keys found a key it was not given */
+} sluice_config_get_t;
+
+/* Where and what is wrong. Strings are host memory, valid until sluice_on_config_new returns.
+ * `pointer` is relative to the viewed document and may be more precise than the one asked for
+ * ("/rules" when "/rules/0/name" was asked and "/rules" is a string). */
+typedef struct sluice_config_problem {
+  uint32_t size;        /* set by the caller to sizeof(sluice_config_problem_t) */
+  sluice_str_t pointer; /* e.g. "/rules/0/name" */
+  sluice_str_t message; /* e.g. "expected a string, got 42" */
+} sluice_config_problem_t;
 
 /*
  * The host function table. Passed to sluice_on_module_init and to every config; a module must
@@ -289,8 +340,18 @@ typedef struct sluice_host {
 
   /* --- stream control --------------------------------------------------------------------- */
   /* Answer the request locally and end the stream: no further request hooks run; response
-   * hooks of the filters before this one run on the local reply. `details` goes to the log
-   * (may be empty). A second call, or a call after the response started, is ignored. */
+   * hooks of the filters before this one run on the local reply. `status` must be a final
+   * status, 200..599: anything else (1xx, <100, >599) is refused, logged at ERROR with the
+   * filter's name, counted in sluice_filter_errors_total{filter} and answered with 500 instead.
+   * `details` (may be empty; copied) says why, for operators: it is logged at DEBUG with the
+   * request id and reaches the access log (JSON field "response_details", template token
+   * %RESPONSE_DETAILS%) and sluice_stream_info_t.response_details (ABI 1.3). A second call is
+   * ignored; a call after the response started ends the stream (the connection is closed).
+   * WHAT THE HOOK RETURNS AFTERWARDS: return SLUICE_STATUS_STOP. Whichever status it returns,
+   * the filter manager runs no further hook of that direction once the hook returns. From a
+   * callback (timer, HTTP call completion) the filter does not call sluice_host_resume. From a
+   * response hook, before the response head was sent, the reply replaces the upstream's response.
+   */
   void (*sluice_host_send_local_reply)(sluice_stream_t* s, uint32_t status,
                                        const sluice_header_t* headers, size_t header_count,
                                        sluice_str_t body, sluice_str_t details);
@@ -392,6 +453,58 @@ typedef struct sluice_host {
    * small (64 bytes always suffice). */
   size_t (*sluice_host_cluster_pick)(sluice_worker_t* w, sluice_str_t cluster, char* out,
                                      size_t out_len);
+
+  /* --- typed config view (ABI 1.3; inside sluice_on_config_new, main thread) --------------- */
+  /* Check host->size (or abi_minor >= 3) before using these. Parse `json` (normally the text
+   * sluice_on_config_new received) into a view. Returns NULL if it is not JSON, with the
+   * problem filled (pointer "", "invalid JSON: ..."). The view is freed when
+   * sluice_on_config_new returns. A typical read:
+   *   sluice_config_problem_t p = {sizeof p};
+   *   sluice_str_t v;
+   *   switch (host->sluice_host_config_get_string(view, SLUICE_STR("/header"), &v, &p)) {
+   *   case SLUICE_CONFIG_OK: ...use v...; break;
+   *   case SLUICE_CONFIG_MISSING: ...keep the default...; break;
+   *   default: host->sluice_host_config_error(cfg, p.pointer, p.message);
+   *   } */
+  sluice_config_view_t* (*sluice_host_config_view)(sluice_config_ctx_t* cfg, sluice_str_t json,
+                                                   sluice_config_problem_t* problem);
+  /* The JSON type at `pointer` (SLUICE_JSON_MISSING for nothing there or a bad pointer). */
+  sluice_json_type_t (*sluice_host_config_type)(sluice_config_view_t* view, sluice_str_t pointer);
+  /* A string (not NUL-terminated; may contain NUL if the JSON escaped one). */
+  sluice_config_get_t (*sluice_host_config_get_string)(sluice_config_view_t* view,
+                                                       sluice_str_t pointer, sluice_str_t* out,
+                                                       sluice_config_problem_t* problem);
+  /* An integer (a JSON number without fraction or exponent, within int64_t). */
+  sluice_config_get_t (*sluice_host_config_get_int)(sluice_config_view_t* view,
+                                                    sluice_str_t pointer, int64_t* out,
+                                                    sluice_config_problem_t* problem);
+  sluice_config_get_t (*sluice_host_config_get_bool)(sluice_config_view_t* view,
+                                                     sluice_str_t pointer, bool* out,
+                                                     sluice_config_problem_t* problem);
+  /* Any JSON number. */
+  sluice_config_get_t (*sluice_host_config_get_double)(sluice_config_view_t* view,
+                                                       sluice_str_t pointer, double* out,
+                                                       sluice_config_problem_t* problem);
+  /* The number of elements of an array or members of an object (WRONG_TYPE for anything else). */
+  sluice_config_get_t (*sluice_host_config_get_length)(sluice_config_view_t* view,
+                                                       sluice_str_t pointer, size_t* out,
+                                                       sluice_config_problem_t* problem);
+  /* The index-th member (in document order) of the object at `pointer`: its name in *key and
+   * the JSON pointer of its value in *member_pointer (`pointer` + "/" + the escaped name, ready
+   * for the other get functions; either out may be NULL). MISSING past the last member. */
+  sluice_config_get_t (*sluice_host_config_get_member)(sluice_config_view_t* view,
+                                                       sluice_str_t pointer, size_t index,
+                                                       sluice_str_t* key,
+                                                       sluice_str_t* member_pointer,
+                                                       sluice_config_problem_t* problem);
+  /* Unknown keys are errors: OK if the object at `pointer` has only members named in
+   * allowed[0..allowed_count) (NUL-terminated names), UNKNOWN_KEY naming the first other one
+   * ("unknown key (expected a, b or c)"), WRONG_TYPE if it is not an object, MISSING if absent. */
+  sluice_config_get_t (*sluice_host_config_check_keys)(sluice_config_view_t* view,
+                                                       sluice_str_t pointer,
+                                                       const char* const* allowed,
+                                                       size_t allowed_count,
+                                                       sluice_config_problem_t* problem);
 } sluice_host_t;
 
 /*
@@ -431,13 +544,38 @@ typedef struct sluice_filter_descriptor {
 
   /* MAIN thread. The operator asked to reopen log files (SIGUSR1, log rotation). */
   void (*sluice_on_log_reopen)(void* config);
+
+  /* MAIN thread (ABI 1.3; optional). The config passed every check of its load and is about to
+   * go live: start what has side effects (open files, start threads). Never called by
+   * `sluice validate` nor for a load that failed. Return false to fail the load (log why with
+   * sluice_host_log first); sluice_on_config_destroy runs either way. See CHECK, THEN START. */
+  bool (*sluice_on_config_start)(void* config);
 } sluice_filter_descriptor_t;
+
+/* The ABI minor a module reports in sluice_module_t.abi_minor: the OLDEST minor whose host it
+ * works with, not the minor of the header it was compiled with. A host refuses a module whose
+ * abi_minor is newer than its own ("needs C ABI 1.3, this sluice has 1.2"). A module that uses
+ * nothing newer than 1.0 declares 0 and loads into every 1.x host; one that calls
+ * sluice_host_config_view declares 3:
+ *     #define SLUICE_MODULE_REQUIRES_MINOR 3      (before including sluice/filter.h)
+ *     ... module.abi_minor = SLUICE_MODULE_ABI_MINOR;
+ * Without SLUICE_MODULE_REQUIRES_MINOR, SLUICE_MODULE_ABI_MINOR is the header's minor (the safe
+ * default: such a module may use anything the header declares). A module that declares an older
+ * minor must check host->size before calling a function that minor lacks. */
+#ifdef SLUICE_MODULE_REQUIRES_MINOR
+#if SLUICE_MODULE_REQUIRES_MINOR > SLUICE_ABI_VERSION_MINOR
+#error "SLUICE_MODULE_REQUIRES_MINOR is newer than this sluice/filter.h"
+#endif
+#define SLUICE_MODULE_ABI_MINOR SLUICE_MODULE_REQUIRES_MINOR
+#else
+#define SLUICE_MODULE_ABI_MINOR SLUICE_ABI_VERSION_MINOR
+#endif
 
 /* What a module returns from its entry symbol. */
 typedef struct sluice_module {
   uint32_t size;      /* sizeof(sluice_module_t) */
   uint16_t abi_major; /* SLUICE_ABI_VERSION_MAJOR the module was built with */
-  uint16_t abi_minor; /* SLUICE_ABI_VERSION_MINOR the module was built with */
+  uint16_t abi_minor; /* the oldest host minor it needs: SLUICE_MODULE_ABI_MINOR */
   const char* name;   /* module name for messages */
   const sluice_filter_descriptor_t* const* filters; /* filter_count descriptors */
   size_t filter_count;

@@ -222,3 +222,17 @@ TEST_CASE("Codec: header map set/add/remove are case-insensitive", "[http]") {
   CHECK(http::headerListContains("close, X-Foo ,bar", "x-foo"));
   CHECK_FALSE(http::headerListContains("close, X-Foo", "foo"));
 }
+
+TEST_CASE("reasonPhrase: every IANA-registered status has its phrase", "[http]") {
+  CHECK(http::reasonPhrase(451) == "Unavailable For Legal Reasons");
+  CHECK(http::reasonPhrase(418) == "Unknown"); // unassigned in the registry
+  CHECK(http::reasonPhrase(103) == "Early Hints");
+  CHECK(http::reasonPhrase(422) == "Unprocessable Content");
+  CHECK(http::reasonPhrase(511) == "Network Authentication Required");
+  CHECK(http::reasonPhrase(299) == "Unknown");
+  size_t registered = 0;
+  for (uint32_t status = 100; status <= 599; status++) {
+    registered += http::reasonPhrase(status) == "Unknown" ? 0 : 1;
+  }
+  CHECK(registered == 61); // the registry's 61 codes (104 is only provisional)
+}

@@ -118,6 +118,38 @@ TEST_CASE("AccessLog: a relative path resolves against the config folder and is 
   CHECK(std::filesystem::file_size(dir.file("access.log")) == 0);
 }
 
+TEST_CASE("AccessLog: the check phase creates no file; sluice_on_config_start opens it",
+          "[access_log]") {
+  AccessLogHarness h;
+  TempDir dir;
+  h.ctx.base_dir = dir.path();
+  REQUIRE(h.load(fileConfig("access.log"), /*check_only=*/true));
+  CHECK_FALSE(std::filesystem::exists(dir.file("access.log")));
+  REQUIRE(h.desc->sluice_on_config_start != nullptr);
+  REQUIRE(h.desc->sluice_on_config_start(h.config));
+  CHECK(std::filesystem::exists(dir.file("access.log")));
+  // A checked config that never starts is destroyed cleanly (validate, a failed load).
+  REQUIRE(h.load(fileConfig("other.log"), /*check_only=*/true));
+  h.destroyConfig();
+  CHECK_FALSE(std::filesystem::exists(dir.file("other.log")));
+}
+
+TEST_CASE("AccessLog: a file removed between check and start fails the start, not the process",
+          "[access_log]") {
+  AccessLogHarness h;
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("sub"));
+  h.ctx.base_dir = dir.path();
+  REQUIRE(h.load(fileConfig("sub/access.log"), /*check_only=*/true));
+  std::filesystem::remove(dir.file("sub"));
+  CHECK_FALSE(h.desc->sluice_on_config_start(h.config));
+  bool logged = false;
+  for (const auto& [level, text] : h.host.logs()) {
+    logged = logged || (level == SLUICE_LOG_ERROR && text.find("cannot open") != std::string::npos);
+  }
+  CHECK(logged);
+}
+
 TEST_CASE("AccessLog: stdout and stderr configs load", "[access_log]") {
   AccessLogHarness h;
   CHECK(h.load(R"({"path": "stdout"})"));

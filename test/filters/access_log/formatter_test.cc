@@ -307,6 +307,30 @@ TEST_CASE("AccessLog: a template prints every command", "[access_log]") {
         "10.0.0.7:8080 GPTBot 2025-11-24T16:00:00.123Z HTTP/1.1 GET /a?b=c example.com 100%\n");
 }
 
+TEST_CASE("AccessLog: a local reply's details are a JSON field and a template command",
+          "[access_log]") {
+  Record r = sampleRecord();
+  r.metadata.clear();
+  r.response_details = "ip_denied \"x\"";
+  const Json j = Json::parse(line(Formatter::json(), r));
+  CHECK(j["response_details"] == "ip_denied \"x\"");
+  // Only present when a filter gave details: other lines keep the SPEC's field set.
+  r.response_details = {};
+  CHECK_FALSE(Json::parse(line(Formatter::json(), r)).contains("response_details"));
+  // A metadata key of that name does not collide with the field.
+  r.response_details = "d";
+  r.metadata = {{"response_details", "m"}};
+  const Json k = Json::parse(line(Formatter::json(), r));
+  CHECK(k["response_details"] == "d");
+  CHECK(k["metadata.response_details"] == "m");
+  std::string error;
+  auto segments = parseTemplate("%STATUS% [%RESPONSE_DETAILS%]", error);
+  REQUIRE(segments);
+  CHECK(line(Formatter::fromTemplate(*segments), r) == "503 [d]\n");
+  r.response_details = {};
+  CHECK(line(Formatter::fromTemplate(*segments), r) == "503 [-]\n");
+}
+
 TEST_CASE("AccessLog: template values that are missing print a dash", "[access_log]") {
   std::string error;
   auto segments = parseTemplate(

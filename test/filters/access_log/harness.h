@@ -93,11 +93,16 @@ public:
   }
   ~AccessLogHarness() { destroyConfig(); }
 
-  // sluice_on_config_new; true if the config was accepted.
-  bool load(const std::string& json) {
+  // sluice_on_config_new (the check), then sluice_on_config_start as the host does when the
+  // config goes live (unless check_only); true if the config was accepted and started.
+  bool load(const std::string& json, bool check_only = false) {
     destroyConfig();
     ctx.errors.clear();
     config = desc->sluice_on_config_new(host.table(), ctx.handle(), {json.data(), json.size()});
+    if (config != nullptr && !check_only && !desc->sluice_on_config_start(config)) {
+      desc->sluice_on_config_destroy(config);
+      config = nullptr;
+    }
     return config != nullptr;
   }
 

@@ -5,6 +5,7 @@
 // config contexts that collect errors; metrics and log lines recorded for inspection.
 // Handles are plain pointers to the fake objects below.
 
+#include "core/filter/config_view.h"
 #include "sluice/filter.h"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -222,6 +224,8 @@ struct FakeConfigCtx {
   std::string base_dir = "/etc/sluice";
   std::vector<std::string> clusters;
   std::vector<std::pair<std::string, std::string>> errors; // {pointer, message}
+  // sluice_host_config_view: the host's own implementation, freed with the context.
+  std::vector<std::unique_ptr<sluice::filter::ConfigView>> views;
 
   sluice_config_ctx_t* handle() { return reinterpret_cast<sluice_config_ctx_t*>(this); }
   static FakeConfigCtx* from(sluice_config_ctx_t* c) { return reinterpret_cast<FakeConfigCtx*>(c); }
@@ -288,6 +292,8 @@ public:
     table_.sluice_host_ready_hold = &readyHold;
     table_.sluice_host_ready_release = &readyRelease;
     table_.sluice_host_cluster_pick = &clusterPick;
+    table_.sluice_host_config_view = &configView;
+    sluice::filter::ConfigView::fillHostTable(table_);
   }
   ~FakeHost() {
     if (current() == this) {
@@ -383,6 +389,22 @@ private:
   static void configError(sluice_config_ctx_t* cfg, sluice_str_t pointer, sluice_str_t message) {
     FakeConfigCtx::from(cfg)->errors.emplace_back(std::string(sv(pointer)),
                                                   std::string(sv(message)));
+  }
+  static sluice_config_view_t* configView(sluice_config_ctx_t* cfg, sluice_str_t json,
+                                          sluice_config_problem_t* problem) {
+    if (cfg == nullptr) {
+      return nullptr;
+    }
+    std::string error;
+    auto view = sluice::filter::ConfigView::parse(sv(json), error);
+    if (!view) {
+      view = sluice::filter::ConfigView::parse("null", error);
+      view->setProblem(problem, "", "invalid JSON: " + error);
+      FakeConfigCtx::from(cfg)->views.push_back(std::move(view));
+      return nullptr;
+    }
+    FakeConfigCtx::from(cfg)->views.push_back(std::move(view));
+    return FakeConfigCtx::from(cfg)->views.back()->handle();
   }
   static bool configClusterExists(sluice_config_ctx_t* cfg, sluice_str_t name) {
     const auto& c = FakeConfigCtx::from(cfg)->clusters;
