@@ -54,16 +54,8 @@ public:
     return out;
   }
 
-  static std::string describeType(const sdk::json::Value& v) {
-    switch (v.type()) {
-    case sdk::json::Type::Array:
-      return "an array";
-    case sdk::json::Type::Object:
-      return "an object";
-    default:
-      return v.describe();
-    }
-  }
+  // A wrong value is shown as JSON, as every config error shows it (docs/config-errors.md).
+  static std::string describeType(const sdk::json::Value& v) { return v.describe(); }
 
   // Walks `pointer`. OK with *out set, or another status with the problem filled.
   sluice_config_get_t resolve(std::string_view pointer, const sdk::json::Value** out,
