@@ -333,6 +333,41 @@ TEST_CASE("SDK stream: hooks run, and an exception ends the stream with 500", "[
   h.d->sluice_on_config_destroy(c);
 }
 
+TEST_CASE("SDK filter objects: a stream's object reuses the memory of the last one freed",
+          "[sdk]") {
+  Harness h;
+  void* c = h.config("{}");
+  REQUIRE(c != nullptr);
+  FakeStream s1 = h.stream("/ok");
+  FakeStream s2 = h.stream("/ok");
+  void* a = h.d->sluice_on_stream_new(c, nullptr, s1.handle());
+  void* b = h.d->sluice_on_stream_new(c, nullptr, s2.handle());
+  REQUIRE(a != nullptr);
+  REQUIRE(b != nullptr);
+  CHECK(a != b); // two live streams, two objects
+  h.d->sluice_on_stream_destroy(a);
+  FakeStream s3 = h.stream("/ok");
+  void* c3 = h.d->sluice_on_stream_new(c, nullptr, s3.handle());
+  REQUIRE(c3 != nullptr);
+#if SLUICE_SDK_POOL_FILTERS
+  CHECK(c3 == a); // the freed block came back from this thread's pool, not from malloc
+#endif
+  CHECK(h.d->sluice_on_request_headers(c3, s3.handle(), true) == SLUICE_STATUS_CONTINUE);
+  CHECK(h.d->sluice_on_response_headers(c3, s3.handle(), true) == SLUICE_STATUS_CONTINUE);
+  CHECK(s3.response_headers.back() == std::make_pair(std::string("x-probe"), std::string("1")));
+  h.d->sluice_on_stream_destroy(b);
+  h.d->sluice_on_stream_destroy(c3);
+  // A filter bigger than the pooled sizes is a plain heap object and still works.
+  struct Big : sdk::Filter {
+    using Filter::Filter;
+    char payload[sdk::detail::FilterPool::kMaxBytes * 2] = {};
+  };
+  auto big = std::make_unique<Big>(sdk::Stream(&h.table, s1.handle(), nullptr));
+  CHECK(big->payload[0] == 0);
+  big.reset();
+  h.d->sluice_on_config_destroy(c);
+}
+
 TEST_CASE("SDK callbacks: HTTP call and timer reach member functions", "[sdk]") {
   Harness h;
   void* c = h.config(R"({"cluster": "auth"})");
