@@ -231,6 +231,7 @@ BENCHMARK(BM_Ratelimit_RedisPipelined64)->UseRealTime();
 // refill): every request must make room. Was a sweep of the whole shard plus an LRU scan under
 // the shard lock per new key; now O(1).
 void BM_Ratelimit_StoreFloodNewKeys(benchmark::State& state) {
+  using namespace sluice::filters::ratelimit;
   LocalStore store(10000);
   const Limit limit{10, 1}; // one token a minute: nothing refills during the run
   uint64_t i = 0;

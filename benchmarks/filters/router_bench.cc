@@ -62,8 +62,8 @@ void BM_Router_WildcardDomains(benchmark::State& state) {
   int n = static_cast<int>(state.range(0));
   std::string vhosts;
   for (int i = 0; i < n; i++) {
-    std::string d = i % 2 == 0 ? "*.t" + std::to_string(i) + ".example.com"
-                               : "host" + std::to_string(i) + ".*";
+    std::string d =
+        i % 2 == 0 ? "*.t" + std::to_string(i) + ".example.com" : "host" + std::to_string(i) + ".*";
     vhosts += R"({"name": "v)" + std::to_string(i) + R"(", "domains": [")" + d +
               R"("], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
   }
