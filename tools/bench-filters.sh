@@ -16,13 +16,14 @@ run() { # name type [module]
 import json, sys
 r = json.load(sys.stdin)
 a = r["filter_allocs_per_request"]
+ca = r["chain"]["allocs_per_request"]
 st = ", ".join("%s: %d" % kv for kv in sorted(r["statuses"].items()))
-print("| %s | %.0f | %.0f | %.0f | %.0f | %s | %s |" % (sys.argv[1], r["chain"]["median_ns"],
+print("| %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s |" % (sys.argv[1], r["chain"]["median_ns"],
       r["chain"]["p99_ns"], r["baseline"]["median_ns"], r["filter_ns"],
-      "n/a" if a is None else "%.2f" % a, st))' "$1"
+      "n/a" if a is None else "%.2f" % a, "n/a" if ca is None else "%.3f" % ca, st))' "$1"
 }
-echo "| filter | chain median ns/req | chain p99 | baseline median | filter cost ns | filter allocs/req | responses |"
-echo "|---|---:|---:|---:|---:|---:|---|"
+echo "| filter | chain median ns/req | chain p99 | baseline median | filter cost ns | filter allocs/req | chain allocs/req | responses |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|"
 for f in router access_log ai_agent_tagger cors jwt_authn ratelimit; do
   run "$f" "$f"
 done

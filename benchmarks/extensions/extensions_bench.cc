@@ -185,4 +185,21 @@ void BM_Extensions_IpAllowlistDenied(benchmark::State& state) {
 }
 BENCHMARK(BM_Extensions_IpAllowlistDenied);
 
+// 10,000 disjoint ranges (5,000 IPv4 /32s, 5,000 IPv6 /128s); the client is past the last
+// one: was a scan of every range, now a binary search over the merged intervals.
+void BM_Extensions_IpAllowlist10k(benchmark::State& state) {
+  std::string allow;
+  for (int i = 0; i < 5000; i++) {
+    allow += "\"10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".7\",";
+    allow += "\"2001:db8::" + std::to_string(i) + ":0\",";
+  }
+  allow.pop_back();
+  FakeWorker w;
+  FakeStream s;
+  s.worker = &w;
+  s.client_ip = "10.19.135.7"; // the 5,000th IPv4 entry: allowed
+  benchModule(state, "ip_allowlist", "{\"allow\": [" + allow + "]}", s);
+}
+BENCHMARK(BM_Extensions_IpAllowlist10k);
+
 } // namespace

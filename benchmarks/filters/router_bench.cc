@@ -54,3 +54,27 @@ BENCHMARK(BM_Router_MatchPrefix)->Arg(1)->Arg(100)->Arg(10000);
 BENCHMARK(BM_Router_MatchMixedRegex)->Arg(2)->Arg(100)->Arg(10000);
 
 } // namespace
+
+// Virtual-host selection among N wildcard domains ("*.tI.example.com", half of them, and
+// "hostI.*", the other half); the host matches the last suffix domain (the worst case for a
+// scan in order).
+void BM_Router_WildcardDomains(benchmark::State& state) {
+  int n = static_cast<int>(state.range(0));
+  std::string vhosts;
+  for (int i = 0; i < n; i++) {
+    std::string d =
+        i % 2 == 0 ? "*.t" + std::to_string(i) + ".example.com" : "host" + std::to_string(i) + ".*";
+    vhosts += R"({"name": "v)" + std::to_string(i) + R"(", "domains": [")" + d +
+              R"("], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
+  }
+  std::vector<ConfigError> errors;
+  auto t = RouteTable::parse(
+      R"({"virtual_hosts": [)" + vhosts +
+          R"({"name": "any", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]}]})",
+      [](std::string_view) { return true; }, errors);
+  std::string host = "www.t" + std::to_string((n - 1) / 2 * 2) + ".example.com";
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(t->findVirtualHost(host));
+  }
+}
+BENCHMARK(BM_Router_WildcardDomains)->Arg(10)->Arg(10000);

@@ -1,6 +1,7 @@
 #include "core/admin/admin_server.h"
 
 #include "core/admin/status_page.h"
+#include "core/common/alloc_count.h"
 #include "core/common/logger.h"
 #include "core/http/codec.h"
 #include "core/network/connection.h"
@@ -442,6 +443,19 @@ AdminResponse AdminServer::route(std::string_view method, std::string_view targe
     }
     return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                          stats::Registry::global().renderPrometheus(), false};
+  }
+  if (path == "/debug/allocations") {
+    // Heap allocations made on worker threads since start, for allocation tests; counted only
+    // when sluice was started with SLUICE_COUNT_ALLOCATIONS=1 (and never in sanitizer builds).
+    if (method != "GET") {
+      return text(405, "use GET\n");
+    }
+    if (!allocCountAvailable() || !allocCountEnabled()) {
+      return text(404, "allocation counting is off (start sluice with "
+                       "SLUICE_COUNT_ALLOCATIONS=1; not available in sanitizer builds)\n");
+    }
+    return json(200, fmt::format("{{\"worker_allocations\": {}, \"allocations\": {}}}\n",
+                                 workerAllocCount(), allocCount()));
   }
   if (path == "/stats") {
     return method == "GET" ? json(200, stats::Registry::global().renderJson())

@@ -119,6 +119,10 @@ public:
   // Index of the filter whose hook is running (for local replies), or SIZE_MAX.
   size_t currentFilter() const { return cur_filter_; }
 
+  // Head of this stream's pending ABI timers and posted tasks (an intrusive list the worker
+  // context maintains), so ending the stream cancels them in O(own timers), allocation-free.
+  AbiTimer*& abiTimers() { return abi_timers_; }
+
 private:
   using HookFn = sluice_status_t (*)(void*, sluice_stream_t*, bool);
   // Runs one stream hook of filter i with the bookkeeping every hook needs; an invalid status
@@ -156,6 +160,7 @@ private:
 
   WorkerContext& worker_;
   StreamOwner& owner_;
+  AbiTimer* abi_timers_ = nullptr;
   http::Arena arena_;
   WorkerSnapshotPtr snap_;
   const ListenerRuntime* listener_ = nullptr;

@@ -98,6 +98,12 @@ void WorkerContext::install(SnapshotPtr snapshot) {
 }
 
 void WorkerContext::shutdown() {
+  for (auto& t : timers_) {
+    if (t->active) {
+      releaseTimer(t.get());
+    }
+  }
+  free_timers_ = nullptr;
   timers_.clear();
   calls_.clear();
   current_.reset();
@@ -123,28 +129,91 @@ uint64_t WorkerContext::random() {
   return x;
 }
 
+// A timer id is the slot index (low 32 bits) and the slot's generation (high 32 bits), so
+// cancelling an id that already fired or was cancelled is harmless even after the slot is reused.
+AbiTimer* WorkerContext::takeTimer() {
+  if (free_timers_ != nullptr) {
+    AbiTimer* t = free_timers_;
+    free_timers_ = t->next;
+    t->next = nullptr;
+    return t;
+  }
+  auto t = std::make_unique<AbiTimer>();
+  t->slot = static_cast<uint32_t>(timers_.size());
+  AbiTimer* raw = t.get();
+  raw->timer = dispatcher_.createTimer([this, raw] { fireTimer(raw); });
+  timers_.push_back(std::move(t));
+  return raw;
+}
+
+void WorkerContext::releaseTimer(AbiTimer* t) {
+  if (t->stream != nullptr) {
+    if (t->prev != nullptr) {
+      t->prev->next = t->next;
+    } else {
+      t->stream->abiTimers() = t->next;
+    }
+    if (t->next != nullptr) {
+      t->next->prev = t->prev;
+    }
+  }
+  t->timer->disable();
+  t->active = false;
+  t->generation++;
+  if (t->generation == 0) {
+    t->generation = 1; // ids are never 0
+  }
+  t->cb = nullptr;
+  t->data = nullptr;
+  t->owner = nullptr;
+  t->stream = nullptr;
+  t->prev = nullptr;
+  t->next = free_timers_;
+  free_timers_ = t;
+  active_timers_--;
+}
+
+void WorkerContext::fireTimer(AbiTimer* t) {
+  if (!t->active) {
+    return;
+  }
+  sluice_task_callback_t cb = t->cb;
+  void* data = t->data;
+  const FilterInstance* owner = t->owner;
+  releaseTimer(t); // the slot may be taken again inside cb
+  RunningFilterScope scope(owner);
+  cb(data);
+}
+
 uint64_t WorkerContext::startTimer(Stream* stream, uint64_t ms, sluice_task_callback_t cb,
                                    void* data) {
-  uint64_t id = next_timer_++;
-  const FilterInstance* owner = runningFilter(); // the callback runs as that filter
-  auto timer = dispatcher_.createTimer([this, id, cb, data, owner] {
-    auto it = timers_.find(id);
-    if (it == timers_.end()) {
-      return;
+  AbiTimer* t = takeTimer();
+  t->active = true;
+  t->cb = cb;
+  t->data = data;
+  t->owner = runningFilter(); // the callback runs as that filter
+  t->stream = stream;
+  if (stream != nullptr) {
+    t->next = stream->abiTimers();
+    if (t->next != nullptr) {
+      t->next->prev = t;
     }
-    // Keep the timer object alive until the callback returns.
-    event::TimerPtr keep = std::move(it->second.timer);
-    timers_.erase(it);
-    RunningFilterScope scope(owner);
-    cb(data);
-  });
-  timer->enable(ms);
-  timers_.emplace(id, TimerEntry{std::move(timer), stream});
-  return id;
+    stream->abiTimers() = t;
+  }
+  active_timers_++;
+  t->timer->enable(ms);
+  return (static_cast<uint64_t>(t->generation) << 32) | t->slot;
 }
 
 void WorkerContext::cancelTimer(uint64_t id) {
-  timers_.erase(id);
+  uint64_t slot = id & 0xffffffffu;
+  if (slot >= timers_.size()) {
+    return;
+  }
+  AbiTimer* t = timers_[slot].get();
+  if (t->active && t->generation == static_cast<uint32_t>(id >> 32)) {
+    releaseTimer(t);
+  }
 }
 
 struct WorkerContext::IoWatch {
@@ -228,15 +297,8 @@ void WorkerContext::closeIo(IoWatch* w) {
 }
 
 void WorkerContext::cancelStreamTimers(Stream* stream) {
-  if (timers_.empty()) {
-    return;
-  }
-  for (auto it = timers_.begin(); it != timers_.end();) {
-    if (it->second.stream == stream) {
-      it = timers_.erase(it);
-    } else {
-      ++it;
-    }
+  while (stream->abiTimers() != nullptr) {
+    releaseTimer(stream->abiTimers());
   }
 }
 

@@ -20,6 +20,23 @@ namespace sluice::filter {
 class WorkerContext;
 class Stream;
 
+// An ABI timer or posted task (sluice_host_timer_start, sluice_host_post). Slots are pooled per
+// worker and keep their libuv timer, so starting, firing and cancelling one allocates nothing
+// once the pool has grown to the worker's peak; a stream-bound one is also linked into its
+// stream's list (Stream::abiTimers()).
+struct AbiTimer {
+  event::TimerPtr timer;
+  uint32_t slot = 0;
+  uint32_t generation = 1; // bumped on every release: a stale id never matches again
+  bool active = false;
+  sluice_task_callback_t cb = nullptr;
+  void* data = nullptr;
+  const FilterInstance* owner = nullptr;
+  Stream* stream = nullptr;
+  AbiTimer* prev = nullptr; // in the stream's list
+  AbiTimer* next = nullptr; // in the stream's list, or the free list
+};
+
 // A snapshot as one worker sees it: the filters' per-worker states. Streams hold it, so a
 // stream finishes on the snapshot it started with.
 class WorkerSnapshot {
@@ -73,6 +90,8 @@ public:
   uint64_t startTimer(Stream* stream, uint64_t ms, sluice_task_callback_t cb, void* data);
   void cancelTimer(uint64_t id);
   void cancelStreamTimers(Stream* stream);
+  // Pending ABI timers and posted tasks on this worker (tests).
+  size_t activeTimers() const { return active_timers_; }
 
   // ABI file-descriptor watches (uv_poll_t on this worker's loop). 0 when the fd cannot be
   // watched.
@@ -100,18 +119,19 @@ private:
   static void onIo(uv_poll_t* handle, int status, int events);
   void closeIo(IoWatch* w);
 
-  struct TimerEntry {
-    event::TimerPtr timer;
-    Stream* stream;
-  };
+  AbiTimer* takeTimer();
+  void releaseTimer(AbiTimer* t);
+  void fireTimer(AbiTimer* t);
   event::Dispatcher& dispatcher_;
   uint32_t index_;
   std::thread::id thread_ = std::this_thread::get_id();
   upstream::ClusterManager clusters_;
   WorkerSnapshotPtr current_;
   uint64_t rng_;
-  uint64_t next_timer_ = 1;
-  std::unordered_map<uint64_t, TimerEntry> timers_;
+  // Every slot ever made (stable addresses); free ones are chained through AbiTimer::next.
+  std::vector<std::unique_ptr<AbiTimer>> timers_;
+  AbiTimer* free_timers_ = nullptr;
+  size_t active_timers_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>> calls_;
   uint64_t next_call_ = 1;
   const SyntheticUpstream* synthetic_ = nullptr;

@@ -224,7 +224,8 @@ public:
         return false;
       }
     }
-    statuses_[owner_.status]++;
+    // A fixed table, not a map: counting must not allocate inside the measured batch.
+    status_counts_[std::min<uint32_t>(owner_.status, kStatusSlots - 1)]++;
     return true;
   }
 
@@ -250,7 +251,17 @@ public:
     return true;
   }
 
-  std::map<uint32_t, uint64_t>& statuses() { return statuses_; }
+  // The statuses counted since the last call (and resets them).
+  std::map<uint32_t, uint64_t> takeStatuses() {
+    std::map<uint32_t, uint64_t> m;
+    for (uint32_t i = 0; i < kStatusSlots; i++) {
+      if (status_counts_[i] != 0) {
+        m[i] = status_counts_[i];
+        status_counts_[i] = 0;
+      }
+    }
+    return m;
+  }
 
 private:
   event::Dispatcher& dispatcher_;
@@ -259,7 +270,8 @@ private:
   filter::Stream stream_;
   http::Arena arena_;
   http::MessageHead head_;
-  std::map<uint32_t, uint64_t> statuses_;
+  static constexpr uint32_t kStatusSlots = 600;
+  uint64_t status_counts_[kStatusSlots] = {};
   size_t next_ = 0;
 };
 
@@ -506,7 +518,7 @@ int runBenchFilter(int argc, char** argv) {
       Driver driver(dispatcher, ctx, corpus);
       uint64_t warm = std::max<uint64_t>(std::min<uint64_t>(o.iterations / 10, 2000), 1);
       bool ok = driver.runBatch(ws_base, warm, nullptr) && driver.runBatch(ws_chain, warm, nullptr);
-      driver.statuses().clear();
+      driver.takeStatuses();
       std::map<uint32_t, uint64_t> chain_statuses;
       Progress progress(o.progress == 1 || (o.progress == -1 && isatty(2) == 1), o.iterations);
       progress.update(0);
@@ -516,12 +528,11 @@ int runBenchFilter(int argc, char** argv) {
         uint64_t n = std::min(o.batch, o.iterations - done);
         ok = driver.runBatch(ws_chain, n, &s_chain);
         if (ok) {
-          for (auto& [st, c] : driver.statuses()) {
+          for (auto& [st, c] : driver.takeStatuses()) {
             chain_statuses[st] += c;
           }
-          driver.statuses().clear();
           ok = driver.runBatch(ws_base, n, &s_base);
-          driver.statuses().clear();
+          driver.takeStatuses();
         }
         if (ok) {
           enableAllocCount(false); // the progress line's formatting is not the filter's

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 // Allocation counting for `sluice bench-filter`: malloc, calloc and realloc of the whole process
 // (C++ new, the C ABI's modules, libraries) are interposed here and forwarded to glibc. Counting
@@ -20,14 +21,26 @@ void __libc_free(void*);
 namespace {
 std::atomic<bool> g_counting{false};
 std::atomic<uint64_t> g_allocations{0};
+std::atomic<uint64_t> g_worker_allocations{0};
+// Static TLS of the executable: reading it never allocates.
+thread_local bool t_worker = false;
 
 inline void countOne() {
   if (g_counting.load(std::memory_order_relaxed)) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (t_worker) {
+      g_worker_allocations.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 }
 uint64_t allocations() {
   return g_allocations.load(std::memory_order_relaxed);
+}
+uint64_t workerAllocations() {
+  return g_worker_allocations.load(std::memory_order_relaxed);
+}
+void markWorker() {
+  t_worker = true;
 }
 void enable(bool on) {
   g_counting.store(on, std::memory_order_relaxed);
@@ -56,7 +69,12 @@ void free(void* p) {
 
 int main(int argc, char** argv) {
 #ifdef SLUICE_HAVE_ALLOC_COUNTER
-  sluice::setAllocCounter(&allocations, &enable);
+  sluice::setAllocCounter(&allocations, &enable, &markWorker, &workerAllocations);
+  // Debug aid for allocation tests (GET /debug/allocations on the admin API).
+  const char* count = std::getenv("SLUICE_COUNT_ALLOCATIONS");
+  if (count != nullptr && count[0] == '1' && count[1] == '\0') {
+    sluice::enableAllocCount(true);
+  }
 #endif
   return sluice::server::runCli(argc, argv);
 }

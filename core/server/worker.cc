@@ -1,5 +1,6 @@
 #include "core/server/worker.h"
 
+#include "core/common/alloc_count.h"
 #include "core/common/logger.h"
 #include "core/filter/stream_stats.h"
 #include "core/stats/registry.h"
@@ -169,6 +170,7 @@ void Worker::join() {
 }
 
 void Worker::run() {
+  markWorkerThreadForAllocCount(); // GET /debug/allocations counts this thread's allocations
   context_ = std::make_unique<filter::WorkerContext>(dispatcher_, index_);
   for (size_t i = 0; i < sockets_.size(); i++) {
     openListener(sockets_[i], names_[i], false);

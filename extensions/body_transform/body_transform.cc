@@ -67,7 +67,9 @@ public:
     }
     r.strings(root, "", "content_types", c->content_types_);
     for (std::string& t : c->content_types_) {
-      t = lower(t);
+      for (char& ch : t) {
+        ch = lowerChar(ch);
+      }
     }
     r.uint(root, "", "max_body_bytes", c->max_body_bytes_, 1, uint64_t(1) << 30);
     c->rewritten_ =
@@ -85,7 +87,7 @@ public:
   // True when the message of this header map is one to rewrite (type, encoding, size).
   bool wants(const sdk::Stream& s, sluice_header_map_t map) const {
     auto encoding = s.header(map, "content-encoding");
-    if (encoding && lower(*encoding) != "identity") {
+    if (encoding && !equalsLower(*encoding, "identity")) {
       return false; // compressed bodies are passed through untouched
     }
     auto length = s.header(map, "content-length");
@@ -101,9 +103,9 @@ public:
     if (content_types_.empty()) {
       return true;
     }
-    std::string type = lower(s.header(map, "content-type").value_or(""));
+    std::string_view type = s.header(map, "content-type").value_or("");
     for (const std::string& prefix : content_types_) {
-      if (type.compare(0, prefix.size(), prefix) == 0) {
+      if (startsWithLower(type, prefix)) {
         return true;
       }
     }
@@ -111,12 +113,24 @@ public:
   }
 
 private:
-  static std::string lower(std::string_view v) {
-    std::string out(v);
-    for (char& ch : out) {
-      ch = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch;
+  static char lowerChar(char ch) {
+    return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch;
+  }
+  // True when `v`, lower-cased, starts with `prefix` (already lower case). No copy: this runs
+  // per request.
+  static bool startsWithLower(std::string_view v, std::string_view prefix) {
+    if (v.size() < prefix.size()) {
+      return false;
     }
-    return out;
+    for (size_t i = 0; i < prefix.size(); i++) {
+      if (lowerChar(v[i]) != prefix[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+  static bool equalsLower(std::string_view v, std::string_view lower) {
+    return v.size() == lower.size() && startsWithLower(v, lower);
   }
 
   static void rules(sdk::ConfigReader& r, const sdk::json::Value& root, const char* key,

@@ -4,6 +4,7 @@
 #include "sluice/sdk/config.hpp"
 #include "sluice/sdk/filter.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -76,17 +77,53 @@ inline bool parseRange(std::string_view text, Range& out, std::string& why) {
   return true;
 }
 
-inline bool inRange(const Range& r, const uint8_t* addr) {
-  size_t full = r.prefix / 8;
-  if (std::memcmp(r.addr.data(), addr, full) != 0) {
+// A range as the closed interval [lo, hi] of addresses, as 128-bit numbers (IPv4 in the low 32
+// bits). The config keeps them sorted and merged, so a lookup is a binary search, never a scan.
+using U128 = unsigned __int128;
+struct Interval {
+  U128 lo = 0;
+  U128 hi = 0;
+};
+
+inline U128 toNumber(const uint8_t* a, size_t bytes) {
+  U128 v = 0;
+  for (size_t i = 0; i < bytes; i++) {
+    v = (v << 8) | a[i];
+  }
+  return v;
+}
+
+inline Interval toInterval(const Range& r) {
+  const unsigned bits = r.v6 ? 128 : 32;
+  const unsigned host_bits = bits - r.prefix;
+  const U128 span = host_bits == 128 ? ~U128(0) : (U128(1) << host_bits) - 1;
+  const U128 base = toNumber(r.addr.data(), r.v6 ? 16 : 4);
+  return Interval{base, base | span};
+}
+
+// Sorts and merges overlapping and adjacent intervals: the result is disjoint and ascending.
+inline std::vector<Interval> mergeIntervals(std::vector<Interval> v) {
+  std::sort(v.begin(), v.end(), [](const Interval& a, const Interval& b) { return a.lo < b.lo; });
+  std::vector<Interval> out;
+  for (const Interval& i : v) {
+    if (!out.empty() && (out.back().hi == ~U128(0) || i.lo <= out.back().hi + 1)) {
+      out.back().hi = std::max(out.back().hi, i.hi);
+    } else {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+// True if x lies in one of the sorted, disjoint intervals (binary search).
+inline bool contains(const std::vector<Interval>& v, U128 x) {
+  auto it = std::upper_bound(v.begin(), v.end(), x,
+                             [](U128 value, const Interval& i) { return value < i.lo; });
+  if (it == v.begin()) {
     return false;
   }
-  unsigned rest = r.prefix % 8;
-  if (rest == 0) {
-    return true;
-  }
-  uint8_t mask = static_cast<uint8_t>(0xFFu << (8 - rest));
-  return (r.addr[full] & mask) == (addr[full] & mask);
+  --it;
+  return x <= it->hi;
 }
 
 class AllowlistFilter;
@@ -103,6 +140,8 @@ public:
     // Unknown keys are errors; reading goes on to report every mistake at once.
     r.object(root, "", {"allow", "status", "body"});
     std::vector<std::string> allow;
+    std::vector<Interval> v4;
+    std::vector<Interval> v6;
     if (r.strings(root, "", "allow", allow, true, true)) {
       for (size_t i = 0; i < allow.size(); i++) {
         Range range;
@@ -111,9 +150,11 @@ public:
           r.error("/allow/" + std::to_string(i), why + ", got \"" + allow[i] + "\"");
           continue;
         }
-        (range.v6 ? c->v6_ : c->v4_).push_back(range);
+        (range.v6 ? v6 : v4).push_back(toInterval(range));
       }
     }
+    c->v4_ = mergeIntervals(std::move(v4));
+    c->v6_ = mergeIntervals(std::move(v6));
     uint64_t status = 403;
     r.uint(root, "", "status", status, 400, 599);
     c->status_ = static_cast<uint32_t>(status);
@@ -136,16 +177,16 @@ public:
     buf[ip.size()] = '\0';
     uint8_t a[16];
     if (inet_pton(AF_INET, buf, a) == 1) {
-      return matchAny(v4_, a);
+      return contains(v4_, toNumber(a, 4));
     }
     if (inet_pton(AF_INET6, buf, a) != 1) {
       return false;
     }
     static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (std::memcmp(a, kMapped, 12) == 0) {
-      return matchAny(v4_, a + 12);
+      return contains(v4_, toNumber(a + 12, 4));
     }
-    return matchAny(v6_, a);
+    return contains(v6_, toNumber(a, 16));
   }
 
   uint32_t status() const { return status_; }
@@ -153,17 +194,8 @@ public:
   const sdk::Metric& denied() const { return denied_; }
 
 private:
-  static bool matchAny(const std::vector<Range>& ranges, const uint8_t* a) {
-    for (const Range& r : ranges) {
-      if (inRange(r, a)) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  std::vector<Range> v4_;
-  std::vector<Range> v6_;
+  std::vector<Interval> v4_; // sorted, disjoint
+  std::vector<Interval> v6_; // sorted, disjoint
   uint32_t status_ = 403;
   std::string body_ = "forbidden\n";
   sdk::Metric denied_;

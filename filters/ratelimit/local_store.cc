@@ -52,7 +52,12 @@ LocalStore::LocalStore(uint64_t max_keys) {
   seed_b_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ kP2;
   shard_limit_ = std::max<size_t>(1, static_cast<size_t>(ceilDiv(max_keys, kShards)));
   for (Shard& s : shards_) {
-    s.slots.resize(pow2AtLeast(shard_limit_ * 2));
+    s.index.assign(pow2AtLeast(shard_limit_ * 2), kNone);
+    s.entries.resize(shard_limit_);
+    for (size_t i = 0; i < shard_limit_; i++) {
+      s.entries[i].next = i + 1 < shard_limit_ ? static_cast<uint32_t>(i + 1) : kNone;
+    }
+    s.free = 0;
   }
 }
 
@@ -64,62 +69,98 @@ KeyHash LocalStore::hash(std::string_view key) const {
   return h;
 }
 
-// Backward-shift deletion: keeps every probe sequence unbroken without tombstones.
-void LocalStore::erase(Shard& s, size_t i) {
-  const size_t mask = s.slots.size() - 1;
-  size_t hole = i;
-  size_t j = i;
+void LocalStore::unlink(Shard& s, uint32_t e) {
+  Entry& x = s.entries[e];
+  if (x.prev != kNone) {
+    s.entries[x.prev].next = x.next;
+  } else {
+    s.head = x.next;
+  }
+  if (x.next != kNone) {
+    s.entries[x.next].prev = x.prev;
+  } else {
+    s.tail = x.prev;
+  }
+  x.prev = kNone;
+  x.next = kNone;
+}
+
+void LocalStore::pushFront(Shard& s, uint32_t e) {
+  Entry& x = s.entries[e];
+  x.prev = kNone;
+  x.next = s.head;
+  if (s.head != kNone) {
+    s.entries[s.head].prev = e;
+  }
+  s.head = e;
+  if (s.tail == kNone) {
+    s.tail = e;
+  }
+}
+
+// Backward-shift deletion in the index: keeps every probe sequence unbroken without tombstones.
+void LocalStore::erase(Shard& s, uint32_t e) {
+  const size_t mask = s.index.size() - 1;
+  size_t hole = s.entries[e].slot;
+  size_t j = hole;
   while (true) {
     j = (j + 1) & mask;
-    Entry& e = s.slots[j];
-    if (e.a == 0) {
+    const uint32_t moved = s.index[j];
+    if (moved == kNone) {
       break;
     }
-    size_t home = e.a & mask;
-    // Move e into the hole unless its home lies cyclically in (hole, j].
+    size_t home = s.entries[moved].a & mask;
+    // Move it into the hole unless its home lies cyclically in (hole, j].
     bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!in_range) {
-      s.slots[hole] = e;
+      s.index[hole] = moved;
+      s.entries[moved].slot = static_cast<uint32_t>(hole);
       hole = j;
     }
   }
-  s.slots[hole] = Entry{};
+  s.index[hole] = kNone;
+  unlink(s, e);
+  s.entries[e] = Entry{};
+  s.entries[e].next = s.free;
+  s.free = e;
   s.count--;
 }
 
 LocalStore::Entry* LocalStore::insert(Shard& s, const KeyHash& key, uint64_t now_ms,
                                       bool& cap_hit) {
-  if (s.count >= shard_limit_) {
-    // Drop every bucket that has refilled (equivalent to absent). A bucket that wraps around to
-    // an already visited slot during the shifts is simply left for the next sweep.
-    for (size_t i = 0; i < s.slots.size(); i++) {
-      while (s.slots[i].a != 0 && s.slots[i].full_ms <= now_ms) {
-        erase(s, i);
+  if (s.free == kNone) {
+    // At the cap: reuse a full bucket (the same as an absent one) among the least recently used
+    // few, else forget the least recently used live one.
+    uint32_t victim = s.tail;
+    uint32_t e = s.tail;
+    for (int i = 0; i < kEvictProbe && e != kNone; i++, e = s.entries[e].prev) {
+      if (s.entries[e].full_ms <= now_ms) {
+        victim = e;
+        break;
       }
     }
-    if (s.count >= shard_limit_) {
-      size_t oldest = SIZE_MAX;
-      for (size_t i = 0; i < s.slots.size(); i++) {
-        if (s.slots[i].a != 0 &&
-            (oldest == SIZE_MAX || s.slots[i].last_ms < s.slots[oldest].last_ms)) {
-          oldest = i;
-        }
-      }
+    if (s.entries[victim].full_ms > now_ms) {
       s.cap_hits++;
       cap_hit = true;
-      erase(s, oldest);
     }
+    erase(s, victim);
   }
-  const size_t mask = s.slots.size() - 1;
+  const uint32_t e = s.free;
+  s.free = s.entries[e].next;
+  const size_t mask = s.index.size() - 1;
   size_t i = key.a & mask;
-  while (s.slots[i].a != 0) {
+  while (s.index[i] != kNone) {
     i = (i + 1) & mask;
   }
-  Entry& e = s.slots[i];
-  e.a = key.a;
-  e.b = key.b;
+  s.index[i] = e;
+  Entry& x = s.entries[e];
+  x = Entry{};
+  x.a = key.a;
+  x.b = key.b;
+  x.slot = static_cast<uint32_t>(i);
+  pushFront(s, e);
   s.count++;
-  return &e;
+  return &x;
 }
 
 Decision LocalStore::consume(const KeyHash& key, const Limit& limit, uint64_t now_ms) {
@@ -128,11 +169,16 @@ Decision LocalStore::consume(const KeyHash& key, const Limit& limit, uint64_t no
   Shard& s = shards_[(key.a >> 58) % kShards];
   Decision d;
   std::lock_guard<std::mutex> lock(s.mutex);
-  const size_t mask = s.slots.size() - 1;
+  const size_t mask = s.index.size() - 1;
   Entry* e = nullptr;
-  for (size_t i = key.a & mask; s.slots[i].a != 0; i = (i + 1) & mask) {
-    if (s.slots[i].a == key.a && s.slots[i].b == key.b) {
-      e = &s.slots[i];
+  for (size_t i = key.a & mask; s.index[i] != kNone; i = (i + 1) & mask) {
+    Entry& x = s.entries[s.index[i]];
+    if (x.a == key.a && x.b == key.b) {
+      e = &x;
+      if (s.head != s.index[i]) {
+        unlink(s, s.index[i]);
+        pushFront(s, s.index[i]);
+      }
       break;
     }
   }

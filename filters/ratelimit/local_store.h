@@ -1,12 +1,14 @@
 #pragma once
 
 // The local backend: token buckets shared by every worker of the process, without a global
-// lock. Keys are hashed (128 bits, seeded per store) into one of kShards shards; each shard is
-// a fixed-size open-addressing table behind its own small mutex, held only for one bucket
-// update (no allocation, no I/O under it). Memory is bounded: a bucket that has refilled to
-// full is equivalent to an absent one and is dropped when room is needed; when a shard is at
-// its share of max_keys with no full bucket to drop, the least recently used bucket is
-// forgotten (its key starts again with a full bucket) and the cap-hit counter goes up.
+// lock. Keys are hashed (128 bits, seeded per store) into one of kShards shards; each shard holds
+// a fixed array of buckets, an open-addressing index over them and a least-recently-used list,
+// behind its own small mutex held only for one bucket update (no allocation, no I/O, no scan
+// under it: every operation is O(1), also under a flood of new keys). Memory is bounded: when a
+// shard is at its share of max_keys, a new key takes the place of the least recently used
+// bucket. A bucket that has refilled to full is equivalent to an absent one, so the few least
+// recently used are checked for one first (kEvictProbe); only when none of them is full is a live
+// bucket forgotten (its key starts again with a full bucket) and the cap-hit counter goes up.
 
 #include "filters/ratelimit/config.h"
 
@@ -51,21 +53,35 @@ public:
   size_t capacity() const { return shard_limit_ * kShards; }
 
 private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+  // How many buckets from the least recently used end are checked for a full one to reuse.
+  static constexpr int kEvictProbe = 8;
+
   struct Entry {
-    uint64_t a = 0; // 0: empty slot
+    uint64_t a = 0; // 0: free
     uint64_t b = 0;
-    uint64_t units = 0;   // tokens × Limit::kUnitsPerToken
-    uint64_t last_ms = 0; // when `units` was computed
-    uint64_t full_ms = 0; // when the bucket is full again (then it equals an absent one)
+    uint64_t units = 0;    // tokens × Limit::kUnitsPerToken
+    uint64_t last_ms = 0;  // when `units` was computed
+    uint64_t full_ms = 0;  // when the bucket is full again (then it equals an absent one)
+    uint32_t prev = kNone; // towards the most recently used; the free list uses `next`
+    uint32_t next = kNone; // towards the least recently used
+    uint32_t slot = 0;     // where the index points at this entry
   };
   struct alignas(64) Shard {
     std::mutex mutex;
-    std::vector<Entry> slots; // power-of-two size, at most half full
+    std::vector<Entry> entries;  // shard_limit_ buckets; indices stay stable
+    std::vector<uint32_t> index; // power-of-two size, at most half full; kNone: empty
+    uint32_t head = kNone;       // most recently used
+    uint32_t tail = kNone;       // least recently used
+    uint32_t free = kNone;
     size_t count = 0;
     uint64_t cap_hits = 0;
   };
 
-  static void erase(Shard& s, size_t i);
+  static void unlink(Shard& s, uint32_t e);
+  static void pushFront(Shard& s, uint32_t e);
+  // Removes entry e from the index (backward-shift deletion) and the list, and frees it.
+  static void erase(Shard& s, uint32_t e);
   Entry* insert(Shard& s, const KeyHash& key, uint64_t now_ms, bool& cap_hit);
 
   uint64_t seed_a_;

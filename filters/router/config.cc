@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -554,9 +555,9 @@ std::unique_ptr<RouteTable> RouteTable::parse(
           if (d == "*") {
             table->default_ = ptr;
           } else if (d.rfind("*.", 0) == 0 || (d[0] == '*' && d.size() > 1)) {
-            table->suffixes_.emplace_back(d.substr(1), ptr);
+            table->suffixes_.add(d.substr(1), ptr);
           } else if (d.size() > 1 && d.back() == '*') {
-            table->prefixes_.emplace_back(d.substr(0, d.size() - 1), ptr);
+            table->prefixes_.add(d.substr(0, d.size() - 1), ptr);
           } else if (d.find('*') != std::string::npos) {
             p.error(dp, "a wildcard is only allowed at the start or the end of a domain");
           } else {
@@ -594,9 +595,8 @@ std::unique_ptr<RouteTable> RouteTable::parse(
     errors.push_back({"", std::string("invalid router config: ") + e.what()});
   }
   table->header_dbs_ = p.header_dbs;
-  auto by_len = [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); };
-  std::stable_sort(table->suffixes_.begin(), table->suffixes_.end(), by_len);
-  std::stable_sort(table->prefixes_.begin(), table->prefixes_.end(), by_len);
+  table->suffixes_.finish();
+  table->prefixes_.finish();
 
   // Every path regex of the table in one database, compiled once.
   if (!p.regexes.empty() && errors.empty()) {
@@ -699,17 +699,33 @@ const VirtualHost* RouteTable::findVirtualHost(std::string_view authority) const
       return it->second;
     }
   }
-  for (const auto& [suffix, vh] : suffixes_) {
-    if (host.size() > suffix.size() && host.substr(host.size() - suffix.size()) == suffix) {
-      return vh;
+  for (size_t len : suffixes_.lengths) {
+    if (host.size() > len) {
+      auto it = suffixes_.by_text.find(host.substr(host.size() - len));
+      if (it != suffixes_.by_text.end()) {
+        return it->second;
+      }
     }
   }
-  for (const auto& [prefix, vh] : prefixes_) {
-    if (host.size() > prefix.size() && host.substr(0, prefix.size()) == prefix) {
-      return vh;
+  for (size_t len : prefixes_.lengths) {
+    if (host.size() > len) {
+      auto it = prefixes_.by_text.find(host.substr(0, len));
+      if (it != prefixes_.by_text.end()) {
+        return it->second;
+      }
     }
   }
   return default_;
+}
+
+void RouteTable::Affixes::add(std::string text, const VirtualHost* vh) {
+  lengths.push_back(text.size());
+  by_text.emplace(std::move(text), vh); // the first virtual host with it wins
+}
+
+void RouteTable::Affixes::finish() {
+  std::sort(lengths.begin(), lengths.end(), std::greater<>());
+  lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
 }
 
 bool RouteTable::scanRegexes(std::string_view path, Scratch& scratch) const {

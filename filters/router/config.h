@@ -136,10 +136,17 @@ private:
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
   std::unordered_map<std::string, const VirtualHost*, StrHash, std::equal_to<>> exact_;
-  std::vector<std::pair<std::string, const VirtualHost*>>
-      suffixes_; // "*.x.com" -> ".x.com", longest first
-  std::vector<std::pair<std::string, const VirtualHost*>>
-      prefixes_; // "foo.*" -> "foo.", longest first
+  // Wildcard domains by their fixed part, and the distinct lengths of those parts, longest
+  // first: a lookup is one hash probe per distinct length (at most the longest host name), never
+  // a scan of the domains, and the longest (most specific) match wins.
+  struct Affixes {
+    std::unordered_map<std::string, const VirtualHost*, StrHash, std::equal_to<>> by_text;
+    std::vector<size_t> lengths;
+    void add(std::string text, const VirtualHost* vh);
+    void finish();
+  };
+  Affixes suffixes_; // "*.x.com" -> ".x.com"
+  Affixes prefixes_; // "foo.*" -> "foo."
   const VirtualHost* default_ = nullptr;
   hs_database_t* db_ = nullptr; // every path regex of the table
   hs_scratch_t* proto_scratch_ = nullptr;

@@ -334,6 +334,41 @@ TEST_CASE("SDK stream: hooks run, and an exception ends the stream with 500", "[
   h.d->sluice_on_config_destroy(c);
 }
 
+TEST_CASE("SDK filter objects: a stream's object reuses the memory of the last one freed",
+          "[sdk]") {
+  Harness h;
+  void* c = h.config("{}");
+  REQUIRE(c != nullptr);
+  FakeStream s1 = h.stream("/ok");
+  FakeStream s2 = h.stream("/ok");
+  void* a = h.d->sluice_on_stream_new(c, nullptr, s1.handle());
+  void* b = h.d->sluice_on_stream_new(c, nullptr, s2.handle());
+  REQUIRE(a != nullptr);
+  REQUIRE(b != nullptr);
+  CHECK(a != b); // two live streams, two objects
+  h.d->sluice_on_stream_destroy(a);
+  FakeStream s3 = h.stream("/ok");
+  void* c3 = h.d->sluice_on_stream_new(c, nullptr, s3.handle());
+  REQUIRE(c3 != nullptr);
+#if SLUICE_SDK_POOL_FILTERS
+  CHECK(c3 == a); // the freed block came back from this thread's pool, not from malloc
+#endif
+  CHECK(h.d->sluice_on_request_headers(c3, s3.handle(), true) == SLUICE_STATUS_CONTINUE);
+  CHECK(h.d->sluice_on_response_headers(c3, s3.handle(), true) == SLUICE_STATUS_CONTINUE);
+  CHECK(s3.response_headers.back() == std::make_pair(std::string("x-probe"), std::string("1")));
+  h.d->sluice_on_stream_destroy(b);
+  h.d->sluice_on_stream_destroy(c3);
+  // A filter bigger than the pooled sizes is a plain heap object and still works.
+  struct Big : sdk::Filter {
+    using Filter::Filter;
+    char payload[sdk::detail::FilterPool::kMaxBytes * 2] = {};
+  };
+  auto big = std::make_unique<Big>(sdk::Stream(&h.table, s1.handle(), nullptr));
+  CHECK(big->payload[0] == 0);
+  big.reset();
+  h.d->sluice_on_config_destroy(c);
+}
+
 TEST_CASE("SDK callbacks: HTTP call and timer reach member functions", "[sdk]") {
   Harness h;
   void* c = h.config(R"({"cluster": "auth"})");
@@ -449,6 +484,75 @@ TEST_CASE("ip_allowlist: CIDR ranges, IPv4 and IPv6", "[sdk][ip_allowlist]") {
   CHECK(denied.local_replies == std::vector<uint32_t>{403});
   CHECK(host.metric("sluice_ip_allowlist_denied_total") == 1);
   d->sluice_on_stream_destroy(f);
+  d->sluice_on_config_destroy(c);
+}
+
+TEST_CASE("ip_allowlist: range edges, overlaps, /0 and 10,000 ranges", "[sdk][ip_allowlist]") {
+  namespace ipa = sluice::extensions::ip_allowlist;
+  FakeHost host;
+  FakeConfigCtx ctx;
+  const sluice_filter_descriptor_t* d = sdk::filterType<ipa::AllowlistConfig>("ip_allowlist");
+  auto make = [&](const std::string& json) {
+    return d->sluice_on_config_new(host.table(), ctx.handle(), sdk::toStr(json));
+  };
+  auto cfg = [](void* c) -> const ipa::AllowlistConfig& {
+    return *static_cast<sdk::detail::ConfigHolder<ipa::AllowlistConfig>*>(c)->config;
+  };
+  // Edges of a range, nested and overlapping ranges, adjacent ranges merged.
+  void* c = make(R"({"allow": ["10.0.0.0/24", "10.0.0.128/25", "10.0.1.0/24", "10.0.0.5",
+                              "192.168.0.0/30", "192.168.0.2/31", "2001:db8::/127",
+                              "2001:db8::ffff:0/112"]})");
+  REQUIRE(c != nullptr);
+  const auto& a = cfg(c);
+  CHECK_FALSE(a.allowed("9.255.255.255"));
+  CHECK(a.allowed("10.0.0.0"));
+  CHECK(a.allowed("10.0.0.255"));
+  CHECK(a.allowed("10.0.1.0")); // the adjacent /24
+  CHECK(a.allowed("10.0.1.255"));
+  CHECK_FALSE(a.allowed("10.0.2.0"));
+  CHECK(a.allowed("192.168.0.3"));
+  CHECK_FALSE(a.allowed("192.168.0.4"));
+  CHECK(a.allowed("2001:db8::"));
+  CHECK(a.allowed("2001:db8::1"));
+  CHECK_FALSE(a.allowed("2001:db8::2"));
+  CHECK(a.allowed("2001:db8::ffff:0"));
+  CHECK(a.allowed("2001:db8::ffff:ffff"));
+  CHECK_FALSE(a.allowed("2001:db8::1:0:0"));
+  CHECK_FALSE(a.allowed("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff"));
+  CHECK_FALSE(a.allowed("10.0.0.1.1"));
+  d->sluice_on_config_destroy(c);
+  // /0 covers its whole family, and only it.
+  c = make(R"({"allow": ["0.0.0.0/0"]})");
+  REQUIRE(c != nullptr);
+  CHECK(cfg(c).allowed("0.0.0.0"));
+  CHECK(cfg(c).allowed("255.255.255.255"));
+  CHECK(cfg(c).allowed("::ffff:1.2.3.4"));
+  CHECK_FALSE(cfg(c).allowed("2001:db8::1"));
+  d->sluice_on_config_destroy(c);
+  c = make(R"({"allow": ["::/0"]})");
+  REQUIRE(c != nullptr);
+  CHECK(cfg(c).allowed("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+  CHECK(cfg(c).allowed("::"));
+  CHECK_FALSE(cfg(c).allowed("1.2.3.4"));
+  d->sluice_on_config_destroy(c);
+  // 10,000 disjoint /32s and /128s: every one found, the gaps between them not.
+  std::string json = R"({"allow": [)";
+  for (int i = 0; i < 5000; i++) {
+    json += "\"10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".7\",";
+    json += "\"2001:db8::" + std::to_string(i) + ":0\",";
+  }
+  json.back() = ']';
+  json += "}";
+  c = make(json);
+  REQUIRE(c != nullptr);
+  for (int i = 0; i < 5000; i += 7) {
+    std::string v4 = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    REQUIRE(cfg(c).allowed(v4 + ".7"));
+    REQUIRE_FALSE(cfg(c).allowed(v4 + ".6"));
+    REQUIRE_FALSE(cfg(c).allowed(v4 + ".8"));
+    REQUIRE(cfg(c).allowed("2001:db8::" + std::to_string(i) + ":0"));
+    REQUIRE_FALSE(cfg(c).allowed("2001:db8::" + std::to_string(i) + ":1"));
+  }
   d->sluice_on_config_destroy(c);
 }
 

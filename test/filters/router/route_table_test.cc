@@ -64,6 +64,39 @@ TEST_CASE("Router: virtual host selection prefers exact, then longest wildcard, 
   CHECK(t->findVirtualHost("")->name == "any");
 }
 
+TEST_CASE("Router: 10,000 wildcard domains, longest match wins, suffix and prefix forms",
+          "[router]") {
+  std::string json = R"({"virtual_hosts": [)";
+  for (int i = 0; i < 5000; i++) {
+    std::string n = std::to_string(i);
+    json += R"({"name": "s)" + n + R"(", "domains": ["*.t)" + n +
+            R"(.example.com"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
+    json += R"({"name": "p)" + n + R"(", "domains": ["host)" + n +
+            R"(.*"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
+  }
+  json +=
+      R"({"name": "deep", "domains": ["*.x.t7.example.com"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
+  json +=
+      R"({"name": "bare", "domains": ["*ample.org"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
+  json +=
+      R"({"name": "longpre", "domains": ["host1.internal.*"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
+  json +=
+      R"({"name": "any", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "b"}]}]})";
+  auto t = parseOk(json);
+  CHECK(t->findVirtualHost("a.t0.example.com")->name == "s0");
+  CHECK(t->findVirtualHost("a.b.t4999.example.com:8080")->name == "s4999");
+  CHECK(t->findVirtualHost("y.x.t7.example.com")->name == "deep"); // longest suffix
+  CHECK(t->findVirtualHost("x.t7.example.com")->name == "s7");
+  CHECK(t->findVirtualHost("t7.example.com")->name == "any"); // "*.t7..." needs a label before
+  CHECK(t->findVirtualHost("a.t5000.example.com")->name == "any");
+  CHECK(t->findVirtualHost("example.org")->name == "bare"); // "*ample.org": any characters
+  CHECK(t->findVirtualHost("ample.org")->name == "any");    // but at least one
+  CHECK(t->findVirtualHost("host42.corp")->name == "p42");
+  CHECK(t->findVirtualHost("host1.internal.corp")->name == "longpre"); // longest prefix
+  CHECK(t->findVirtualHost("host1.corp")->name == "p1");
+  CHECK(t->findVirtualHost("host1.")->name == "any"); // the prefix needs something after it
+}
+
 TEST_CASE("Router: first matching route wins across match kinds", "[router]") {
   auto t = parseOk(R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
     {"match": {"path": "/exact"}, "cluster": "a", "name": "exact"},

@@ -37,6 +37,8 @@
 //    httpCall<&MyFilter::onAuthz>(...). They are bound to the stream: the host cancels them
 //    when the stream is destroyed, so they never run on a deleted filter. TimerHandle and
 //    CallHandle (RAII) cancel one earlier;
+//  - filter objects come from a per-worker pool (Filter has class-specific operator new and
+//    delete), so a stream's make_unique/delete does not reach malloc in steady state;
 //  - RAII ownership throughout: the config object and each filter object are owned by the SDK
 //    (std::unique_ptr from your factories) and deleted in the matching destroy hook.
 //
@@ -53,6 +55,7 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -389,13 +392,133 @@ template <class C, class R, class... A> struct MemberOf<R (C::*)(A...) noexcept>
 };
 } // namespace detail
 
+namespace detail {
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SLUICE_SDK_POOL_FILTERS 0 // let ASan see every object's lifetime
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLUICE_SDK_POOL_FILTERS 0
+#endif
+#endif
+#ifndef SLUICE_SDK_POOL_FILTERS
+#define SLUICE_SDK_POOL_FILTERS 1
+#endif
+
+// Per-thread (so per-worker) free lists of filter-object memory, by size class: a stream's
+// filter object is made and destroyed on its worker, so `std::make_unique<MyFilter>` in
+// newFilter reuses the block the previous stream gave back instead of calling malloc. Blocks of
+// up to kMaxBytes bytes are pooled, at most kMaxFree per class per thread (the rest go back to
+// the heap); larger objects are plain heap allocations. A block freed on another thread joins
+// that thread's lists. The memory goes back to the heap when the thread ends.
+class FilterPool {
+public:
+  static constexpr size_t kGranule = 16;
+  static constexpr size_t kClasses = 32;
+  static constexpr size_t kMaxBytes = kGranule * kClasses; // 512
+  static constexpr uint32_t kMaxFree = 1024;
+
+  static void* allocate(size_t n) {
+#if SLUICE_SDK_POOL_FILTERS
+    if (n <= kMaxBytes) {
+      return dead() ? ::operator new(classBytes(n)) : local().take(n);
+    }
+#endif
+    return ::operator new(n);
+  }
+  static void deallocate(void* p, size_t n) noexcept {
+#if SLUICE_SDK_POOL_FILTERS
+    if (n <= kMaxBytes) {
+      if (!dead()) {
+        local().give(p, n);
+      } else {
+        ::operator delete(p, classBytes(n));
+      }
+      return;
+    }
+#endif
+    ::operator delete(p, n);
+  }
+
+  FilterPool() = default;
+  FilterPool(const FilterPool&) = delete;
+  FilterPool& operator=(const FilterPool&) = delete;
+  ~FilterPool() {
+    dead() = true;
+    for (size_t c = 0; c < kClasses; c++) {
+      while (free_[c] != nullptr) {
+        Node* n = free_[c];
+        free_[c] = n->next;
+        ::operator delete(static_cast<void*>(n), (c + 1) * kGranule);
+      }
+    }
+  }
+
+private:
+  struct Node {
+    Node* next;
+  };
+  static size_t classOf(size_t n) {
+    return n == 0 ? 0 : (n - 1) / kGranule;
+  }
+  static size_t classBytes(size_t n) {
+    return (classOf(n) + 1) * kGranule;
+  }
+  // Set once this thread's pool is destroyed (thread exit): later frees go to the heap.
+  static bool& dead() {
+    thread_local bool d = false;
+    return d;
+  }
+  static FilterPool& local() {
+    thread_local FilterPool pool;
+    return pool;
+  }
+  void* take(size_t n) {
+    size_t c = classOf(n);
+    Node* node = free_[c];
+    if (node == nullptr) {
+      return ::operator new(classBytes(n));
+    }
+    free_[c] = node->next;
+    count_[c]--;
+    return node;
+  }
+  void give(void* p, size_t n) noexcept {
+    size_t c = classOf(n);
+    if (count_[c] >= kMaxFree) {
+      ::operator delete(p, classBytes(n));
+      return;
+    }
+    Node* node = static_cast<Node*>(p);
+    node->next = free_[c];
+    free_[c] = node;
+    count_[c]++;
+  }
+
+  Node* free_[kClasses] = {};
+  uint32_t count_[kClasses] = {};
+};
+
+} // namespace detail
+
 // Base class of a per-stream filter object. Override the hooks you need; the defaults continue.
+// Objects of Filter subclasses are allocated from a per-worker pool (detail::FilterPool), so
+// `std::make_unique<MyFilter>(...)` in newFilter costs no heap allocation in steady state.
 class Filter {
 public:
   explicit Filter(Stream stream) : stream_(stream) {}
   virtual ~Filter() = default;
   Filter(const Filter&) = delete;
   Filter& operator=(const Filter&) = delete;
+
+  static void* operator new(size_t n) { return detail::FilterPool::allocate(n); }
+  // The virtual destructor makes `delete` pass the most-derived object's size here.
+  static void operator delete(void* p, size_t n) noexcept { detail::FilterPool::deallocate(p, n); }
+  // Over-aligned filter types bypass the pool.
+  static void* operator new(size_t n, std::align_val_t a) { return ::operator new(n, a); }
+  static void operator delete(void* p, size_t n, std::align_val_t a) noexcept {
+    ::operator delete(p, n, a);
+  }
 
   virtual sluice_status_t onRequestHeaders(bool end_stream) {
     (void)end_stream;
