@@ -33,6 +33,10 @@ UPSTREAM = os.environ.get("SLUICE_UPSTREAM_BIN", "build/tools/sluice-test-upstre
 SOURCE = os.environ.get("SLUICE_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 _SANITIZE = os.environ.get("SLUICE_SANITIZE", "")
 SLOW = 6 if "thread" in _SANITIZE else 3 if _SANITIZE else 1
+if "thread" in _SANITIZE and "suppressions=" not in os.environ.get("TSAN_OPTIONS", ""):
+    # Third-party libraries only (see the file); every process the tests start inherits it.
+    os.environ["TSAN_OPTIONS"] = ":".join(
+        filter(None, [os.environ.get("TSAN_OPTIONS"), "suppressions=" + os.path.join(SOURCE, "tools", "tsan.supp")]))
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer",
                      "UndefinedBehaviorSanitizer")
 _procs = []      # every child process of the current case (killed when the case ends)
