@@ -250,6 +250,10 @@ while kill -0 "$WRK_PID" 2>/dev/null; do
   if [ "$done_threads" -ge "$CONNS" ]; then
     break
   fi
+  if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
+    echo "soak: sluice exited during the run: stopping the client"
+    break
+  fi
   now_served=$(awk 'END {print $4}' "$WORK/samples.txt")
   if [ "${now_served:-0}" != "$last" ]; then
     last=${now_served:-0}
@@ -289,7 +293,7 @@ IDLE_FD=$(find "/proc/$SLUICE_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -
 IDLE_RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$SLUICE_PID/status" 2>/dev/null || echo 0)
 
 # Stop sluice (flushes the access log), then count what each side saw.
-kill -TERM "$SLUICE_PID"
+kill -TERM "$SLUICE_PID" 2>/dev/null || true
 SLUICE_RC=0
 wait "$SLUICE_PID" || SLUICE_RC=$?
 A1=$(upstream_requests "$A_PORT")
