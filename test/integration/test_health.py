@@ -3,15 +3,16 @@ avoids it with no failed request, and it comes back."""
 import json
 import subprocess
 
-from harness import UPSTREAM, Sluice, Upstream, case, http_request, run_cases, simple_config, wait_until
+from harness import SLOW, UPSTREAM, Sluice, Upstream, case, http_request, run_cases, simple_config, wait_until
 
 KEY = "hc-key"
 
 
 @case
 def dead_endpoint_is_ejected_and_comes_back():
+    # Probe timeouts scale with SLOW: a sanitizer build on a busy machine answers slower.
     a, b = Upstream("a"), Upstream("b")
-    hc = {"path": "/healthz", "interval_ms": 100, "timeout_ms": 200, "healthy_threshold": 2,
+    hc = {"path": "/healthz", "interval_ms": 100, "timeout_ms": 200 * SLOW, "healthy_threshold": 2,
           "unhealthy_threshold": 2, "expected_statuses": [200]}
     cfg = simple_config(a.address, clusters=[{"name": "up", "endpoints": [{"address": a.address},
                                                                           {"address": b.address}],
@@ -50,7 +51,7 @@ def dead_endpoint_is_ejected_and_comes_back():
 @case
 def all_endpoints_down_is_503_at_once():
     a = Upstream("a")
-    hc = {"path": "/healthz", "interval_ms": 100, "timeout_ms": 200, "unhealthy_threshold": 1}
+    hc = {"path": "/healthz", "interval_ms": 100, "timeout_ms": 200 * SLOW, "unhealthy_threshold": 1}
     cfg = simple_config(a.address, clusters=[{"name": "up", "endpoints": [{"address": a.address}],
                                               "health_check": hc}])
     cfg["admin"] = {"address": "127.0.0.1:0", "api_key": KEY}
@@ -69,7 +70,7 @@ def all_endpoints_down_is_503_at_once():
 @case
 def failing_status_marks_unhealthy():
     a, b = Upstream("a"), Upstream("b")
-    hc = {"path": "/status/500", "interval_ms": 100, "timeout_ms": 200, "unhealthy_threshold": 1,
+    hc = {"path": "/status/500", "interval_ms": 100, "timeout_ms": 200 * SLOW, "unhealthy_threshold": 1,
           "expected_statuses": [200]}
     cfg = simple_config(a.address, clusters=[{"name": "up", "endpoints": [{"address": a.address}],
                                               "health_check": hc},
