@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git curl
   libuv1-dev node-llhttp android-libboringssl-dev nlohmann-json3-dev libhyperscan-dev
   libfmt-dev catch2 libbenchmark-dev libhiredis-dev redis-server
-  python3 python3-jwt python3-cryptography python3-jsonschema prometheus libnss-wrapper
+  python3 python3-jwt python3-cryptography python3-jsonschema prometheus libnss-wrapper wrk
   chromium chromium-driver python3-selenium
 )
 missing=()

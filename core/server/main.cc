@@ -9,8 +9,8 @@
 // Allocation counting for `sluice bench-filter`: malloc, calloc and realloc of the whole process
 // (C++ new, the C ABI's modules, libraries) are interposed here and forwarded to glibc. Counting
 // is off unless bench-filter turns it on, so a server pays one relaxed load per allocation.
-// Sanitizer builds keep their own allocator and report counting as unavailable.
-#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
+// ASan and TSan builds keep their own allocator and report counting as unavailable.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && defined(__GLIBC__)
 extern "C" {
 void* __libc_malloc(size_t);
 void* __libc_calloc(size_t, size_t);

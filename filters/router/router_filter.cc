@@ -15,6 +15,8 @@ namespace sluice::filters::router {
 
 namespace {
 
+// Set once by the module entry (before any config or worker exists) and only read after that:
+// workers read it while a reload builds configs, so nothing may write it again.
 const sluice_host_t* g_host = nullptr;
 
 std::string_view sv(sluice_str_t s) {
@@ -53,7 +55,6 @@ WorkerState::~WorkerState() {
 }
 
 void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) {
-  g_host = host;
   std::vector<ConfigError> errors;
   auto exists = [&](std::string_view name) {
     return host->sluice_host_config_cluster_exists(ctx, st(name));

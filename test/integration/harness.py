@@ -2,10 +2,14 @@
 
 Stdlib only, no pytest. Each test file is a plain script: cases are registered with @case and
 run by run_cases(), which prints PASS/FAIL per case and exits 1 if any case failed.
-Set CASE=substring to run only the matching cases.
+Set CASE=substring to run only the matching cases; a CASE that matches no case is an error
+(exit 2), so a typo cannot turn a run into a silent pass.
 
 Environment (set by ctest): SLUICE_BIN, SLUICE_UPSTREAM_BIN, SLUICE_SOURCE_DIR, and
-SLUICE_SANITIZE (non-empty under ASan/UBSan: every timeout is multiplied by SLOW).
+SLUICE_SANITIZE (non-empty under a sanitizer: every timeout is multiplied by SLOW, more under
+ThreadSanitizer, which runs the binary several times slower than ASan).
+
+Never sleep a fixed time before asserting: poll the condition with wait_until().
 
 Every sluice started through Sluice/start_sluice is checked when its case ends: if it is still
 running it gets SIGTERM and must exit within the timeout; a death by signal or any sanitizer
@@ -27,7 +31,12 @@ import traceback
 SLUICE = os.environ.get("SLUICE_BIN", "build/sluice")
 UPSTREAM = os.environ.get("SLUICE_UPSTREAM_BIN", "build/tools/sluice-test-upstream")
 SOURCE = os.environ.get("SLUICE_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SLOW = 3 if os.environ.get("SLUICE_SANITIZE") else 1
+_SANITIZE = os.environ.get("SLUICE_SANITIZE", "")
+SLOW = 6 if "thread" in _SANITIZE else 3 if _SANITIZE else 1
+if "thread" in _SANITIZE and "suppressions=" not in os.environ.get("TSAN_OPTIONS", ""):
+    # Third-party libraries only (see the file); every process the tests start inherits it.
+    os.environ["TSAN_OPTIONS"] = ":".join(
+        filter(None, [os.environ.get("TSAN_OPTIONS"), "suppressions=" + os.path.join(SOURCE, "tools", "tsan.supp")]))
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer",
                      "UndefinedBehaviorSanitizer")
 _procs = []      # every child process of the current case (killed when the case ends)
@@ -332,16 +341,31 @@ def is_closed(sock, timeout=3):
         return False
 
 
-def wait_until(predicate, timeout=5, interval=0.02, message="condition"):
-    """Polls `predicate` until it returns a true value; fails after `timeout` (× SLOW)."""
+def wait_until(predicate, timeout=5, message="condition", interval=0.02):
+    """Polls `predicate` until it returns a true value and returns that value; fails after
+    `timeout` seconds (× SLOW) with an error naming `message` and the last value seen.
+    The way to wait for anything a test then asserts on (never a fixed sleep)."""
     deadline = time.time() + timeout * SLOW
     last = None
-    while time.time() < deadline:
+    while True:
         last = predicate()
         if last:
             return last
+        if time.time() >= deadline:
+            break
         time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (message, last))
+    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout * SLOW, message, last))
+
+
+def promtool_check(text):
+    """`promtool check metrics` on an exposition; fails when promtool is missing (it is a test
+    dependency: Debian's prometheus package, installed by tools/install-deps.sh)."""
+    import shutil
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: install Debian's prometheus package (tools/install-deps.sh)"
+    data = text if isinstance(text, bytes) else text.encode()
+    r = subprocess.run([promtool, "check", "metrics"], input=data, capture_output=True)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode(errors="replace")
 
 
 def free_port():
@@ -419,4 +443,8 @@ def run_cases():
             failed += 1
             print("FAIL %s\n%s" % (fn.__name__, error), flush=True)
     print("%d case(s), %d failed" % (ran, failed), flush=True)
+    if ran == 0:
+        print("ERROR: no case selected (%d defined%s)" % (len(_cases), ", CASE=%r" % only if only else ""),
+              flush=True)
+        sys.exit(2)
     sys.exit(1 if failed else 0)

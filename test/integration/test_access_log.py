@@ -4,9 +4,8 @@ import json
 import os
 import signal
 import socket
-import time
 
-from harness import SLOW, Sluice, Upstream, case, http_request, run_cases, simple_config
+from harness import SLOW, Sluice, Upstream, case, http_request, run_cases, simple_config, wait_until
 
 
 def with_log(up, log_cfg, routes=None):
@@ -57,21 +56,23 @@ def local_replies_and_errors_carry_flags():
 @case
 def disconnects_and_local_replies_are_logged_with_flags():
     up = Upstream()
-    sl = Sluice(with_log(up, {"path": "access.log"}, routes=[
+    sl = Sluice(with_log(up, {"path": "access.log", "flush_ms": 50}, routes=[
         {"match": {"path": "/direct"}, "direct_response": {"status": 200, "body": "here\n"}},
         {"match": {"prefix": "/"}, "cluster": "up"}]))
+    path = os.path.join(sl.dir, "access.log")
     http_request(sl.port(), "GET", "/direct")
     s = socket.create_connection(("127.0.0.1", sl.port()), timeout=5 * SLOW)
-    s.sendall(b"GET /delay?ms=3000 HTTP/1.1\r\nHost: h\r\n\r\n")
-    time.sleep(0.3)
+    s.sendall(b"GET /delay?ms=30000 HTTP/1.1\r\nHost: h\r\n\r\n")
+    # in flight at the upstream (with this /stats request), then the client goes away
+    wait_until(lambda: up.stats()["in_flight"] >= 2, message="the slow request at the upstream")
     s.close()
-    time.sleep(0.3)
+    wait_until(lambda: len(read_lines(path)) == 2, message="both requests logged")
     assert sl.stop() == 0
-    lines = [json.loads(l) for l in read_lines(os.path.join(sl.dir, "access.log"))]
+    lines = [json.loads(l) for l in read_lines(path)]
     by_path = {l["path"]: l for l in lines}
-    assert set(by_path) == {"/direct", "/delay?ms=3000"}, lines
+    assert set(by_path) == {"/direct", "/delay?ms=30000"}, lines
     assert by_path["/direct"]["status"] == 200 and "LR" in by_path["/direct"]["flags"], lines
-    assert "DC" in by_path["/delay?ms=3000"]["flags"], lines
+    assert "DC" in by_path["/delay?ms=30000"]["flags"], lines
 
 
 @case
@@ -106,12 +107,11 @@ def sigusr1_reopens_the_file():
     sl = Sluice(with_log(up, {"path": "access.log", "flush_ms": 50}))
     path = os.path.join(sl.dir, "access.log")
     http_request(sl.port(), "GET", "/before")
-    deadline = time.time() + 5 * SLOW
-    while len(read_lines(path)) < 1 and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(read_lines(path)) == 1, message="/before logged")
     os.rename(path, path + ".1")
     sl.proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.3)
+    # The writer reopens (O_CREAT) on the signal: the new file appearing says it is done.
+    wait_until(lambda: os.path.exists(path), message="access.log reopened")
     http_request(sl.port(), "GET", "/after")
     sl.stop()
     assert [json.loads(l)["path"] for l in read_lines(path + ".1")] == ["/before"]

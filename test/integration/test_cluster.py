@@ -3,7 +3,7 @@ import json
 import threading
 import time
 
-from harness import Sluice, Upstream, case, header, http_request, run_cases, simple_config
+from harness import SLOW, Sluice, Upstream, case, header, http_request, run_cases, simple_config, wait_until
 
 
 def cluster_cfg(ups, policy, **extra):
@@ -80,10 +80,12 @@ def circuit_breaker_overflow_is_503_uo():
     cfg["listeners"][0]["filters"].append({"type": "access_log", "config": {"path": "access.log"}})
     sl = Sluice(cfg)
     port = sl.port()
-    threads = [threading.Thread(target=http_request, args=(port, "GET", "/delay?ms=1000")) for _ in range(2)]
+    threads = [threading.Thread(target=http_request, args=(port, "GET", "/delay?ms=%d" % (1500 * SLOW)))
+               for _ in range(2)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    # Both slow requests are at the upstream (the third in flight there is this /stats request).
+    wait_until(lambda: up.stats()["in_flight"] >= 3, message="two requests in flight upstream")
     status, hs, body = http_request(port, "GET", "/overflow")
     assert status == 503, (status, body)
     for t in threads:

@@ -81,7 +81,7 @@ def a_changed_address_takes_new_requests_while_the_old_one_drains():
 
     loader = threading.Thread(target=load)
     loader.start()
-    time.sleep(0.2)
+    wait_until(lambda: seen or failures, message="the load running")
     hosts.write("127.0.0.2 backend.sluice.test\n")
     wait_until(lambda: endpoint_info(sl)["resolved_address"] == "127.0.0.2:%d" % one.port,
                timeout=10 * SLOW, message="the new address is resolved")

@@ -96,7 +96,6 @@ def idle_keep_alive_connection_is_closed():
     up, sl = start(limits={"idle_timeout_ms": 300, "header_timeout_ms": 5000})
     s = socket.create_connection(("127.0.0.1", sl.port()), timeout=5)
     s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-    time.sleep(0.1)
     first = s.recv(65536)
     assert first.startswith(b"HTTP/1.1 200")
     t0 = time.time()
@@ -145,7 +144,8 @@ def client_going_away_cancels_upstream_and_proxy_keeps_serving():
     up, sl = start()
     s = socket.create_connection(("127.0.0.1", sl.port()), timeout=5)
     s.sendall(b"GET /delay?ms=2000 HTTP/1.1\r\nHost: h\r\n\r\n")
-    time.sleep(0.2)
+    # in flight at the upstream (with this /stats request), then the client goes away
+    wait_until(lambda: up.stats()["in_flight"] >= 2, message="the slow request at the upstream")
     s.close()
     for i in range(5):
         assert http_request(sl.port(), "GET", "/after%d" % i)[0] == 200

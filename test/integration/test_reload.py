@@ -5,9 +5,8 @@ import json
 import os
 import signal
 import threading
-import time
 
-from harness import Sluice, Upstream, case, http_request, run_cases, simple_config
+from harness import Sluice, Upstream, case, http_request, run_cases, simple_config, wait_until
 
 KEY = "reload-key"
 
@@ -55,9 +54,7 @@ def reload_changes_routing_three_ways():
     # 1. SIGHUP re-reads the file (the listener keeps its port: same name and address)
     write_config(sl, fixed_port(cfg_for(a, b, "b"), port))
     sl.proc.send_signal(signal.SIGHUP)
-    deadline = time.time() + 5
-    while who(port) != "b" and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: who(port) == "b", message="SIGHUP reload routes to b")
     assert who(port) == "b"
     # 2. POST /reload
     write_config(sl, fixed_port(cfg_for(a, b, "a"), port))
@@ -128,7 +125,9 @@ def no_failed_request_under_load_during_20_reloads():
         doc = fixed_port(cfg_for(a, b, "ab"[i % 2]), port)
         status, _, body = admin(sl, "PUT", "/config", json.dumps(doc).encode())
         assert status == 200, body
-        time.sleep(0.05)
+        # Let the load make progress on each generation before the next swap.
+        seen = counts[0]
+        wait_until(lambda: counts[0] >= seen + 5 or failures, message="requests served after reload %d" % i)
     stop.set()
     for t in threads:
         t.join()
@@ -162,22 +161,20 @@ def listeners_are_added_and_removed():
     assert status == 200, body
     import socket
     # The workers stop accepting on the removed listener once they apply the new snapshot.
-    deadline = time.time() + 10
-    closed = False
-    while time.time() < deadline and not closed:
+    def closed():
         s = socket.socket()
         s.settimeout(2)
         try:
             s.connect(("127.0.0.1", ports[-1]))
             s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-            closed = s.recv(100) == b""
+            return s.recv(100) == b""
         except (ConnectionRefusedError, ConnectionResetError):
-            closed = True
+            return True
         except socket.timeout:
-            pass
-        s.close()
-        time.sleep(0.05)
-    assert closed
+            return False
+        finally:
+            s.close()
+    wait_until(closed, timeout=10, message="the removed listener refusing or closing connections")
     assert who(port) == "a"
     assert sl.stop() == 0
 
@@ -208,8 +205,8 @@ def an_endpoint_removed_by_a_reload_drains():
     threads = [threading.Thread(target=slow_request) for _ in range(2)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
-    assert a2.stats()["in_flight"] == 2, a2.stats()  # a slow one and this /stats request
+    # a slow one and this /stats request
+    wait_until(lambda: a2.stats()["in_flight"] == 2, message="a slow request in flight on a2")
     cfg = fixed_port(config([a1, a3]), port)
     status, _, body = admin(sl, "PUT", "/config", json.dumps(cfg).encode())
     assert status == 200, body
@@ -225,12 +222,7 @@ def an_endpoint_removed_by_a_reload_drains():
     assert eps[a3.address]["draining"] and not eps[a1.address]["draining"], eps
     # The removed endpoint's connections close once their exchange is done.
     # (/stats itself holds one connection; the one of the previous poll may still be closing.)
-    deadline = time.time() + 5
-    open_now = a2.stats()["connections_open"]
-    while open_now > 1 and time.time() < deadline:
-        time.sleep(0.05)
-        open_now = a2.stats()["connections_open"]
-    assert open_now == 1, a2.stats()
+    wait_until(lambda: a2.stats()["connections_open"] == 1, message="a2 left with only the /stats connection")
     sl.stop()
 
 

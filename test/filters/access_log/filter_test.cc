@@ -322,6 +322,7 @@ TEST_CASE("AccessLog: the flush timer hands the buffer over and re-arms", "[acce
   const std::string path = dir.file("a.log");
   REQUIRE(h.load(fileConfig(path, R"("flush_ms": 250)")));
   FakeWorker& w = h.addWorker();
+  FakeWorker& other = h.addWorker();
   REQUIRE(w.timers.size() == 1);
   CHECK(w.timers.begin()->second.timeout_ms == 250);
 
@@ -329,12 +330,19 @@ TEST_CASE("AccessLog: the flush timer hands the buffer over and re-arms", "[acce
     FakeStream s = requestStream("r" + std::to_string(i));
     h.complete(s);
   }
-  // Below buffer_bytes and before the timer: still in the worker's buffer.
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  CHECK(readLines(path).empty());
+  // Below buffer_bytes and before the timer: still in the worker's buffer. A marker line flushed
+  // by a second worker proves it without a sleep: the writer thread writes hand-overs in order,
+  // so had the first worker handed its three lines over, they would be in the file with it.
+  FakeStream marker = requestStream("marker");
+  h.complete(marker, 1);
+  CHECK(other.fireTimers() == 1);
+  REQUIRE(waitUntil([&] { return !readLines(path).empty(); }));
+  auto lines = readLines(path);
+  REQUIRE(lines.size() == 1);
+  CHECK(Json::parse(lines[0])["request_id"] == "marker");
 
   CHECK(w.fireTimers() == 1);
-  CHECK(waitUntil([&] { return readLines(path).size() == 3; }));
+  CHECK(waitUntil([&] { return readLines(path).size() == 4; }));
   REQUIRE(w.timers.size() == 1); // re-armed from its callback
   CHECK(w.timers.begin()->second.timeout_ms == 250);
 
@@ -344,7 +352,7 @@ TEST_CASE("AccessLog: the flush timer hands the buffer over and re-arms", "[acce
   h.destroyWorker(0);
   CHECK(w.timers.empty()); // cancelled in sluice_on_worker_destroy
   h.destroyConfig();
-  CHECK(readLines(path).size() == 3);
+  CHECK(readLines(path).size() == 4);
 }
 
 TEST_CASE("AccessLog: a buffer past buffer_bytes is handed over without the timer",
