@@ -639,6 +639,10 @@ LoadResult parseConfig(std::string_view json_text, const std::string& base_dir) 
   } catch (const json::parse_error& e) {
     result.errors.push_back({"", fmt::format("invalid JSON at byte {}: {}", e.byte, e.what())});
     return result;
+  } catch (const json::exception& e) {
+    // Not only syntax: a number out of range (1e400) is json::out_of_range during the parse.
+    result.errors.push_back({"", fmt::format("invalid JSON: {}", e.what())});
+    return result;
   }
   auto cfg = std::make_shared<Config>();
   cfg->base_dir = base_dir;
