@@ -40,7 +40,9 @@ void usage(FILE* out) {
                   "  sluice filters\n"
                   "  sluice schema                    (the config's JSON Schema, draft 2020-12)\n"
                   "  sluice bench-filter --filter TYPE [--module lib.so] --config JSON|@file\n"
-                  "                      [--requests corpus.jsonl] [--iterations N] [--json]\n");
+                  "                      [--requests corpus.jsonl] [--iterations N] [--batch N]\n"
+                  "                      [--response-bytes N] [--json] [--progress|--no-progress]\n"
+                  "                      (sluice bench-filter --help for details)\n");
 }
 
 struct Args {

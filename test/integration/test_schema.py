@@ -110,6 +110,15 @@ TABLE = [
     ("$schema string", with_(base(), ["$schema"], "../schema/sluice.schema.json"), True),
     ("grace_period_ms negative", with_(base(), ["shutdown"], {"grace_period_ms": -1}), False),
     ("startup unknown key", with_(base(), ["startup"], {"wait_ms": 5}), False),
+    # overload
+    ("overload all limits", with_(base(), ["overload"], {"max_connections": 100000000, "max_requests_per_worker": 1, "max_buffered_bytes_per_worker": 2 ** 50}), True),
+    ("overload empty (no limits)", with_(base(), ["overload"], {}), True),
+    ("overload not an object", with_(base(), ["overload"], [1]), False),
+    ("overload unknown key", with_(base(), ["overload"], {"max_requests": 10}), False),
+    ("overload max_connections above 10^8", with_(base(), ["overload"], {"max_connections": 100000001}), False),
+    ("overload max_requests_per_worker negative", with_(base(), ["overload"], {"max_requests_per_worker": -1}), False),
+    ("overload max_buffered_bytes_per_worker above 2^50", with_(base(), ["overload"], {"max_buffered_bytes_per_worker": 2 ** 50 + 1}), False),
+    ("overload max_connections as a string", with_(base(), ["overload"], {"max_connections": "1000"}), False),
     # admin
     ("admin without address", with_(base(), ["admin"], {}), False),
     ("admin non-loopback without api_key", with_(base(), ["admin"], {"address": "0.0.0.0:9901"}), False),
