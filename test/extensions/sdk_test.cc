@@ -644,7 +644,7 @@ TEST_CASE("header_rewrite: config errors carry the JSON pointer the host's view 
        "expected a header name (an RFC 9110 token)"},
       {R"({"request": {"set": {"x-a": "${status}"}}})", "/request/set/x-a",
        "${status} is only known in response headers"},
-      {R"({"request": []})", "/request", "expected an object, got an array"},
+      {R"({"request": []})", "/request", "expected an object, got []"},
       {R"("text")", "", "expected an object, got \"text\""},
   };
   for (const auto& [text, pointer, message] : cases) {

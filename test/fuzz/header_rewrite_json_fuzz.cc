@@ -1,12 +1,16 @@
 // header_rewrite's C JSON reader (extensions/header_rewrite/header_rewrite.c): whole config
-// documents through the module's sluice_on_config_new with a host table that records errors.
+// documents through the module's sluice_on_config_new with a host table that records errors and
+// reads the config through the host's own config view (core/filter/config_view.h, ABI 1.3).
 // The module source is compiled into this target with its entry renamed (see CMakeLists.txt).
 // Every config is either built (and destroyed) or refused with at least one error.
 
+#include "core/filter/config_view.h"
 #include "sluice/filter.h"
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <string>
 
 extern "C" const sluice_module_t* sluice_fuzz_header_rewrite_init(const sluice_host_t* host,
                                                                   uint32_t host_major,
@@ -15,6 +19,23 @@ extern "C" const sluice_module_t* sluice_fuzz_header_rewrite_init(const sluice_h
 namespace {
 
 size_t g_errors = 0;
+// The view of the current input; freed after the config-new call, as the host frees it.
+std::unique_ptr<sluice::filter::ConfigView> g_view;
+// A stand-in context: the module only hands it back to the host.
+char g_ctx_storage = 0;
+sluice_config_ctx_t* const kCtx = reinterpret_cast<sluice_config_ctx_t*>(&g_ctx_storage);
+
+sluice_config_view_t* hostConfigView(sluice_config_ctx_t*, sluice_str_t json,
+                                     sluice_config_problem_t* problem) {
+  std::string error;
+  g_view = sluice::filter::ConfigView::parse(std::string_view(json.ptr, json.len), error);
+  if (!g_view) {
+    g_view = sluice::filter::ConfigView::parse("null", error);
+    g_view->setProblem(problem, "", "invalid JSON: " + error);
+    return nullptr;
+  }
+  return g_view->handle();
+}
 
 void hostLog(sluice_config_ctx_t*, sluice_stream_t*, sluice_log_level_t, sluice_str_t) {}
 
@@ -39,6 +60,8 @@ const sluice_host_t* host() {
     t.abi_minor = SLUICE_ABI_VERSION_MINOR;
     t.sluice_host_log = &hostLog;
     t.sluice_host_config_error = &hostConfigError;
+    t.sluice_host_config_view = &hostConfigView;
+    sluice::filter::ConfigView::fillHostTable(t);
     return t;
   }();
   return &h;
@@ -60,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   g_errors = 0;
   // The bytes are not NUL-terminated: the reader must stop at len.
   sluice_str_t json{reinterpret_cast<const char*>(data), size};
-  void* config = d->sluice_on_config_new(host(), nullptr, json);
+  void* config = d->sluice_on_config_new(host(), kCtx, json);
+  g_view.reset();
   if (config == nullptr) {
     if (g_errors == 0) {
       __builtin_trap(); // a refusal always says why
