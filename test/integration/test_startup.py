@@ -73,6 +73,9 @@ def port_accepts_long_before_the_config_is_live():
     resp = read_response(s, 30 * SLOW)
     assert resp.startswith(b"HTTP/1.1 200"), resp[:200]
     s.close()
+    # "ready:" is logged once every worker acknowledged the config, a little after "is live".
+    wait_until(lambda: re.search(r"ready: .*\((\d+) ms after start\)", sl.stderr_text()),
+               timeout=30, message="the ready line")
     text = sl.stderr_text()
     bound_ms = int(re.search(r"bound 1 listener\(s\) in (\d+) ms", text).group(1))
     ready_ms = int(re.search(r"ready: .*\((\d+) ms after start\)", text).group(1))
