@@ -308,22 +308,36 @@ function renderAgents(series, now) {
       ? "no AI agent seen yet" : "no ai_agent_tagger filter configured";
     return;
   }
+  // Purpose per agent from the tagger's info series (sluice_ai_agent_info{provider,agent,purpose}).
+  const purposeOf = {};
+  for (const i of series["sluice_ai_agent_info"] || []) {
+    purposeOf[i.labels.provider + "\u0000" + i.labels.agent] = i.labels.purpose;
+  }
+  const purpose = (m) => purposeOf[m.labels.provider + "\u0000" + m.labels.agent] || "other";
   const providers = {};
-  for (const m of list) providers[m.labels.provider] = (providers[m.labels.provider] || 0) + m.value;
+  const purposes = {};
+  for (const m of list) {
+    providers[m.labels.provider] = (providers[m.labels.provider] || 0) + m.value;
+    purposes[purpose(m)] = (purposes[purpose(m)] || 0) + m.value;
+  }
   const top = list.slice().sort((a, b) => b.value - a.value).slice(0, 10);
   const max = top[0].value;
-  let h = '<table><tr><th>agent</th><th>provider</th><th class="num">requests</th>' +
+  let h = '<table><tr><th>agent</th><th>provider</th><th>purpose</th><th class="num">requests</th>' +
     '<th class="num">req/s</th><th style="width:30%"></th></tr>';
   for (const m of top) {
     const r = rate(series, "sluice_ai_agent_requests_total",
       { provider: m.labels.provider, agent: m.labels.agent }, now);
     h += `<tr class="agent"><td><b>${esc(m.labels.agent)}</b></td><td>${esc(m.labels.provider)}</td>` +
-      `<td class="num">${fmtCount(m.value)}</td><td class="num">${fmtRate(r)}</td>` +
+      `<td class="purpose">${esc(purpose(m))}</td><td class="num">${fmtCount(m.value)}</td><td class="num">${fmtRate(r)}</td>` +
       `<td><div class="bar" style="width:${(100 * m.value / max).toFixed(1)}%"></div></td></tr>`;
   }
   h += '</table><h3>By provider</h3><table><tr><th>provider</th><th class="num">requests</th></tr>';
   for (const [p, v] of Object.entries(providers).sort((a, b) => b[1] - a[1])) {
     h += `<tr><td>${esc(p)}</td><td class="num">${fmtCount(v)}</td></tr>`;
+  }
+  h += '</table><h3>By purpose</h3><table><tr><th>purpose</th><th class="num">requests</th></tr>';
+  for (const [p, v] of Object.entries(purposes).sort((a, b) => b[1] - a[1])) {
+    h += `<tr class="by-purpose"><td>${esc(p)}</td><td class="num">${fmtCount(v)}</td></tr>`;
   }
   $("agents").className = "";
   $("agents").innerHTML = h + "</table>";

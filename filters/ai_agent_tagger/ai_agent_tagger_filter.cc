@@ -54,6 +54,20 @@ std::unique_ptr<FilterConfig> FilterConfig::create(const sluice_host_t* host,
       return nullptr; // the host has reported why
     }
     self->metrics_.push_back(id);
+    // An info series per agent (value 1), so a dashboard or the status page can show the
+    // purpose of an agent next to its request count without a per-request label.
+    const sluice_header_t info_labels[] = {{SLUICE_STR("provider"), str(a.provider)},
+                                           {SLUICE_STR("agent"), str(a.name)},
+                                           {SLUICE_STR("purpose"), str(a.purpose)}};
+    const sluice_metric_id_t info = host->sluice_host_config_define_metric(
+        ctx, SLUICE_METRIC_GAUGE, SLUICE_STR("sluice_ai_agent_info"),
+        SLUICE_STR("1 for every agent of the ai_agent_tagger taxonomy, with its provider and "
+                   "purpose."),
+        info_labels, 3, nullptr, 0);
+    if (info == SLUICE_METRIC_INVALID) {
+      return nullptr;
+    }
+    host->sluice_host_metric_set(info, 1);
   }
   return self;
 }

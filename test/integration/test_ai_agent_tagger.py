@@ -122,6 +122,10 @@ def the_counter_is_on_the_prometheus_page():
     assert counter(text, "OpenAI", "GPTBot") == 0, text
     assert counter(text, "Anthropic", "ClaudeBot") == 0, text
     assert "# TYPE sluice_ai_agent_requests_total counter" in text, text
+    # The purpose of each agent rides on an info series, not on the per-request counter.
+    assert "# TYPE sluice_ai_agent_info gauge" in text, text
+    assert 'sluice_ai_agent_info{provider="OpenAI",agent="GPTBot",purpose="training"} 1' in text, text
+    assert 'sluice_ai_agent_info{provider="OpenAI",agent="ChatGPT-User",purpose="user"} 1' in text, text
     for _ in range(3):
         assert http_request(sl.port(), "GET", "/", {"User-Agent": GPTBOT})[0] == 200
     assert http_request(sl.port(), "GET", "/", {"User-Agent": "Claude-User (claude-code/2.1.86; +https://support.anthropic.com/)"})[0] == 200

@@ -153,6 +153,11 @@ def chromium_shows_an_endpoint_turning_unhealthy():
         assert "web" in listeners and "127.0.0.1:%d" % sl.port() in listeners, listeners
         agents = driver.find_element(By.ID, "agents").text
         assert "GPTBot" in agents and "OpenAI" in agents, agents
+        # Its purpose, joined from sluice_ai_agent_info, in its row and in the by-purpose table.
+        row = driver.find_element(By.CSS_SELECTOR, "#agents tr.agent").text
+        assert "training" in row, row
+        by_purpose = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#agents tr.by-purpose")]
+        assert any(t.startswith("training") for t in by_purpose), by_purpose
         assert "ready" in driver.find_element(By.ID, "state").text
         assert driver.execute_script("return sessionStorage.getItem('sluice-admin-key')") == KEY
         # A reload shows up in the history with what it changed.
