@@ -130,8 +130,17 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
     request_id_ = head.headers.get(lcfg.request_id.header);
   }
 
+  // Absolute-form (a client that talks to us as to a forward proxy) is routed by its origin-form
+  // part, and only when its authority is the Host header.
+  std::string_view target = head.target;
+  if (http::originFormOf(head.target, head.headers.get("host"), &target) ==
+      http::TargetForm::Invalid) {
+    close_after_ = true;
+    sendLocalReply(400, "bad request target\n", 0);
+    return;
+  }
   bool changed = false;
-  http::PathStatus ps = http::normalizePath(head.target, path_buf_, &changed);
+  http::PathStatus ps = http::normalizePath(target, path_buf_, &changed);
   if (ps != http::PathStatus::Ok) {
     close_after_ = true;
     sendLocalReply(400,
@@ -140,7 +149,7 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
                    0);
     return;
   }
-  path_ = changed ? std::string_view(path_buf_) : head.target;
+  path_ = changed ? std::string_view(path_buf_) : target;
   expect_continue_ = !head.no_body && http::iequals(head.headers.get("expect"), "100-continue");
   upgrade_ = head.upgrade;
   // A request that asks for an upgrade and does not get a 101 ends its connection: the bytes

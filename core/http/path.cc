@@ -1,5 +1,7 @@
 #include "core/http/path.h"
 
+#include "core/http/header_map.h"
+
 #include <vector>
 
 namespace sluice::http {
@@ -130,6 +132,34 @@ PathStatus normalizePath(std::string_view target, std::string& out, bool* change
   out.swap(result);
   *changed = true;
   return PathStatus::Ok;
+}
+
+TargetForm originFormOf(std::string_view target, std::string_view host, std::string_view* origin) {
+  *origin = target;
+  size_t skip = 0;
+  if (target.size() >= 7 && iequals(target.substr(0, 7), "http://")) {
+    skip = 7;
+  } else if (target.size() >= 8 && iequals(target.substr(0, 8), "https://")) {
+    skip = 8;
+  } else {
+    return TargetForm::Origin;
+  }
+  const std::string_view rest = target.substr(skip);
+  const size_t end = rest.find_first_of("/?#");
+  const std::string_view authority = rest.substr(0, end);
+  if (authority.empty() || authority.find('@') != std::string_view::npos || host.empty() ||
+      !iequals(authority, host)) {
+    return TargetForm::Invalid;
+  }
+  if (end == std::string_view::npos) {
+    *origin = "/";
+    return TargetForm::Absolute;
+  }
+  if (rest[end] != '/') {
+    return TargetForm::Invalid;
+  }
+  *origin = rest.substr(end);
+  return TargetForm::Absolute;
 }
 
 } // namespace sluice::http

@@ -15,4 +15,15 @@ enum class PathStatus { Ok, Invalid, EscapesRoot };
 // rewriting, *changed is false and `out` is left untouched (no copy, no allocation).
 PathStatus normalizePath(std::string_view target, std::string& out, bool* changed);
 
+enum class TargetForm { Origin, Absolute, Invalid };
+
+// A request target in absolute-form (RFC 9112 §3.2.2: "http://" or "https://", an authority, then
+// an optional path and query) is accepted as a reverse proxy accepts it when its authority is the
+// request's Host (compared without case): `*origin` is then the origin-form part ("/" when there
+// is none) that routing and the upstream see. Userinfo, another authority than Host, a missing
+// Host, an empty authority or a query right after the authority is Invalid, so the authority a
+// filter or the upstream sees (Host) is never other than the one the client addressed. A target
+// that is not absolute-form is Origin and `*origin` is the target itself.
+TargetForm originFormOf(std::string_view target, std::string_view host, std::string_view* origin);
+
 } // namespace sluice::http

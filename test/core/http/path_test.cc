@@ -38,3 +38,37 @@ TEST_CASE("Path: normalization table", "[http]") {
     }
   }
 }
+
+TEST_CASE("Path: absolute-form targets become origin-form only for their own Host", "[http]") {
+  using sluice::http::originFormOf;
+  using sluice::http::TargetForm;
+  struct Case {
+    const char* target;
+    const char* host;
+    TargetForm form;
+    const char* origin; // for Origin and Absolute
+  };
+  const Case cases[] = {
+      {"/a?b", "h", TargetForm::Origin, "/a?b"},
+      {"*", "h", TargetForm::Origin, "*"},
+      {"http://h/case?q=1", "h", TargetForm::Absolute, "/case?q=1"},
+      {"HTTPS://H:8443/x", "h:8443", TargetForm::Absolute, "/x"},
+      {"http://h", "h", TargetForm::Absolute, "/"},
+      {"http://h/", "H", TargetForm::Absolute, "/"},
+      {"http://other/case", "h", TargetForm::Invalid, nullptr},
+      {"http://h:80/case", "h", TargetForm::Invalid, nullptr}, // the authority, as written
+      {"http://u@h/case", "h", TargetForm::Invalid, nullptr},
+      {"http:///case", "h", TargetForm::Invalid, nullptr},
+      {"http://h?q", "h", TargetForm::Invalid, nullptr},
+      {"http://h/case", "", TargetForm::Invalid, nullptr},
+      {"ftp://h/case", "h", TargetForm::Origin, "ftp://h/case"}, // normalizePath refuses it
+  };
+  for (const Case& c : cases) {
+    INFO(c.target << " with Host " << c.host);
+    std::string_view origin;
+    CHECK(originFormOf(c.target, c.host, &origin) == c.form);
+    if (c.origin != nullptr) {
+      CHECK(origin == c.origin);
+    }
+  }
+}
