@@ -41,18 +41,15 @@ void hostLog(sluice_config_ctx_t* cfg, sluice_stream_t* s, sluice_log_level_t le
   if (!Logger::enabled(l)) {
     return;
   }
-  std::string component = "filter";
-  if (cfg != nullptr) {
-    component = "filter " + ctx(cfg)->name;
-  }
+  std::string_view name = cfg != nullptr ? std::string_view(ctx(cfg)->name) : std::string_view();
   if (s != nullptr) {
     sluice_stream_info_t info{};
     info.size = sizeof(info);
     strm(s)->fillInfo(&info);
-    Logger::write(l, component, fmt::format("[{}] {}", sv(info.request_id), sv(message)));
+    Logger::write(l, "filter", name, sv(info.request_id), sv(message));
     return;
   }
-  Logger::write(l, component, sv(message));
+  Logger::write(l, "filter", name, {}, sv(message));
 }
 
 void configError(sluice_config_ctx_t* cfg, sluice_str_t pointer, sluice_str_t message) noexcept {

@@ -1,5 +1,7 @@
 #include "core/http/header_map.h"
 
+#include "core/network/block_pool.h"
+
 #include <cstring>
 
 namespace sluice::http {
@@ -29,7 +31,7 @@ char* Arena::alloc(size_t n) {
   while (active_ < blocks_.size()) {
     Block& b = blocks_[active_];
     if (b.cap - used_ >= n) {
-      char* p = b.data.get() + used_;
+      char* p = b.data + used_;
       used_ += n;
       return p;
     }
@@ -37,10 +39,10 @@ char* Arena::alloc(size_t n) {
     used_ = 0;
   }
   size_t cap = n > kBlock ? n : kBlock;
-  blocks_.push_back(Block{std::make_unique<char[]>(cap), cap});
+  blocks_.push_back(Block{network::BlockPool::take(cap), cap});
   active_ = blocks_.size() - 1;
   used_ = n;
-  return blocks_.back().data.get();
+  return blocks_.back().data;
 }
 
 std::string_view Arena::copy(std::string_view s) {
@@ -82,8 +84,20 @@ void Arena::reset() {
     if (best != 0) {
       std::swap(blocks_[0], blocks_[best]);
     }
+    for (size_t i = 1; i < blocks_.size(); i++) {
+      network::BlockPool::give(blocks_[i].data, blocks_[i].cap);
+    }
     blocks_.resize(1);
   }
+  active_ = 0;
+  used_ = 0;
+}
+
+void Arena::release() {
+  for (Block& b : blocks_) {
+    network::BlockPool::give(b.data, b.cap);
+  }
+  blocks_.clear(); // keeps the vector's capacity: no allocation when blocks come back
   active_ = 0;
   used_ = 0;
 }

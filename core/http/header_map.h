@@ -24,13 +24,20 @@ class Arena {
 public:
   std::string_view copy(std::string_view s);
   std::string_view concat(std::string_view a, std::string_view sep, std::string_view b);
+  Arena() = default;
+  ~Arena() { release(); }
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+  // Forget every copy; the blocks stay for reuse.
   void reset();
+  // Forget every copy and give the blocks back to the thread's BlockPool (an idle connection).
+  void release();
 
 private:
   char* alloc(size_t n);
   static constexpr size_t kBlock = 4096;
   struct Block {
-    std::unique_ptr<char[]> data;
+    char* data;
     size_t cap;
   };
   std::vector<Block> blocks_;

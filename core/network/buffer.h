@@ -1,7 +1,10 @@
 #pragma once
 
 // A growable byte buffer with a read cursor: bytes in [read_, write_) are readable. Capacity is
-// kept across reuse so a connection's buffers stop allocating once warmed up.
+// kept across reuse; release() hands the storage back to the thread's BlockPool (an idle
+// connection holds none), and the next write takes a pooled block again without malloc.
+
+#include "core/network/block_pool.h"
 
 #include <cstddef>
 #include <cstdlib>
@@ -14,7 +17,7 @@ namespace sluice::network {
 class Buffer {
 public:
   Buffer() = default;
-  ~Buffer() { std::free(data_); }
+  ~Buffer() { release(); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
@@ -34,6 +37,12 @@ public:
     }
   }
   void clear() { read_ = write_ = 0; }
+  // Drops the contents and gives the storage back to the pool.
+  void release() {
+    BlockPool::give(data_, cap_);
+    data_ = nullptr;
+    cap_ = read_ = write_ = 0;
+  }
   // Advance the read cursor without recycling the space (bytes before it stay addressable).
   void skip(size_t n) { read_ += n; }
   void swap(Buffer& o) {
@@ -89,9 +98,13 @@ private:
     while (ncap - used < min) {
       ncap *= 2;
     }
-    data_ = static_cast<char*>(std::realloc(data_, ncap));
     if (data_ == nullptr) {
-      std::abort();
+      data_ = BlockPool::take(ncap);
+    } else {
+      data_ = static_cast<char*>(std::realloc(data_, ncap));
+      if (data_ == nullptr) {
+        std::abort();
+      }
     }
     cap_ = ncap;
   }

@@ -283,6 +283,9 @@ void Connection::flush() {
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
       out.drain(static_cast<size_t>(n));
+      if (out.empty()) {
+        out.release(); // back to the pool: an idle connection holds no write block
+      }
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       int err = uv_translate_sys_error(errno);
       out.clear();
@@ -334,7 +337,7 @@ void Connection::startWrite() {
 void Connection::onWrite(uv_write_t* req, int status) {
   Box* box = static_cast<Box*>(req->data);
   box->writing = false;
-  box->inflight.clear();
+  box->inflight.release();
   Connection* self = box->owner;
   if (self == nullptr) {
     return;

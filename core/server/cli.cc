@@ -213,8 +213,10 @@ int runCli(int argc, char** argv) {
     RunOptions opts;
     opts.config_path = a.config;
     opts.workers = a.workers;
-    Server server(opts);
-    return server.run();
+    Logger::startWriter(); // from here on no thread blocks on stderr
+    int rc = Server(opts).run();
+    Logger::stopWriter();
+    return rc;
   }
   fmt::print(stderr, "sluice: unknown command \"{}\"\n", a.command);
   usage(stderr);

@@ -79,6 +79,15 @@ void HttpConnection::armHeaderTimer() {
 void HttpConnection::armIdleTimer() {
   timer_kind_ = TimerKind::Idle;
   timer_->enable(cfg_->limits.idle_timeout_ms);
+  // Between requests nothing points into the head buffer or the arenas: give their blocks
+  // (and an empty read buffer) back to the worker's pool, so an idle keep-alive connection
+  // holds no buffer memory. The next request takes pooled blocks again, without malloc.
+  head_buf_.release();
+  arena_.release();
+  stream_.arena().release();
+  if (conn_.readBuffer().empty()) {
+    conn_.readBuffer().release();
+  }
 }
 
 void HttpConnection::onTimer() {
