@@ -299,9 +299,11 @@ void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* 
       sluice_stream_info_t info{};
       info.size = sizeof(info);
       stream->fillInfo(&info);
-      Logger::write(
-          LogLevel::Debug, f != nullptr ? "filter " + f->name : std::string("filter"),
-          fmt::format("[{}] local reply {}: {}", sv(info.request_id), status, sv(details)));
+      thread_local fmt::memory_buffer text;
+      text.clear();
+      fmt::format_to(fmt::appender(text), "local reply {}: {}", status, sv(details));
+      Logger::write(LogLevel::Debug, "filter", f != nullptr ? std::string_view(f->name) : "",
+                    sv(info.request_id), std::string_view(text.data(), text.size()));
     }
   }
   stream->sendLocalReply(status, sv(body), SLUICE_FLAG_LOCAL_REPLY, headers, header_count);
@@ -474,13 +476,7 @@ size_t clusterPick(sluice_worker_t* w, sluice_str_t cluster, char* out, size_t o
   if (!addr) {
     return 0;
   }
-  std::string text = network::formatAddress(addr->get());
-  if (text.size() + 1 > out_len) {
-    return 0;
-  }
-  std::memcpy(out, text.data(), text.size());
-  out[text.size()] = '\0';
-  return text.size();
+  return network::formatAddressTo(addr->get(), out, out_len); // no allocation per pick
 }
 
 const sluice_host_t kHost = {

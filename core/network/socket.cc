@@ -72,6 +72,25 @@ std::string formatAddress(const sockaddr* sa, bool with_port) {
   return "unknown";
 }
 
+size_t formatAddressTo(const sockaddr* sa, char* out, size_t out_len) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  bool v6 = sa->sa_family == AF_INET6;
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, host, sizeof(host));
+  } else if (v6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, host, sizeof(host));
+  } else {
+    return 0;
+  }
+  auto r = v6 ? fmt::format_to_n(out, out_len, "[{}]:{}", host, portOf(sa))
+              : fmt::format_to_n(out, out_len, "{}:{}", host, portOf(sa));
+  if (r.size + 1 > out_len) {
+    return 0;
+  }
+  out[r.size] = '\0';
+  return r.size;
+}
+
 uint16_t portOf(const sockaddr* sa) {
   if (sa->sa_family == AF_INET) {
     return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
