@@ -562,7 +562,7 @@ public:
           tls.ca_file = resolvePath(tls.ca_file);
           readableFile(tp + "/ca_file", tls.ca_file);
         }
-        out.tls = tls; // loading ca_file and the rest: network::TlsClientContext
+        out.tls = tls; // loading ca_file and the rest: tls::ClientContext
       }
     }
   }
