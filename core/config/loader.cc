@@ -354,11 +354,15 @@ public:
         }
         if (const json* alpn = getArray(*t, tp, "alpn")) {
           for (size_t i = 0; i < alpn->size(); i++) {
-            if (!(*alpn)[i].is_string()) {
+            const json& v = (*alpn)[i];
+            if (!v.is_string()) {
+              error(fmt::format("{}/alpn/{}", tp, i), "expected a string, got " + describe(v));
+            } else if (v.get_ref<const std::string&>() != "http/1.1") {
+              // A client that picked it would then be answered in HTTP/1.1.
               error(fmt::format("{}/alpn/{}", tp, i),
-                    "expected a string, got " + describe((*alpn)[i]));
+                    "sluice serves HTTP/1.1 only: expected \"http/1.1\", got " + describe(v));
             } else {
-              tls.alpn.push_back((*alpn)[i].get<std::string>());
+              tls.alpn.push_back(v.get<std::string>());
             }
           }
         }

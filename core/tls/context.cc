@@ -75,11 +75,8 @@ std::shared_ptr<const ServerContext>
 ServerContext::create(const config::ListenerTls& cfg, const std::string& pointer,
                          std::vector<config::ConfigError>& errors) {
   std::shared_ptr<ServerContext> self(new ServerContext());
+  // The loader admits only "http/1.1" (1 to 255 bytes, as the wire format needs).
   for (const std::string& p : cfg.alpn.empty() ? std::vector<std::string>{"http/1.1"} : cfg.alpn) {
-    if (p.empty() || p.size() > 255) {
-      errors.push_back({pointer + "/alpn", "a protocol name is 1 to 255 bytes"});
-      return nullptr;
-    }
     self->alpn_wire_.push_back(static_cast<char>(p.size()));
     self->alpn_wire_ += p;
   }
@@ -240,17 +237,23 @@ ClientContext::~ClientContext() {
 }
 
 bool ClientContext::open(Session& session, const std::string& host, bool host_is_ip) const {
-  (void)host;
-  (void)host_is_ip;
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) {
     return false;
   }
   SSL_set_connect_state(ssl);
-  if (!sni_.empty()) {
-    SSL_set_tlsext_host_name(ssl, sni_.c_str());
-    if (verify_) {
-      X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), sni_.data(), sni_.size());
+  const std::string& name = sni_.empty() ? host : sni_;
+  const bool ip = sni_.empty() && host_is_ip;
+  if (!ip) {
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+  }
+  if (verify_) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    int armed = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                   : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
+    if (armed != 1) {
+      SSL_free(ssl); // never connect without the name check that verify promises
+      return false;
     }
   }
   session.attach(ssl, shared_from_this());

@@ -61,7 +61,10 @@ public:
   ClientContext& operator=(const ClientContext&) = delete;
 
   // Opens `session` (inactive) for one connection to the endpoint `host` (an IP literal when
-  // `host_is_ip`): SNI set, name verification armed. False when out of memory.
+  // `host_is_ip`). The server name is `sni`, else the endpoint's host name, as nginx's
+  // proxy_ssl_name defaults to the host of proxy_pass: it is sent as SNI (not an IP address,
+  // RFC 6066 §3) and, with verify on, the certificate must match it (an IP address endpoint
+  // without sni: an iPAddress SAN of the certificate). False when out of memory.
   bool open(Session& session, const std::string& host, bool host_is_ip) const;
 
 private:
