@@ -1,6 +1,7 @@
 // JSON -> typed config with JSON-pointer errors. Every error is collected; nothing throws out.
 
 #include "core/config/config.h"
+#include "sluice/sdk/json.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -21,20 +22,6 @@ namespace sluice::config {
 namespace {
 
 using json = nlohmann::json;
-
-std::string escapePointerToken(std::string_view t) {
-  std::string out;
-  for (char c : t) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string describe(const json& v) {
   std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -68,7 +55,7 @@ public:
         }
       }
       if (!ok) {
-        error(ptr + "/" + escapePointerToken(it.key()), "unknown key \"" + it.key() + "\"");
+        error(sdk::json::pointerTo(ptr, it.key()), "unknown key \"" + it.key() + "\"");
       }
     }
     return true;
@@ -78,15 +65,20 @@ public:
     auto it = obj.find(key);
     return it == obj.end() ? nullptr : &*it;
   }
+  // The member `key`, or null (with a "required" error at `p` when `required`).
+  const json* field(const json& obj, const std::string& p, const char* key, bool required) {
+    const json* v = field(obj, key);
+    if (v == nullptr && required) {
+      error(p, "required");
+    }
+    return v;
+  }
 
   bool getString(const json& obj, const std::string& ptr, const char* key, std::string& out,
                  bool required = false, bool non_empty = false) {
-    const json* v = field(obj, key);
     std::string p = ptr + "/" + key;
+    const json* v = field(obj, p, key, required);
     if (v == nullptr) {
-      if (required) {
-        error(p, "required");
-      }
       return false;
     }
     if (!v->is_string()) {
@@ -117,12 +109,9 @@ public:
   template <typename T>
   bool getUint(const json& obj, const std::string& ptr, const char* key, T& out, uint64_t min = 0,
                uint64_t max = UINT64_MAX, bool required = false) {
-    const json* v = field(obj, key);
     std::string p = ptr + "/" + key;
+    const json* v = field(obj, p, key, required);
     if (v == nullptr) {
-      if (required) {
-        error(p, "required");
-      }
       return false;
     }
     uint64_t cap = std::min<uint64_t>(max, std::numeric_limits<T>::max());
@@ -142,12 +131,9 @@ public:
 
   const json* getArray(const json& obj, const std::string& ptr, const char* key,
                        bool required = false, bool non_empty = false) {
-    const json* v = field(obj, key);
     std::string p = ptr + "/" + key;
+    const json* v = field(obj, p, key, required);
     if (v == nullptr) {
-      if (required) {
-        error(p, "required");
-      }
       return nullptr;
     }
     if (!v->is_array()) {
@@ -354,11 +340,15 @@ public:
         }
         if (const json* alpn = getArray(*t, tp, "alpn")) {
           for (size_t i = 0; i < alpn->size(); i++) {
-            if (!(*alpn)[i].is_string()) {
+            const json& v = (*alpn)[i];
+            if (!v.is_string()) {
+              error(fmt::format("{}/alpn/{}", tp, i), "expected a string, got " + describe(v));
+            } else if (v.get_ref<const std::string&>() != "http/1.1") {
+              // A client that picked it would then be answered in HTTP/1.1.
               error(fmt::format("{}/alpn/{}", tp, i),
-                    "expected a string, got " + describe((*alpn)[i]));
+                    "sluice serves HTTP/1.1 only: expected \"http/1.1\", got " + describe(v));
             } else {
-              tls.alpn.push_back((*alpn)[i].get<std::string>());
+              tls.alpn.push_back(v.get<std::string>());
             }
           }
         }
@@ -562,7 +552,7 @@ public:
           tls.ca_file = resolvePath(tls.ca_file);
           readableFile(tp + "/ca_file", tls.ca_file);
         }
-        out.tls = tls; // loading ca_file and the rest: network::TlsClientContext
+        out.tls = tls; // loading ca_file and the rest: tls::ClientContext
       }
     }
   }

@@ -39,21 +39,6 @@ public:
     problem->message = keep(std::move(message));
   }
 
-  // RFC 6901 reference-token escaping ("~" -> "~0", "/" -> "~1").
-  static std::string escapeToken(std::string_view token) {
-    std::string out;
-    for (char c : token) {
-      if (c == '~') {
-        out += "~0";
-      } else if (c == '/') {
-        out += "~1";
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  }
-
   // A wrong value is shown as JSON, as every config error shows it (docs/config-errors.md).
   static std::string describeType(const sdk::json::Value& v) { return v.describe(); }
 
@@ -109,13 +94,27 @@ public:
     return SLUICE_CONFIG_OK;
   }
 
-  sluice_config_get_t expect(std::string_view pointer, const sdk::json::Value** v,
+  // Fails with WRONG_TYPE ("expected <what>, got <v>") unless `ok`.
+  sluice_config_get_t expect(std::string_view pointer, const sdk::json::Value& v,
                              sluice_config_problem_t* problem, bool ok, const char* what) {
     if (ok) {
       return SLUICE_CONFIG_OK;
     }
-    setProblem(problem, pointer, std::string("expected ") + what + ", got " + describeType(**v));
+    setProblem(problem, pointer, std::string("expected ") + what + ", got " + describeType(v));
     return SLUICE_CONFIG_WRONG_TYPE;
+  }
+
+  // Walks `pointer` and checks the value there with `ok`: OK with *out set, or the problem.
+  template <class Check>
+  sluice_config_get_t resolveAs(std::string_view pointer, const sdk::json::Value** out,
+                                sluice_config_problem_t* problem, const char* what, Check ok) {
+    sluice_config_get_t r = resolve(pointer, out, problem);
+    return r == SLUICE_CONFIG_OK ? expect(pointer, **out, problem, ok(**out), what) : r;
+  }
+  sluice_config_get_t resolveObject(std::string_view pointer, const sdk::json::Value** out,
+                                    sluice_config_problem_t* problem) {
+    return resolveAs(pointer, out, problem, "an object",
+                     [](const sdk::json::Value& v) { return v.isObject(); });
   }
 
   sluice_json_type_t type(std::string_view pointer) {
@@ -149,27 +148,31 @@ public:
     }
   }
 
-  template <class T, class Check, class Get>
-  static sluice_config_get_t get(sluice_config_view_t* view, sluice_str_t pointer, T* out,
-                                 sluice_config_problem_t* problem, const char* what, Check check,
-                                 Get value) noexcept {
+  // Runs `fn(view)` for a C function: a null view is a bad pointer, and nothing throws into a
+  // module (an exception can only be out of memory while describing a problem).
+  template <class Fn> static sluice_config_get_t guarded(sluice_config_view_t* view, Fn fn) noexcept {
     if (view == nullptr) {
       return SLUICE_CONFIG_BAD_POINTER;
     }
     try {
-      ConfigView* self = from(view);
+      return fn(*from(view));
+    } catch (...) {
+      return SLUICE_CONFIG_BAD_POINTER;
+    }
+  }
+
+  template <class T, class Check, class Get>
+  static sluice_config_get_t get(sluice_config_view_t* view, sluice_str_t pointer, T* out,
+                                 sluice_config_problem_t* problem, const char* what, Check check,
+                                 Get value) noexcept {
+    return guarded(view, [&](ConfigView& self) {
       const sdk::json::Value* v = nullptr;
-      sluice_config_get_t r = self->resolve(sv(pointer), &v, problem);
-      if (r == SLUICE_CONFIG_OK) {
-        r = self->expect(sv(pointer), &v, problem, check(*v), what);
-      }
+      sluice_config_get_t r = self.resolveAs(sv(pointer), &v, problem, what, check);
       if (r == SLUICE_CONFIG_OK && out != nullptr) {
         *out = value(*v);
       }
       return r;
-    } catch (...) {
-      return SLUICE_CONFIG_BAD_POINTER; // out of memory while describing a problem
-    }
+    });
   }
 
   static sluice_config_get_t cString(sluice_config_view_t* view, sluice_str_t pointer,
@@ -212,21 +215,14 @@ public:
   static sluice_config_get_t cMember(sluice_config_view_t* view, sluice_str_t pointer, size_t index,
                                      sluice_str_t* key, sluice_str_t* member_pointer,
                                      sluice_config_problem_t* problem) noexcept {
-    if (view == nullptr) {
-      return SLUICE_CONFIG_BAD_POINTER;
-    }
-    try {
-      ConfigView* self = from(view);
+    return guarded(view, [&](ConfigView& self) {
       const sdk::json::Value* v = nullptr;
-      sluice_config_get_t r = self->resolve(sv(pointer), &v, problem);
-      if (r == SLUICE_CONFIG_OK) {
-        r = self->expect(sv(pointer), &v, problem, v->isObject(), "an object");
-      }
+      sluice_config_get_t r = self.resolveObject(sv(pointer), &v, problem);
       if (r != SLUICE_CONFIG_OK) {
         return r;
       }
       if (index >= v->members().size()) {
-        self->setProblem(problem, sv(pointer), "has no member " + std::to_string(index));
+        self.setProblem(problem, sv(pointer), "has no member " + std::to_string(index));
         return SLUICE_CONFIG_MISSING;
       }
       const std::string& name = v->members()[index].first;
@@ -234,27 +230,21 @@ public:
         *key = sluice_str_t{name.data(), name.size()};
       }
       if (member_pointer != nullptr) {
-        *member_pointer = self->keep(std::string(sv(pointer)) + "/" + escapeToken(name));
+        *member_pointer = self.keep(sdk::json::pointerTo(sv(pointer), name));
       }
       return SLUICE_CONFIG_OK;
-    } catch (...) {
-      return SLUICE_CONFIG_BAD_POINTER;
-    }
+    });
   }
 
   static sluice_config_get_t cCheckKeys(sluice_config_view_t* view, sluice_str_t pointer,
                                         const char* const* allowed, size_t allowed_count,
                                         sluice_config_problem_t* problem) noexcept {
-    if (view == nullptr || (allowed == nullptr && allowed_count > 0)) {
+    if (allowed == nullptr && allowed_count > 0) {
       return SLUICE_CONFIG_BAD_POINTER;
     }
-    try {
-      ConfigView* self = from(view);
+    return guarded(view, [&](ConfigView& self) {
       const sdk::json::Value* v = nullptr;
-      sluice_config_get_t r = self->resolve(sv(pointer), &v, problem);
-      if (r == SLUICE_CONFIG_OK) {
-        r = self->expect(sv(pointer), &v, problem, v->isObject(), "an object");
-      }
+      sluice_config_get_t r = self.resolveObject(sv(pointer), &v, problem);
       if (r != SLUICE_CONFIG_OK) {
         return r;
       }
@@ -271,15 +261,13 @@ public:
           expected += i == 0 ? "" : (i + 1 == allowed_count ? " or " : ", ");
           expected += allowed[i] != nullptr ? allowed[i] : "";
         }
-        self->setProblem(problem, std::string(sv(pointer)) + "/" + escapeToken(name),
-                         allowed_count == 0 ? "unknown key (this object takes no keys)"
-                                            : "unknown key (expected " + expected + ")");
+        self.setProblem(problem, sdk::json::pointerTo(sv(pointer), name),
+                        allowed_count == 0 ? "unknown key (this object takes no keys)"
+                                           : "unknown key (expected " + expected + ")");
         return SLUICE_CONFIG_UNKNOWN_KEY;
       }
       return SLUICE_CONFIG_OK;
-    } catch (...) {
-      return SLUICE_CONFIG_BAD_POINTER;
-    }
+    });
   }
 
   // Fills the view functions of a host table.

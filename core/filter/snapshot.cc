@@ -80,7 +80,7 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
     ListenerRuntime lr;
     lr.config = &l;
     if (l.tls) {
-      lr.tls = network::TlsServerContext::create(*l.tls, l.pointer + "/tls", result.errors);
+      lr.tls = tls::ServerContext::create(*l.tls, l.pointer + "/tls", result.errors);
     }
     for (const auto& f : l.filters) {
       const FilterType* type = nullptr;
@@ -164,7 +164,7 @@ BuildResult buildSnapshot(std::shared_ptr<const config::Config> config, uint64_t
     }
     auto info = std::make_shared<upstream::ClusterInfo>(c);
     if (c.tls) {
-      info->setTls(network::TlsClientContext::create(*c.tls, c.pointer + "/tls", result.errors));
+      info->setTls(tls::ClientContext::create(*c.tls, c.pointer + "/tls", result.errors));
     }
     if (changed != nullptr) {
       // A changed cluster: endpoints that stay keep what is known about them (health, drain,

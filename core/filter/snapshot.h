@@ -6,7 +6,7 @@
 
 #include "core/config/config.h"
 #include "core/filter/registry.h"
-#include "core/network/tls.h"
+#include "core/tls/context.h"
 #include "core/upstream/cluster.h"
 #include "sluice/filter.h"
 
@@ -39,7 +39,7 @@ using FilterInstancePtr = std::shared_ptr<FilterInstance>;
 
 struct ListenerRuntime {
   const config::ListenerConfig* config = nullptr;
-  std::shared_ptr<const network::TlsServerContext> tls; // set for a TLS listener
+  std::shared_ptr<const tls::ServerContext> tls; // set for a TLS listener
   std::vector<FilterInstancePtr> filters;
   bool any_request_body_hook = false;
   bool any_response_body_hook = false;

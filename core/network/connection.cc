@@ -6,8 +6,6 @@
 #include <cerrno>
 
 #include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 namespace sluice::network {
@@ -23,15 +21,9 @@ struct Connection::Box {
 };
 
 struct Connection::Tls {
-  SSL* ssl = nullptr;
-  BIO* rbio = nullptr; // ciphertext from the peer (owned by ssl)
-  BIO* wbio = nullptr; // ciphertext for the peer (owned by ssl)
-  std::shared_ptr<const void> keep;
+  tls::Session session;
   Buffer in;  // ciphertext read from the socket
   Buffer out; // ciphertext waiting for the socket
-  bool handshaken = false;
-  bool shutdown_sent = false;
-  ~Tls() { SSL_free(ssl); }
 };
 
 Connection::Connection(event::Dispatcher& dispatcher, ConnectionCallbacks& cb)
@@ -86,13 +78,23 @@ int Connection::connect(const SockAddr& addr) {
   return rc;
 }
 
-void Connection::enableTls(SSL* ssl, std::shared_ptr<const void> keep) {
+bool Connection::enableTls(const tls::ServerContext& ctx) {
   tls_ = std::make_unique<Tls>();
-  tls_->ssl = ssl;
-  tls_->keep = std::move(keep);
-  tls_->rbio = BIO_new(BIO_s_mem());
-  tls_->wbio = BIO_new(BIO_s_mem());
-  SSL_set_bio(ssl, tls_->rbio, tls_->wbio);
+  if (!ctx.open(tls_->session)) {
+    tls_.reset();
+    return false;
+  }
+  return true;
+}
+
+bool Connection::enableTls(const tls::ClientContext& ctx, const std::string& host,
+                           bool host_is_ip) {
+  tls_ = std::make_unique<Tls>();
+  if (!ctx.open(tls_->session, host, host_is_ip)) {
+    tls_.reset();
+    return false;
+  }
+  return true;
 }
 
 Buffer& Connection::wire() {
@@ -100,14 +102,8 @@ Buffer& Connection::wire() {
 }
 
 void Connection::tlsFail(int err) {
-  uint32_t e = ERR_get_error();
-  ERR_clear_error();
-  char why[256] = "peer closed or sent garbage";
-  if (e != 0) {
-    ERR_error_string_n(e, why, sizeof(why));
-  }
   SLUICE_LOG(Debug, "tls", "TLS with {} failed{}: {}", peer_,
-             tls_->handshaken ? "" : " during the handshake", why);
+             tls_->session.handshaken() ? "" : " during the handshake", tls_->session.lastError());
   if (box_ != nullptr) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&box_->tcp));
   }
@@ -119,64 +115,58 @@ void Connection::tlsFail(int err) {
 // object produced (handshake messages, records, alerts) moves to the wire buffer.
 void Connection::tlsEncrypt() {
   Tls& t = *tls_;
-  if (t.handshaken && !t.shutdown_sent && !write_buf_.empty()) {
-    int n = SSL_write(t.ssl, write_buf_.readPtr(), static_cast<int>(write_buf_.readable()));
-    if (n > 0) {
-      write_buf_.drain(static_cast<size_t>(n));
-    }
+  if (!write_buf_.empty()) {
+    write_buf_.drain(t.session.write(write_buf_.readPtr(), write_buf_.readable()));
   }
-  size_t pending = BIO_pending(t.wbio);
+  size_t pending = t.session.pendingOutput();
   while (pending > 0) {
     size_t avail = 0;
     char* p = t.out.reserve(pending, &avail);
-    int n = BIO_read(t.wbio, p, static_cast<int>(std::min(avail, pending)));
-    if (n <= 0) {
+    size_t n = t.session.takeOutput(p, std::min(avail, pending));
+    if (n == 0) {
       break;
     }
-    t.out.commit(static_cast<size_t>(n));
-    pending = BIO_pending(t.wbio);
+    t.out.commit(n);
+    pending = t.session.pendingOutput();
   }
 }
 
 bool Connection::tlsIngest(const char* data, size_t len) {
-  Tls& t = *tls_;
-  BIO_write(t.rbio, data, static_cast<int>(len));
-  if (!t.handshaken) {
-    int r = SSL_do_handshake(t.ssl);
-    if (r != 1) {
-      int e = SSL_get_error(t.ssl, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        flush(); // our part of the handshake
-        return box_ != nullptr;
-      }
-      tlsFail(UV_EPROTO);
-      return false;
-    }
-    t.handshaken = true;
+  tls::Session& t = tls_->session;
+  t.feed(data, len);
+  switch (t.handshake()) {
+  case tls::Session::Io::Ok:
+    break;
+  case tls::Session::Io::WantMore:
+    flush(); // our part of the handshake
+    return box_ != nullptr;
+  default:
+    tlsFail(UV_EPROTO);
+    return false;
   }
   bool got = false;
   bool eof = false;
   for (;;) {
     size_t avail = 0;
     char* p = read_buf_.reserve(kReadChunk, &avail);
-    int n = SSL_read(t.ssl, p, static_cast<int>(avail));
-    if (n > 0) {
-      read_buf_.commit(static_cast<size_t>(n));
+    size_t n = 0;
+    tls::Session::Io io = t.read(p, avail, &n);
+    if (io == tls::Session::Io::Ok) {
+      read_buf_.commit(n);
       got = true;
       continue;
     }
-    int e = SSL_get_error(t.ssl, n);
-    if (e == SSL_ERROR_WANT_READ) {
+    if (io == tls::Session::Io::WantMore) {
       break;
     }
-    if (e == SSL_ERROR_ZERO_RETURN) {
+    if (io == tls::Session::Io::Closed) {
       eof = true; // close_notify
       break;
     }
     tlsFail(UV_EPROTO);
     return false;
   }
-  if (BIO_pending(t.wbio) > 0 || !write_buf_.empty()) {
+  if (t.pendingOutput() > 0 || !write_buf_.empty()) {
     flush(); // handshake tail, tickets, and plaintext queued before the handshake finished
     if (box_ == nullptr) {
       return false;
@@ -203,7 +193,7 @@ void Connection::onConnect(uv_connect_t* req, int status) {
   if (status == 0) {
     self->connected_ = true;
     if (self->tls_) {
-      SSL_do_handshake(self->tls_->ssl); // the ClientHello; the answer arrives with reads
+      self->tls_->session.handshake(); // the ClientHello; the answer arrives with reads
       self->flush();
       if (self->box_ == nullptr) {
         return;
@@ -355,16 +345,15 @@ void Connection::closeAfterFlush() {
   if (box_ == nullptr) {
     return;
   }
-  if (tls_ && !tls_->handshaken) {
+  if (tls_ && !tls_->session.handshaken()) {
     close(); // nothing the peer could read was sent yet
     cb_->onLocalClose();
     return;
   }
-  if (tls_ && !tls_->shutdown_sent) {
+  if (tls_ && !tls_->session.shutdownSent()) {
     // Whatever the owner queued goes first, then close_notify.
     tlsEncrypt();
-    SSL_shutdown(tls_->ssl);
-    tls_->shutdown_sent = true;
+    tls_->session.shutdown();
     tlsEncrypt();
   }
   if (!box_->writing && write_buf_.empty() && wire().empty()) {

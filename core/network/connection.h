@@ -8,14 +8,13 @@
 #include "core/event/dispatcher.h"
 #include "core/network/buffer.h"
 #include "core/network/socket.h"
+#include "core/tls/context.h"
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include <uv.h>
-
-typedef struct ssl_st SSL;
 
 namespace sluice::network {
 
@@ -51,10 +50,11 @@ public:
   int accept(uv_stream_t* server);
   // Start an outgoing connect.
   int connect(const SockAddr& addr);
-  // TLS over this connection (before any byte flows): takes ownership of `ssl` (server side:
-  // accept state; client side: connect state, the handshake starts once connected). `keep`
-  // holds the context the SSL's callbacks use. readBuffer()/writeBuffer() stay plaintext.
-  void enableTls(SSL* ssl, std::shared_ptr<const void> keep);
+  // TLS over this connection (before any byte flows): the server side of an accepted one, or the
+  // client side to the endpoint `host` (the handshake starts once connected). readBuffer() and
+  // writeBuffer() stay plaintext. False (and no TLS) when the session could not be opened.
+  bool enableTls(const tls::ServerContext& ctx);
+  bool enableTls(const tls::ClientContext& ctx, const std::string& host, bool host_is_ip);
   bool tls() const { return tls_ != nullptr; }
   void setCallbacks(ConnectionCallbacks& cb) { cb_ = &cb; }
 

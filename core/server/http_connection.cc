@@ -39,11 +39,9 @@ int HttpConnection::accept(uv_stream_t* server) {
     return rc;
   }
   if (const auto& tls = snap_->snapshot().listeners[listener_index_].tls) {
-    SSL* ssl = tls->newSsl();
-    if (ssl == nullptr) {
+    if (!conn_.enableTls(*tls)) {
       return UV_ENOMEM;
     }
-    conn_.enableTls(ssl, tls);
   }
   conn_.readEnable(true);
   armHeaderTimer();

@@ -28,6 +28,8 @@ ClusterInfo::ClusterInfo(const config::ClusterConfig& cfg) : cfg_(cfg) {
   for (const auto& e : cfg_.endpoints) {
     auto ep = std::make_unique<Endpoint>();
     ep->address = e.address.text;
+    ep->host = e.address.host;
+    ep->host_is_ip = e.address.is_ip;
     ep->weight = e.weight;
     network::SockAddr sa;
     if (network::toSockAddr(e.address, sa)) {

@@ -7,7 +7,7 @@
 #include "core/config/config.h"
 #include "core/event/dispatcher.h"
 #include "core/network/socket.h"
-#include "core/network/tls.h"
+#include "core/tls/context.h"
 
 #include <atomic>
 #include <cstdint>
@@ -20,6 +20,8 @@ namespace sluice::upstream {
 
 struct Endpoint {
   std::string address; // "host:port" as configured
+  std::string host;    // its host (no brackets): the TLS server name when the cluster has no sni
+  bool host_is_ip = false;
   // The socket address connections go to. A hostname is re-resolved on the main thread; a
   // change publishes a new address and bumps addr_generation, and pooled connections made to
   // an older address are closed instead of reused (they drain).
@@ -92,8 +94,8 @@ public:
   const std::string& name() const { return cfg_.name; }
   const config::ClusterConfig& config() const { return cfg_; }
   // TLS to the endpoints (null: plaintext). Set once while the snapshot is built.
-  const std::shared_ptr<const network::TlsClientContext>& tls() const { return tls_; }
-  void setTls(std::shared_ptr<const network::TlsClientContext> tls) { tls_ = std::move(tls); }
+  const std::shared_ptr<const tls::ClientContext>& tls() const { return tls_; }
+  void setTls(std::shared_ptr<const tls::ClientContext> tls) { tls_ = std::move(tls); }
   std::vector<std::unique_ptr<Endpoint>>& endpoints() { return endpoints_; }
   const std::vector<std::unique_ptr<Endpoint>>& endpoints() const { return endpoints_; }
   // Consistent hashing tables (immutable once built; built for ring_hash / maglev only).
@@ -124,7 +126,7 @@ private:
   void buildSchedules();
 
   config::ClusterConfig cfg_;
-  std::shared_ptr<const network::TlsClientContext> tls_;
+  std::shared_ptr<const tls::ClientContext> tls_;
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   std::vector<std::pair<uint64_t, uint32_t>> ring_; // (point, endpoint), sorted
   std::vector<uint32_t> maglev_;                    // kMaglevTableSize entries

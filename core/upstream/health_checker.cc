@@ -42,8 +42,10 @@ public:
     in_flight_ = true;
     timeout_timer_->enable(cfg_.timeout_ms);
     if (const auto& tls = owner_.info_->tls()) {
-      if (SSL* ssl = tls->newSsl()) {
-        conn_->enableTls(ssl, tls); // an HTTPS probe for a TLS cluster
+      // An HTTPS probe for a TLS cluster.
+      if (!conn_->enableTls(*tls, endpoint_.host, endpoint_.host_is_ip)) {
+        done(false, "tls");
+        return;
       }
     }
     if (conn_->connect(*endpoint_.sockAddr()) != 0) {

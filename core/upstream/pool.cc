@@ -46,11 +46,10 @@ bool UpstreamConnection::start() {
   });
   addr_generation_ = endpoint().addr_generation.load(std::memory_order_acquire);
   if (const auto& tls = pool_.info().tls()) {
-    SSL* ssl = tls->newSsl();
-    if (ssl == nullptr) {
+    // The handshake runs once connected; the request waits for it.
+    if (!conn_.enableTls(*tls, endpoint().host, endpoint().host_is_ip)) {
       return false;
     }
-    conn_.enableTls(ssl, tls); // the handshake runs once connected; the request waits for it
   }
   int rc = conn_.connect(*endpoint().sockAddr());
   if (rc != 0) {

@@ -1,5 +1,7 @@
 #include "filters/access_log/config.h"
 
+#include "sluice/sdk/json.hpp"
+
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -135,18 +137,7 @@ void parseWhen(Parser& p, const Json& v, When& when) {
 } // namespace
 
 std::string escapePointerToken(std::string_view token) {
-  std::string out;
-  out.reserve(token.size());
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return sdk::json::escapePointerToken(token);
 }
 
 Config parseConfig(std::string_view json_text, const PathResolver& resolve_path,

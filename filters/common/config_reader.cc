@@ -1,5 +1,8 @@
 #include "filters/common/config_reader.h"
 
+#include "sluice/sdk/config.hpp"
+#include "sluice/sdk/json.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -54,19 +57,28 @@ bool ConfigReader::object(const Json& v, const std::string& ptr,
   }
   for (auto it = v.begin(); it != v.end(); ++it) {
     if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return it.key() == k; })) {
-      error(ptr + "/" + it.key(), "unknown key \"" + it.key() + "\"");
+      error(sdk::json::pointerTo(ptr, it.key()), "unknown key \"" + it.key() + "\"");
     }
   }
   return true;
 }
 
+const Json* ConfigReader::field(const Json& o, const std::string& ptr, const char* key,
+                                bool required) {
+  auto it = o.find(key);
+  if (it != o.end()) {
+    return &*it;
+  }
+  if (required) {
+    error(ptr + "/" + key, "required");
+  }
+  return nullptr;
+}
+
 bool ConfigReader::str(const Json& o, const std::string& ptr, const char* key, std::string& out,
                        bool required, bool non_empty) {
-  auto it = o.find(key);
-  if (it == o.end()) {
-    if (required) {
-      error(ptr + "/" + key, "required");
-    }
+  const Json* it = field(o, ptr, key, required);
+  if (it == nullptr) {
     return false;
   }
   // docs/config-errors.md: a wrong type reads "expected a string, got 42"; only an empty string
@@ -84,8 +96,8 @@ bool ConfigReader::str(const Json& o, const std::string& ptr, const char* key, s
 }
 
 bool ConfigReader::boolean(const Json& o, const std::string& ptr, const char* key, bool& out) {
-  auto it = o.find(key);
-  if (it == o.end()) {
+  const Json* it = field(o, ptr, key, false);
+  if (it == nullptr) {
     return false;
   }
   if (!it->is_boolean()) {
@@ -98,11 +110,8 @@ bool ConfigReader::boolean(const Json& o, const std::string& ptr, const char* ke
 
 bool ConfigReader::uint(const Json& o, const std::string& ptr, const char* key, uint64_t& out,
                         uint64_t min, uint64_t max, bool required) {
-  auto it = o.find(key);
-  if (it == o.end()) {
-    if (required) {
-      error(ptr + "/" + key, "required");
-    }
+  const Json* it = field(o, ptr, key, required);
+  if (it == nullptr) {
     return false;
   }
   if (!it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0) ||
@@ -117,11 +126,8 @@ bool ConfigReader::uint(const Json& o, const std::string& ptr, const char* key, 
 
 bool ConfigReader::number(const Json& o, const std::string& ptr, const char* key, double& out,
                           double min, double max, bool required) {
-  auto it = o.find(key);
-  if (it == o.end()) {
-    if (required) {
-      error(ptr + "/" + key, "required");
-    }
+  const Json* it = field(o, ptr, key, required);
+  if (it == nullptr) {
     return false;
   }
   if (!it->is_number() || !std::isfinite(it->get<double>()) || it->get<double>() < min ||
@@ -136,11 +142,8 @@ bool ConfigReader::number(const Json& o, const std::string& ptr, const char* key
 
 const Json* ConfigReader::array(const Json& o, const std::string& ptr, const char* key,
                                 bool required, bool non_empty) {
-  auto it = o.find(key);
-  if (it == o.end()) {
-    if (required) {
-      error(ptr + "/" + key, "required");
-    }
+  const Json* it = field(o, ptr, key, required);
+  if (it == nullptr) {
     return nullptr;
   }
   if (!it->is_array()) {
@@ -151,7 +154,7 @@ const Json* ConfigReader::array(const Json& o, const std::string& ptr, const cha
     error(ptr + "/" + key, "expected a non-empty array, got []");
     return nullptr;
   }
-  return &*it;
+  return it;
 }
 
 bool ConfigReader::strings(const Json& o, const std::string& ptr, const char* key,
@@ -176,18 +179,7 @@ bool ConfigReader::strings(const Json& o, const std::string& ptr, const char* ke
 }
 
 bool ConfigReader::isToken(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (unsigned char c : s) {
-    bool ok =
-        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
+  return sdk::ConfigReader::isToken(s);
 }
 
 } // namespace sluice::filters::common

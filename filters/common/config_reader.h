@@ -56,6 +56,9 @@ public:
   static bool isToken(std::string_view s);
 
 private:
+  // The member `key` of `o`, or null (with a "required" error when `required`).
+  const Json* field(const Json& o, const std::string& ptr, const char* key, bool required);
+
   std::vector<ConfigError> errors_;
 };
 

@@ -138,6 +138,7 @@ TABLE = [
     ("request_id header empty", with_(base(), L0 + ["request_id"], {"header": ""}), False),
     ("tls min_version 1.1", with_(base(), L0 + ["tls"], {"certificates": [{"cert_file": "a", "key_file": "b"}], "min_version": "1.1"}), False),
     ("tls without certificates", with_(base(), L0 + ["tls"], {"certificates": []}), False),
+    ("tls alpn h2", with_(base(), L0 + ["tls"], {"certificates": [{"cert_file": "a", "key_file": "b"}], "alpn": ["h2", "http/1.1"]}), False),
     ("filter without type", with_(base(), L0 + ["filters", 0, "type"], DELETE), False),
     ("filter config not an object", with_(base(), L0 + ["filters", 0, "config"], "x"), False),
     ("filter unknown key", with_(base(), L0 + ["filters", 0, "typo"], 1), False),

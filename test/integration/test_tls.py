@@ -6,6 +6,7 @@ Certificates are made for each run with python3-cryptography: a CA, leaves signe
 import datetime
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import socket
@@ -46,7 +47,7 @@ def make_ca(tag):
     return key, cert, path
 
 
-def make_leaf(ca, tag, names):
+def make_leaf(ca, tag, names, ips=()):
     ca_key, ca_cert, _ = ca
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -54,7 +55,9 @@ def make_leaf(ca, tag, names):
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(n) for n in names] +
+                [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     cert_path = _write(os.path.join(DIR, tag + ".pem"), cert.public_bytes(serialization.Encoding.PEM))
     key_path = _write(os.path.join(DIR, tag + ".key"), key.private_bytes(
@@ -216,6 +219,39 @@ def upstream_tls_verifies_the_chain_and_the_name():
 
 
 @case
+def upstream_tls_without_sni_verifies_the_endpoint_host():
+    # Without sni the endpoint's host is the name, as nginx's proxy_ssl_name defaults to the host
+    # of proxy_pass: a certificate for another name is refused even though its chain is good.
+    def front_for(back, host):
+        return Sluice(simple_config("127.0.0.1:%d" % back.port(), clusters=[{
+            "name": "up", "endpoints": [{"address": "%s:%d" % (host, back.port())}],
+            "tls": {"ca_file": CA[2], "verify": True}}]))
+
+    up = Upstream()
+    only_a = Sluice(tls_config(up, certs=(A,)))  # a.test: no localhost, no IP address
+    local = make_leaf(CA, "local", ["localhost"], ips=["127.0.0.1"])
+    good = Sluice(tls_config(up, certs=(local,)))
+    for host in ("localhost", "127.0.0.1"):
+        wrong = front_for(only_a, host)
+        status, _, body = http_request(wrong.port(), "GET", "/echo")
+        assert status in (502, 503), (host, status, body)
+        right = front_for(good, host)
+        status, _, body = http_request(right.port(), "GET", "/echo")
+        assert status == 200, (host, status, body)
+        assert json.loads(body)["name"] == "up"
+        assert wrong.stop() == 0 and right.stop() == 0
+    # Verification off: no name check (and no chain check), as documented.
+    cfg = simple_config("127.0.0.1:%d" % only_a.port(), clusters=[{
+        "name": "up", "endpoints": [{"address": "localhost:%d" % only_a.port()}],
+        "tls": {"verify": False}}])
+    lax = Sluice(cfg)
+    status, _, body = http_request(lax.port(), "GET", "/echo")
+    assert status == 200, (status, body)
+    for s in (lax, good, only_a):
+        assert s.stop() == 0
+
+
+@case
 def tls_config_errors_name_their_pointer():
     up_address = "127.0.0.1:9"
     cfg = simple_config(up_address)
@@ -229,6 +265,11 @@ def tls_config_errors_name_their_pointer():
     cfg["listeners"][0]["tls"] = {"certificates": [{"cert_file": A[0], "key_file": A[1]}], "min_version": "1.1"}
     rc, out = run_validate(cfg)
     assert rc == 1 and "/listeners/0/tls/min_version" in out, out
+    # sluice serves HTTP/1.1 only: offering h2 would make the clients that pick it fail.
+    cfg["listeners"][0]["tls"] = {"certificates": [{"cert_file": A[0], "key_file": A[1]}],
+                                  "alpn": ["http/1.1", "h2"]}
+    rc, out = run_validate(cfg)
+    assert rc == 1 and "/listeners/0/tls/alpn/1" in out and "HTTP/1.1 only" in out, out
     cfg = simple_config(up_address, clusters=[{"name": "up", "endpoints": [{"address": up_address}],
                                                "tls": {"sni": "a.test", "verify": True}}])
     rc, out = run_validate(cfg)

@@ -165,7 +165,7 @@ public:
         known = known || k == m.first;
       }
       if (!known) {
-        error(ptr + "/" + escape(m.first), "unknown key");
+        error(at(ptr, m.first), "unknown key");
         good = false;
       }
     }
@@ -292,7 +292,7 @@ public:
     bool good = true;
     for (const auto& [k, val] : v->members()) {
       if (!val.isString()) {
-        error(at(ptr, key) + "/" + escape(k), "expected a string, got " + val.describe());
+        error(json::pointerTo(at(ptr, key), k), "expected a string, got " + val.describe());
         good = false;
         continue;
       }
@@ -316,22 +316,9 @@ public:
     return true;
   }
 
-  // JSON pointer escaping of one reference token (RFC 6901).
-  static std::string escape(std::string_view key) {
-    std::string out;
-    for (char c : key) {
-      if (c == '~') {
-        out += "~0";
-      } else if (c == '/') {
-        out += "~1";
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  }
+  // The pointer to member `key` of the value at `ptr` (RFC 6901 escaping).
   static std::string at(const std::string& ptr, std::string_view key) {
-    return ptr + "/" + escape(key);
+    return json::pointerTo(ptr, key);
   }
 
 private:

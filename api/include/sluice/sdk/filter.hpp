@@ -9,6 +9,10 @@
 //     // WORKER thread. One filter object per stream (nullptr skips the filter for it).
 //     std::unique_ptr<MyFilter> newFilter(sluice::sdk::Stream stream) const;
 //     // Optional: void onLogReopen();  (MAIN thread, SIGUSR1)
+//     // Optional (C ABI 1.3): bool onStart();  (MAIN thread) create() only checks and must have
+//     //   no side effect; onStart() runs once the whole config load passed its checks and is
+//     //   about to go live (never for `sluice validate` nor a load that failed): open files,
+//     //   start threads there. Return false or throw (the message is logged) to fail the load.
 //     // Optional per-worker state (WORKER thread, once per worker); newFilter then also gets it:
 //     //   std::unique_ptr<MyWorker> newWorker(sluice::sdk::Worker w) const;
 //     //   std::unique_ptr<MyFilter> newFilter(sluice::sdk::Stream s, MyWorker& w) const;
@@ -50,6 +54,7 @@
 #include "sluice/filter.h"
 #include "sluice/sdk/config.hpp"
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -707,6 +712,14 @@ private:
     if constexpr (requires(Config & c) { c.onLogReopen(); }) {
       d.sluice_on_log_reopen = &logReopen;
     }
+    if constexpr (requires(Config & c) {
+                    { c.onStart() } -> std::convertible_to<bool>;
+                  }) {
+      // An older host would never call it: the side effects would silently not happen.
+      static_assert(SLUICE_SDK_REQUIRED_ABI_MINOR >= 3,
+                    "Config::onStart needs C ABI 1.3 (SLUICE_SDK_REQUIRED_ABI_MINOR >= 3)");
+      d.sluice_on_config_start = &configStart;
+    }
     return d;
   }
 
@@ -730,6 +743,21 @@ private:
     return nullptr;
   }
   static void configDestroy(void* config) noexcept { delete static_cast<Holder*>(config); }
+
+  static bool configStart(void* config) noexcept {
+    Holder* h = static_cast<Holder*>(config);
+    try {
+      if (h->config->onStart()) {
+        return true;
+      }
+      logError(h, "on_config_start: ", "the filter refused to start");
+    } catch (const std::exception& e) {
+      logError(h, "exception in on_config_start: ", e.what());
+    } catch (...) {
+      logError(h, "exception in on_config_start: ", "unknown exception");
+    }
+    return false;
+  }
 
   static void logReopen(void* config) noexcept {
     Holder* h = static_cast<Holder*>(config);

@@ -475,6 +475,30 @@ private:
   std::string error_;
 };
 
+// RFC 6901: one reference token of a JSON pointer ("~" -> "~0", "/" -> "~1"), and the pointer to
+// member `key` of the value at `ptr`. The one implementation every config reader shares: the
+// SDK's, the host's config view, core/config's loader and the built-in filters' reader.
+inline std::string escapePointerToken(std::string_view token) {
+  std::string out;
+  out.reserve(token.size());
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+inline std::string pointerTo(std::string_view ptr, std::string_view key) {
+  std::string out(ptr);
+  out += '/';
+  out += escapePointerToken(key);
+  return out;
+}
+
 inline bool parse(std::string_view text, Value& out, std::string& error) {
   return Parser::parse(text, out, error);
 }

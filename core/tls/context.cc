@@ -1,4 +1,6 @@
-#include "core/network/tls.h"
+#include "core/tls/context.h"
+
+#include "core/tls/internal/error.h"
 
 #include <algorithm>
 #include <cctype>
@@ -11,19 +13,12 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-namespace sluice::network {
+namespace sluice::tls {
 
 namespace {
 
 std::string lastError() {
-  uint32_t e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) {
-    return "unknown error";
-  }
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
+  return internal::takeError("unknown error");
 }
 
 std::string lower(std::string s) {
@@ -62,7 +57,7 @@ std::vector<std::string> certificateNames(X509* x) {
 
 } // namespace
 
-bool tlsNameMatches(const std::string& pattern, const std::string& name) {
+bool nameMatches(const std::string& pattern, const std::string& name) {
   if (pattern == name) {
     return true;
   }
@@ -76,15 +71,12 @@ bool tlsNameMatches(const std::string& pattern, const std::string& name) {
 
 // --- server ---------------------------------------------------------------------------------
 
-std::shared_ptr<const TlsServerContext>
-TlsServerContext::create(const config::ListenerTls& cfg, const std::string& pointer,
+std::shared_ptr<const ServerContext>
+ServerContext::create(const config::ListenerTls& cfg, const std::string& pointer,
                          std::vector<config::ConfigError>& errors) {
-  std::shared_ptr<TlsServerContext> self(new TlsServerContext());
+  std::shared_ptr<ServerContext> self(new ServerContext());
+  // The loader admits only "http/1.1" (1 to 255 bytes, as the wire format needs).
   for (const std::string& p : cfg.alpn.empty() ? std::vector<std::string>{"http/1.1"} : cfg.alpn) {
-    if (p.empty() || p.size() > 255) {
-      errors.push_back({pointer + "/alpn", "a protocol name is 1 to 255 bytes"});
-      return nullptr;
-    }
     self->alpn_wire_.push_back(static_cast<char>(p.size()));
     self->alpn_wire_ += p;
   }
@@ -125,9 +117,9 @@ TlsServerContext::create(const config::ListenerTls& cfg, const std::string& poin
     self->certs_.back().names = certificateNames(SSL_CTX_get0_certificate(ctx));
     SSL_CTX_set_min_proto_version(ctx, cfg.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_tlsext_servername_callback(ctx, &TlsServerContext::onServerName);
+    SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::onServerName);
     SSL_CTX_set_tlsext_servername_arg(ctx, self.get());
-    SSL_CTX_set_alpn_select_cb(ctx, &TlsServerContext::onAlpn, self.get());
+    SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::onAlpn, self.get());
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); // tickets resume; no shared cache
   }
   if (errors.size() != before) {
@@ -140,21 +132,23 @@ TlsServerContext::create(const config::ListenerTls& cfg, const std::string& poin
   return self;
 }
 
-TlsServerContext::~TlsServerContext() {
+ServerContext::~ServerContext() {
   for (Cert& c : certs_) {
     SSL_CTX_free(c.ctx);
   }
 }
 
-SSL* TlsServerContext::newSsl() const {
+bool ServerContext::open(Session& session) const {
   SSL* ssl = SSL_new(certs_.front().ctx);
-  if (ssl != nullptr) {
-    SSL_set_accept_state(ssl);
+  if (ssl == nullptr) {
+    return false;
   }
-  return ssl;
+  SSL_set_accept_state(ssl);
+  session.attach(ssl, shared_from_this());
+  return true;
 }
 
-const TlsServerContext::Cert* TlsServerContext::certFor(const char* server_name) const {
+const ServerContext::Cert* ServerContext::certFor(const char* server_name) const {
   if (server_name == nullptr) {
     return &certs_.front();
   }
@@ -168,7 +162,7 @@ const TlsServerContext::Cert* TlsServerContext::certFor(const char* server_name)
   }
   for (const Cert& c : certs_) {
     for (const std::string& n : c.names) {
-      if (tlsNameMatches(n, name)) {
+      if (nameMatches(n, name)) {
         return &c;
       }
     }
@@ -176,8 +170,8 @@ const TlsServerContext::Cert* TlsServerContext::certFor(const char* server_name)
   return &certs_.front();
 }
 
-int TlsServerContext::onServerName(SSL* ssl, int*, void* arg) {
-  const auto* self = static_cast<const TlsServerContext*>(arg);
+int ServerContext::onServerName(SSL* ssl, int*, void* arg) {
+  const auto* self = static_cast<const ServerContext*>(arg);
   const Cert* c = self->certFor(SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
   if (c->ctx != SSL_get_SSL_CTX(ssl)) {
     SSL_set_SSL_CTX(ssl, c->ctx);
@@ -185,9 +179,9 @@ int TlsServerContext::onServerName(SSL* ssl, int*, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-int TlsServerContext::onAlpn(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in,
+int ServerContext::onAlpn(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in,
                              unsigned in_len, void* arg) {
-  const auto* self = static_cast<const TlsServerContext*>(arg);
+  const auto* self = static_cast<const ServerContext*>(arg);
   // Our preference order: the first of our protocols the client offers.
   const auto* ours = reinterpret_cast<const uint8_t*>(self->alpn_wire_.data());
   const size_t ours_len = self->alpn_wire_.size();
@@ -206,10 +200,10 @@ int TlsServerContext::onAlpn(SSL*, const uint8_t** out, uint8_t* out_len, const 
 
 // --- client ---------------------------------------------------------------------------------
 
-std::shared_ptr<const TlsClientContext>
-TlsClientContext::create(const config::ClusterTls& cfg, const std::string& pointer,
+std::shared_ptr<const ClientContext>
+ClientContext::create(const config::ClusterTls& cfg, const std::string& pointer,
                          std::vector<config::ConfigError>& errors) {
-  std::shared_ptr<TlsClientContext> self(new TlsClientContext());
+  std::shared_ptr<ClientContext> self(new ClientContext());
   self->sni_ = cfg.sni;
   self->verify_ = cfg.verify;
   self->ctx_ = SSL_CTX_new(TLS_client_method());
@@ -238,23 +232,32 @@ TlsClientContext::create(const config::ClusterTls& cfg, const std::string& point
   return self;
 }
 
-TlsClientContext::~TlsClientContext() {
+ClientContext::~ClientContext() {
   SSL_CTX_free(ctx_);
 }
 
-SSL* TlsClientContext::newSsl() const {
+bool ClientContext::open(Session& session, const std::string& host, bool host_is_ip) const {
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) {
-    return nullptr;
+    return false;
   }
   SSL_set_connect_state(ssl);
-  if (!sni_.empty()) {
-    SSL_set_tlsext_host_name(ssl, sni_.c_str());
-    if (verify_) {
-      X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), sni_.data(), sni_.size());
+  const std::string& name = sni_.empty() ? host : sni_;
+  const bool ip = sni_.empty() && host_is_ip;
+  if (!ip) {
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+  }
+  if (verify_) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    int armed = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                   : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
+    if (armed != 1) {
+      SSL_free(ssl); // never connect without the name check that verify promises
+      return false;
     }
   }
-  return ssl;
+  session.attach(ssl, shared_from_this());
+  return true;
 }
 
-} // namespace sluice::network
+} // namespace sluice::tls

@@ -1,0 +1,113 @@
+// core/event: posted work, timers and deferred deletion on a real libuv loop.
+
+#include "core/event/dispatcher.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice::event {
+namespace {
+
+TEST_CASE("Dispatcher: posted work runs in order, from any thread, on the loop", "[event]") {
+  Dispatcher d;
+  std::vector<int> seen;
+  std::thread::id loop_thread;
+  d.post([&] { seen.push_back(1); });
+  std::thread t([&] { d.post([&] { seen.push_back(2); }); });
+  t.join();
+  d.post([&] {
+    seen.push_back(3);
+    loop_thread = std::this_thread::get_id();
+    // Posted from a callback: runs on a later iteration, after this one.
+    d.post([&] {
+      seen.push_back(5);
+      d.stop();
+    });
+    seen.push_back(4);
+  });
+  d.run();
+  CHECK(seen == std::vector<int>{1, 2, 3, 4, 5});
+  CHECK(loop_thread == std::this_thread::get_id());
+}
+
+TEST_CASE("Dispatcher: stop() from another thread ends run()", "[event]") {
+  Dispatcher d;
+  auto keep = d.createTimer([] {});
+  keep->enable(60000); // the loop would otherwise wait a minute
+  std::thread t([&] { d.stop(); });
+  d.run();
+  t.join();
+  CHECK(keep->enabled());
+}
+
+TEST_CASE("Timer: callbacks in deadline order; disabled or destroyed timers never run",
+          "[event]") {
+  Dispatcher d;
+  std::vector<std::string> order;
+  auto late = d.createTimer([&] {
+    order.push_back("late");
+    d.stop();
+  });
+  auto early = d.createTimer([&] { order.push_back("early"); });
+  auto middle = d.createTimer([&] { order.push_back("middle"); });
+  auto off = d.createTimer([&] { order.push_back("off"); });
+  auto gone = d.createTimer([&] { order.push_back("gone"); });
+  late->enable(40);
+  middle->enable(20);
+  early->enable(5);
+  off->enable(10);
+  off->disable();
+  gone->enable(10);
+  gone.reset();
+  d.run();
+  CHECK(order == std::vector<std::string>{"early", "middle", "late"});
+  CHECK_FALSE(early->enabled()); // one-shot
+}
+
+TEST_CASE("Timer: re-armed to a later deadline, it runs once, at the last one", "[event]") {
+  Dispatcher d;
+  int runs = 0;
+  uint64_t fired_at = 0;
+  auto t = d.createTimer([&] {
+    runs++;
+    fired_at = d.nowMs();
+  });
+  auto end = d.createTimer([&] { d.stop(); });
+  uint64_t start = d.nowMs();
+  t->enable(5);
+  t->enable(50); // later: the libuv timer fires at 5 ms and is started again for the rest
+  end->enable(120);
+  d.run();
+  CHECK(runs == 1);
+  CHECK(fired_at - start >= 50);
+}
+
+struct Probe : DeferredDeletable {
+  explicit Probe(bool& gone) : gone_(gone) {}
+  ~Probe() override { gone_ = true; }
+  bool& gone_;
+};
+
+TEST_CASE("Dispatcher: deferred deletion waits for the current callback to unwind", "[event]") {
+  Dispatcher d;
+  bool gone = false;
+  bool gone_during_callback = true;
+  bool gone_next_iteration = false;
+  d.post([&] {
+    d.deferredDelete(std::make_unique<Probe>(gone));
+    gone_during_callback = gone;
+    d.post([&] {
+      gone_next_iteration = gone;
+      d.stop();
+    });
+  });
+  d.run();
+  CHECK_FALSE(gone_during_callback);
+  CHECK(gone_next_iteration);
+  CHECK(gone);
+}
+
+} // namespace
+} // namespace sluice::event
