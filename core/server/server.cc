@@ -76,6 +76,7 @@ int Server::openListeners(const config::Config& cfg, uint32_t workers,
                  l.address.text);
       return 1;
     }
+    auto open = std::make_shared<std::atomic<uint64_t>>(0);
     for (uint32_t w = 0; w < workers; w++) {
       int fd = network::openListenSocket(addr, 4096);
       if (fd < 0) {
@@ -92,11 +93,11 @@ int Server::openListeners(const config::Config& cfg, uint32_t workers,
         // Port 0: the other workers share the port the kernel picked.
         network::boundAddress(fd, addr);
       }
-      per_worker[w].push_back(ListenerSocket{li, fd});
+      per_worker[w].push_back(ListenerSocket{li, fd, open});
     }
     SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
                network::formatAddress(addr.get()));
-    bound_.push_back({l.name, l.address.text, network::formatAddress(addr.get())});
+    bound_.push_back({l.name, l.address.text, network::formatAddress(addr.get()), open});
   }
   return 0;
 }
@@ -454,6 +455,17 @@ void Server::reload(const std::string* body, ReloadDone done) {
       close_added();
       return fail({l.pointer + "/address: expected an IP address"});
     }
+    // A listener moved to a new address keeps counting the connections still open on its old
+    // socket against its limit.
+    ListenerCounter open;
+    for (const auto& b : bound_) {
+      if (b.name == l.name) {
+        open = b.open;
+      }
+    }
+    if (!open) {
+      open = std::make_shared<std::atomic<uint64_t>>(0);
+    }
     for (uint32_t w = 0; w < worker_count_; w++) {
       int fd = network::openListenSocket(addr, 4096);
       if (fd < 0) {
@@ -464,11 +476,11 @@ void Server::reload(const std::string* body, ReloadDone done) {
       if (w == 0 && network::portOf(addr.get()) == 0) {
         network::boundAddress(fd, addr);
       }
-      added[w].push_back(ListenerSocket{li, fd});
+      added[w].push_back(ListenerSocket{li, fd, open});
     }
     SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
                network::formatAddress(addr.get()));
-    bound.push_back({l.name, l.address.text, network::formatAddress(addr.get())});
+    bound.push_back({l.name, l.address.text, network::formatAddress(addr.get()), open});
   }
   filter::BuildResult built =
       filter::buildSnapshot(cfg, snapshot_->generation + 1, snapshot_.get());

@@ -85,6 +85,7 @@ private:
     std::string name;
     std::string configured; // address as written
     std::string actual;     // address it got (port 0 resolved)
+    ListenerCounter open;   // its open connections, all workers (kept when it is rebound)
   };
   std::vector<BoundListener> bound_;
   // A built reload waiting for its new hostnames to resolve before it goes live.
