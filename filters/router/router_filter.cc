@@ -4,6 +4,7 @@
 
 #include "filters/router/router_filter.h"
 
+#include "filters/common/ascii.h"
 #include "filters/common/host_check.h"
 
 #include <exception>
@@ -110,22 +111,9 @@ StreamState* streamNew(void* c, void* w) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); i++) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
 void eraseHeader(std::vector<sluice_header_t>& hs, std::string_view name) {
-  std::erase_if(hs, [name](const sluice_header_t& h) { return iequals(sv(h.name), name); });
+  std::erase_if(
+      hs, [name](const sluice_header_t& h) { return common::asciiIequals(sv(h.name), name); });
 }
 
 // A redirect's or direct response's own headers (`hs`, e.g. its location) after the route's
