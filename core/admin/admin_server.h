@@ -68,6 +68,8 @@ public:
   void handle(std::string_view method, std::string_view target, std::string_view authorization,
               std::string_view body, Reply reply);
   bool forcedUnhealthy() const { return fail_health_; }
+  // A reload rotated admin.api_key (empty: none): requests are checked against the new one only.
+  void setApiKey(std::string key) { cfg_.api_key = std::move(key); }
   // Adds to the reload history (the newest kReloadHistory are kept). A reload's answer carries
   // the changes of the record with its generation, so the server records before answering.
   void recordReload(ReloadRecord r);

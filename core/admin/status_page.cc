@@ -353,6 +353,11 @@ function changeList(ch) {
     for (const n of s.removed) parts.push(`<span class="rem">−${what.slice(0, -1)} ${esc(n)}</span>`);
     for (const n of s.changed) parts.push(`<span class="chg">~${what.slice(0, -1)} ${esc(n)}</span>`);
   }
+  const restart = ch.restart_required || [];
+  for (const n of ch.settings || []) {
+    parts.push(restart.includes(n) ? `<span class="rem">~${esc(n)} (needs a restart)</span>`
+                                   : `<span class="chg">~${esc(n)}</span>`);
+  }
   return parts.join("");
 }
 

@@ -126,6 +126,45 @@ void appendSummary(std::string& out, const char* what, const ChangeSet& s) {
   }
 }
 
+// The process settings, compared on their loaded values.
+std::vector<std::string> diffSettings(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  auto cmp = [&out](const char* pointer, const auto& x, const auto& y) {
+    if (x != y) {
+      out.emplace_back(pointer);
+    }
+  };
+  cmp("/workers", a.workers, b.workers);
+  cmp("/admin/address", a.admin.enabled ? a.admin.address.text : std::string(),
+      b.admin.enabled ? b.admin.address.text : std::string());
+  cmp("/admin/api_key", a.admin.api_key, b.admin.api_key);
+  cmp("/startup/wait_for_config_ms", a.startup.wait_for_config_ms, b.startup.wait_for_config_ms);
+  cmp("/shutdown/pre_drain_ms", a.shutdown.pre_drain_ms, b.shutdown.pre_drain_ms);
+  cmp("/shutdown/drain_ms", a.shutdown.drain_ms, b.shutdown.drain_ms);
+  cmp("/shutdown/teardown_ms", a.shutdown.teardown_ms, b.shutdown.teardown_ms);
+  cmp("/shutdown/grace_period_ms", a.shutdown.grace_period_ms, b.shutdown.grace_period_ms);
+  cmp("/overload/max_connections", a.overload.max_connections, b.overload.max_connections);
+  cmp("/overload/max_requests_per_worker", a.overload.max_requests_per_worker,
+      b.overload.max_requests_per_worker);
+  cmp("/overload/max_buffered_bytes_per_worker", a.overload.max_buffered_bytes_per_worker,
+      b.overload.max_buffered_bytes_per_worker);
+  return out;
+}
+
+void appendList(std::string& out, const char* what, const char* mark,
+                const std::vector<std::string>& names) {
+  if (names.empty()) {
+    return;
+  }
+  if (!out.empty()) {
+    out += "; ";
+  }
+  out += what;
+  for (const auto& n : names) {
+    out += mark + n;
+  }
+}
+
 } // namespace
 
 std::string ConfigDiff::toJson() const {
@@ -133,6 +172,8 @@ std::string ConfigDiff::toJson() const {
   j["listeners"] = toJsonSet(listeners);
   j["clusters"] = toJsonSet(clusters);
   j["routes"] = toJsonSet(routes);
+  j["settings"] = settings;
+  j["restart_required"] = restart_required;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -141,6 +182,8 @@ std::string ConfigDiff::summary() const {
   appendSummary(out, "listeners", listeners);
   appendSummary(out, "clusters", clusters);
   appendSummary(out, "routes", routes);
+  appendList(out, "settings", " ~", settings);
+  appendList(out, "restart required:", " ", restart_required);
   return out.empty() ? "no changes" : out;
 }
 
@@ -151,6 +194,9 @@ ConfigDiff diffConfigs(const Config& before, const Config& after) {
   d.listeners = compare(a.listeners, b.listeners);
   d.clusters = compare(a.clusters, b.clusters);
   d.routes = compare(a.routes, b.routes);
+  if (!before.raw_json.empty()) {
+    d.settings = diffSettings(before, after);
+  }
   return d;
 }
 

@@ -25,16 +25,26 @@ struct ConfigDiff {
   // for a router filter instance not named "router"; an unnamed virtual host is "#<index>").
   // A listener counts as changed only for edits outside its routers' virtual hosts.
   ChangeSet routes;
-  bool empty() const { return listeners.empty() && clusters.empty() && routes.empty(); }
+  // Process settings outside listeners and clusters whose value changed, as JSON pointers
+  // ("/workers", "/admin/api_key", "/shutdown/drain_ms", ...). Compared on the loaded values, so
+  // a secret read from a file that changed counts; values are never shown.
+  std::vector<std::string> settings;
+  // The subset of `settings` the reload could not apply: they take effect at the next start (the
+  // server fills this in; see Server::reload).
+  std::vector<std::string> restart_required;
+  bool empty() const {
+    return listeners.empty() && clusters.empty() && routes.empty() && settings.empty();
+  }
   // {"listeners": {"added": [...], "removed": [...], "changed": [...]}, "clusters": {...},
-  //  "routes": {...}}
+  //  "routes": {...}, "settings": [...], "restart_required": [...]}
   std::string toJson() const;
-  // One line for the log: "listeners +new -old ~web; clusters ~a; routes ~web/v", or
-  // "no changes".
+  // One line for the log: "listeners +new -old ~web; clusters ~a; routes ~web/v;
+  // settings ~/workers; restart required: /workers", or "no changes".
   std::string summary() const;
 };
 
-// `before` may be a default Config (empty raw_json): everything in `after` is then added.
+// `before` may be a default Config (empty raw_json): everything in `after` is then added (and no
+// setting is listed).
 ConfigDiff diffConfigs(const Config& before, const Config& after);
 
 } // namespace sluice::config

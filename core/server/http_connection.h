@@ -8,6 +8,7 @@
 #include "core/http/codec.h"
 #include "core/network/connection.h"
 
+#include <atomic>
 #include <list>
 #include <memory>
 
@@ -33,6 +34,9 @@ public:
   bool idle() const { return !stream_.active() && !tunnel_; }
   std::list<std::unique_ptr<HttpConnection>>::iterator self;
   bool listed = false;
+  // Open connections of the listener it came in on, all workers together (limits.max_connections):
+  // taken when it is listed, given back when it is removed.
+  std::shared_ptr<std::atomic<uint64_t>> listener_open;
   const filter::ListenerRuntime& listenerRuntime() const {
     return snap_->snapshot().listeners[listener_index_];
   }

@@ -76,6 +76,7 @@ int Server::openListeners(const config::Config& cfg, uint32_t workers,
                  l.address.text);
       return 1;
     }
+    auto open = std::make_shared<std::atomic<uint64_t>>(0);
     for (uint32_t w = 0; w < workers; w++) {
       int fd = network::openListenSocket(addr, 4096);
       if (fd < 0) {
@@ -92,11 +93,11 @@ int Server::openListeners(const config::Config& cfg, uint32_t workers,
         // Port 0: the other workers share the port the kernel picked.
         network::boundAddress(fd, addr);
       }
-      per_worker[w].push_back(ListenerSocket{li, fd});
+      per_worker[w].push_back(ListenerSocket{li, fd, open});
     }
     SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
                network::formatAddress(addr.get()));
-    bound_.push_back({l.name, l.address.text, network::formatAddress(addr.get())});
+    bound_.push_back({l.name, l.address.text, network::formatAddress(addr.get()), open});
   }
   return 0;
 }
@@ -399,11 +400,32 @@ void Server::reload(const std::string* body, ReloadDone done) {
   if (body != nullptr) {
     cfg->path = live.path;
   }
-  if (cfg->workers != live.workers) {
-    SLUICE_LOG(Warn, "server", "reload: \"workers\" changes need a restart; keeping {}",
-               worker_count_);
+  for (const auto& w : load.warnings) {
+    SLUICE_LOG(Warn, "config", "{}", w);
+  }
+  if (opts_.workers >= 0) {
+    cfg->workers = live.workers; // --workers wins over the file, now as at start
+  }
+  if (std::string why = adminAddressUnchanged(live, *cfg); !why.empty()) {
+    return fail({why});
+  }
+  config::ConfigDiff changes = config::diffConfigs(live, *cfg);
+  // What a running process cannot apply is kept at its running value and said in the result
+  // (and on the log), never silently dropped.
+  for (const auto& setting : changes.settings) {
+    if (setting == "/workers" || setting == "/startup/wait_for_config_ms") {
+      changes.restart_required.push_back(setting);
+    }
+  }
+  if (!changes.restart_required.empty()) {
+    SLUICE_LOG(Warn, "server",
+               "reload: {} changed but take(s) effect only at the next start; the running "
+               "values stay ({} worker(s), startup.wait_for_config_ms={})",
+               fmt::join(changes.restart_required, ", "), worker_count_,
+               live.startup.wait_for_config_ms);
   }
   cfg->workers = live.workers;
+  cfg->startup = live.startup;
   // New or moved listeners need sockets in every worker before anything is swapped.
   std::vector<std::vector<ListenerSocket>> added(worker_count_);
   std::vector<BoundListener> bound;
@@ -433,6 +455,17 @@ void Server::reload(const std::string* body, ReloadDone done) {
       close_added();
       return fail({l.pointer + "/address: expected an IP address"});
     }
+    // A listener moved to a new address keeps counting the connections still open on its old
+    // socket against its limit.
+    ListenerCounter open;
+    for (const auto& b : bound_) {
+      if (b.name == l.name) {
+        open = b.open;
+      }
+    }
+    if (!open) {
+      open = std::make_shared<std::atomic<uint64_t>>(0);
+    }
     for (uint32_t w = 0; w < worker_count_; w++) {
       int fd = network::openListenSocket(addr, 4096);
       if (fd < 0) {
@@ -443,11 +476,11 @@ void Server::reload(const std::string* body, ReloadDone done) {
       if (w == 0 && network::portOf(addr.get()) == 0) {
         network::boundAddress(fd, addr);
       }
-      added[w].push_back(ListenerSocket{li, fd});
+      added[w].push_back(ListenerSocket{li, fd, open});
     }
     SLUICE_LOG(Info, "server", "listening listener={} address={}", l.name,
                network::formatAddress(addr.get()));
-    bound.push_back({l.name, l.address.text, network::formatAddress(addr.get())});
+    bound.push_back({l.name, l.address.text, network::formatAddress(addr.get()), open});
   }
   filter::BuildResult built =
       filter::buildSnapshot(cfg, snapshot_->generation + 1, snapshot_.get());
@@ -463,6 +496,7 @@ void Server::reload(const std::string* body, ReloadDone done) {
   pending_reload_->added = std::move(added);
   pending_reload_->done = std::move(done);
   pending_reload_->bound = std::move(bound);
+  pending_reload_->changes = std::move(changes);
   // Hostname endpoints new in this config are resolved before it goes live (asynchronously:
   // the loop keeps serving the admin port and the live config keeps serving traffic).
   size_t lookups =
@@ -492,8 +526,9 @@ void Server::commitReload() {
     workers_[w]->applySnapshot(p->snapshot, std::move(p->added[w]));
   }
   bound_ = std::move(p->bound);
-  config::ConfigDiff changes = config::diffConfigs(*snapshot_->config, *p->snapshot->config);
+  config::ConfigDiff changes = std::move(p->changes);
   snapshot_ = std::move(p->snapshot); // only snapshot_ holds it: a reload can free it
+  applyProcessSettings(*snapshot_->config);
   syncHealthCheckers();
   filter::stats::recordReload(true);
   filter::stats::setGeneration(snapshot_->generation);
@@ -504,6 +539,34 @@ void Server::commitReload() {
   if (reload_again_ && phase_ == Phase::Serving) {
     reload_again_ = false;
     reload(nullptr, [](bool, uint64_t, std::vector<std::string>) {});
+  }
+}
+
+std::string Server::adminAddressUnchanged(const config::Config& live, config::Config& next) const {
+  const config::AdminConfig& a = live.admin;
+  config::AdminConfig& b = next.admin;
+  // The address as written, or the one it got (a port-0 admin address written back with its
+  // port is the same listener).
+  const std::string actual = admin_ ? network::formatAddress(admin_->boundAddress().get()) : "";
+  if (a.enabled == b.enabled &&
+      (!a.enabled || b.address.text == a.address.text || b.address.text == actual)) {
+    b.address = a.address;
+    return {};
+  }
+  return fmt::format("/admin/address: the admin address cannot change without a restart "
+                     "(running: {}, new: {}); restart sluice to move it",
+                     a.enabled ? actual : "no admin port",
+                     b.enabled ? b.address.text : "no admin port");
+}
+
+void Server::applyProcessSettings(const config::Config& cfg) {
+  if (admin_) {
+    admin_->setApiKey(cfg.admin.api_key); // the old key stops working now
+  }
+  shutdown_ = cfg.shutdown;
+  auto env = config::applyShutdownEnv(shutdown_, [](const char* n) { return std::getenv(n); });
+  for (const auto& w : env.warnings) {
+    SLUICE_LOG(Warn, "config", "{}", w);
   }
 }
 

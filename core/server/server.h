@@ -11,6 +11,7 @@
 
 #include "core/admin/admin_server.h"
 #include "core/config/config.h"
+#include "core/config/config_diff.h"
 #include "core/event/dispatcher.h"
 #include "core/filter/snapshot.h"
 #include "core/server/worker.h"
@@ -48,6 +49,11 @@ private:
   // (asynchronously) and installs it; `done` runs once, now or when the lookups have answered.
   void reload(const std::string* body, ReloadDone done);
   void commitReload();
+  // "" when the new config keeps the running admin address (then `next` takes it as running),
+  // else the error that refuses the reload: the admin port is bound once, at start.
+  std::string adminAddressUnchanged(const config::Config& live, config::Config& next) const;
+  // Settings of the process itself that a reload applies: the admin api_key, shutdown budgets.
+  void applyProcessSettings(const config::Config& cfg);
   void onStartupBuilt(filter::BuildResult built);
   void goLive(); // the first snapshot's hostnames are resolved: activate it on the workers
   void onWorkerActivated();
@@ -79,6 +85,7 @@ private:
     std::string name;
     std::string configured; // address as written
     std::string actual;     // address it got (port 0 resolved)
+    ListenerCounter open;   // its open connections, all workers (kept when it is rebound)
   };
   std::vector<BoundListener> bound_;
   // A built reload waiting for its new hostnames to resolve before it goes live.
@@ -86,6 +93,7 @@ private:
     filter::SnapshotPtr snapshot;
     std::vector<std::vector<ListenerSocket>> added;
     std::vector<BoundListener> bound;
+    config::ConfigDiff changes; // computed before the build, reported when it goes live
     ReloadDone done;
   };
   std::unique_ptr<PendingReload> pending_reload_;

@@ -203,7 +203,7 @@ void Worker::run() {
 }
 
 void Worker::openListener(const ListenerSocket& s, const std::string& name, bool listen) {
-  auto* l = new Listener{this, s.listener_index, name, false, {}, 0};
+  auto* l = new Listener{this, s.listener_index, name, false, {}, s.open};
   uv_tcp_init(dispatcher_.loop(), &l->handle);
   l->handle.data = l;
   if (uv_tcp_open(&l->handle, s.fd) != 0) {
@@ -286,28 +286,30 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     conn->abort();
     return;
   }
-  // Over a limit: the connection is accepted and closed at once (never queued forever).
+  // Over a limit: the connection is accepted and closed at once (never queued forever). Each
+  // counter shared between workers is reserved before it is compared, so that workers accepting
+  // at once cannot overshoot together, and given back if the connection is refused.
   const OverloadMetrics& om = overloadMetrics();
-  if (w->active_connections_.load(std::memory_order_relaxed) >= lr.config->limits.max_connections) {
-    countAction(om.refuse_listener_max_connections);
+  std::atomic<uint64_t>& listener_open = *l->open;
+  auto refuse = [&](uint32_t action) {
+    listener_open.fetch_sub(1, std::memory_order_relaxed);
+    countAction(action);
     conn->abort();
-    return;
+  };
+  if (listener_open.fetch_add(1, std::memory_order_relaxed) >= lr.config->limits.max_connections) {
+    return refuse(om.refuse_listener_max_connections);
   }
   const config::OverloadConfig& ov = snap->snapshot().config->overload;
   if (ov.max_buffered_bytes_per_worker > 0 &&
       w->buffered_bytes_ > static_cast<int64_t>(ov.max_buffered_bytes_per_worker)) {
-    countAction(om.refuse_max_buffered_bytes);
-    conn->abort();
-    return;
+    return refuse(om.refuse_max_buffered_bytes);
   }
-  // Reserve a slot first, so that workers accepting at once cannot overshoot together.
   uint64_t open = g_process_connections.fetch_add(1, std::memory_order_relaxed);
   if (ov.max_connections > 0 && open >= ov.max_connections) {
     g_process_connections.fetch_sub(1, std::memory_order_relaxed);
-    countAction(om.refuse_max_connections);
-    conn->abort();
-    return;
+    return refuse(om.refuse_max_connections);
   }
+  conn->listener_open = l->open;
   w->connections_.push_front(std::move(conn));
   w->connections_.front()->self = w->connections_.begin();
   w->connections_.front()->listed = true;
@@ -326,6 +328,7 @@ void Worker::removeConnection(HttpConnection* c) {
   connections_.erase(c->self);
   active_connections_.fetch_sub(1, std::memory_order_relaxed);
   g_process_connections.fetch_sub(1, std::memory_order_relaxed);
+  c->listener_open->fetch_sub(1, std::memory_order_relaxed);
   dispatcher_.deferredDelete(std::move(owned));
   maybeExit();
 }

@@ -17,9 +17,14 @@
 
 namespace sluice::server {
 
+// Open connections of one listener across every worker (its limits.max_connections): one
+// counter per listener name, shared by its sockets in all workers and kept across reloads.
+using ListenerCounter = std::shared_ptr<std::atomic<uint64_t>>;
+
 struct ListenerSocket {
   size_t listener_index;
   int fd;
+  ListenerCounter open;
 };
 
 class Worker {
@@ -73,7 +78,7 @@ private:
     std::string name;
     bool listening;
     uv_tcp_t handle;
-    size_t connections = 0;
+    ListenerCounter open;
   };
   static void onConnection(uv_stream_t* server, int status);
   void run();

@@ -401,6 +401,20 @@ void appendLogText(std::string& out, std::string_view value) {
 }
 
 std::optional<std::vector<Segment>> parseTemplate(std::string_view text, std::string& error) {
+  for (size_t i = 0; i < text.size(); i++) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      error = std::string("control character 0x") + kHex[c >> 4] + kHex[c & 15] +
+              (c == '\n'   ? " (a newline)"
+               : c == '\r' ? " (a carriage return)"
+                           : "") +
+              " at offset " + std::to_string(i) +
+              ": a template's text is written as is, so it would split or garble log lines "
+              "(only a tab is allowed)";
+      return std::nullopt;
+    }
+  }
   std::vector<Segment> segments;
   std::string literal;
   size_t i = 0;

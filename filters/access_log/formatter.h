@@ -96,7 +96,9 @@ struct Segment {
 };
 
 // Parses "%REQ(:method)% %STATUS% ..." once. "%%" is a literal '%'. Returns nullopt and an
-// error message on an unknown command, a bad argument or an unterminated '%'.
+// error message on an unknown command, a bad argument, an unterminated '%' or a control
+// character other than tab anywhere in the text (literal text is written as is, so a newline
+// would split a log line).
 std::optional<std::vector<Segment>> parseTemplate(std::string_view text, std::string& error);
 
 class Formatter {

@@ -28,4 +28,22 @@ bool hostCompatible(const sluice_host_t* host, uint32_t host_major, uint32_t hos
   return false;
 }
 
+sluice_status_t streamFailed(const sluice_host_t* host, sluice_stream_t* stream, const char* filter,
+                             const char* hook, const char* what) noexcept {
+  char message[512];
+  int n = std::snprintf(message, sizeof(message), "%s: exception in the %s hook: %s", filter, hook,
+                        what);
+  if (n > 0) {
+    size_t len =
+        static_cast<size_t>(n) < sizeof(message) ? static_cast<size_t>(n) : sizeof(message) - 1;
+    host->sluice_host_log(nullptr, stream, SLUICE_LOG_ERROR, sluice_str_t{message, len});
+  }
+  static constexpr char kBody[] = "filter error\n";
+  static constexpr char kDetails[] = "filter_exception";
+  host->sluice_host_send_local_reply(stream, 500, nullptr, 0,
+                                     sluice_str_t{kBody, sizeof(kBody) - 1},
+                                     sluice_str_t{kDetails, sizeof(kDetails) - 1});
+  return SLUICE_STATUS_STOP;
+}
+
 } // namespace sluice::filters::common

@@ -64,6 +64,27 @@ template <class T> void deleteConfig(void* config) noexcept {
   delete static_cast<T*>(config);
 }
 
+// An exception escaped a stream hook of `filter` (caught at the ABI boundary): logs it at ERROR
+// with the request id and ends the stream with a local 500 "filter error" (details
+// "filter_exception"; once the response started the host closes the connection instead).
+// Returns SLUICE_STATUS_STOP, what the hook returns next. Never throws.
+sluice_status_t streamFailed(const sluice_host_t* host, sluice_stream_t* stream, const char* filter,
+                             const char* hook, const char* what) noexcept;
+
+// Runs `body` (returning sluice_status_t) for a stream hook and turns any exception into
+// streamFailed: the body of every noexcept hook trampoline of a built-in filter.
+template <typename Body>
+sluice_status_t guardStreamHook(const sluice_host_t* host, sluice_stream_t* stream,
+                                const char* filter, const char* hook, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return streamFailed(host, stream, filter, hook, e.what());
+  } catch (...) {
+    return streamFailed(host, stream, filter, hook, "unknown exception");
+  }
+}
+
 // True if the host has readiness holds (ABI 1.2); filters then hold /ready during start-up work.
 inline bool hostHasReadiness(const sluice_host_t& h) {
   return h.size >= SLUICE_HOST_SIZE_THROUGH(sluice_host_ready_release) &&

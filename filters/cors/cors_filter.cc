@@ -5,6 +5,7 @@
 
 #include "filters/cors/cors_filter.h"
 
+#include "filters/common/ascii.h"
 #include "filters/common/host_check.h"
 
 #include <exception>
@@ -44,20 +45,6 @@ bool requestHeader(sluice_stream_t* s, sluice_str_t name, std::string_view& out)
   return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); i++) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // True when a Vary value already covers Origin ("*" or an "origin" member).
 bool varyCoversOrigin(std::string_view vary) {
   size_t i = 0;
@@ -71,7 +58,7 @@ bool varyCoversOrigin(std::string_view vary) {
     while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
       item.remove_suffix(1);
     }
-    if (item == "*" || iequals(item, "origin")) {
+    if (item == "*" || common::asciiIequals(item, "origin")) {
       return true;
     }
     if (comma == std::string_view::npos) {

@@ -1,5 +1,6 @@
 #include "filters/router/config.h"
 
+#include "filters/common/config_reader.h"
 #include "sluice/filter.h"
 
 #include <algorithm>
@@ -27,6 +28,16 @@ std::string lower(std::string_view s) {
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') {
       c = static_cast<char>(c + 32);
+    }
+  }
+  return out;
+}
+
+std::string upperCase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') {
+      c = static_cast<char>(c - 32);
     }
   }
   return out;
@@ -226,13 +237,23 @@ public:
       }
       if (const json* ms = array(*m, mp, "methods")) {
         for (size_t i = 0; i < ms->size(); i++) {
-          if (!(*ms)[i].is_string() || (*ms)[i].get<std::string>().empty()) {
-            error(mp + "/methods/" + std::to_string(i),
-                  (*ms)[i].is_string() ? "expected a method name, got \"\""
-                                       : "expected a string, got " + describe((*ms)[i]));
+          std::string p = mp + "/methods/" + std::to_string(i);
+          if (!(*ms)[i].is_string()) {
+            error(p, "expected a method name, got " + describe((*ms)[i]));
             continue;
           }
-          out.methods.push_back((*ms)[i].get<std::string>());
+          const std::string& method = (*ms)[i].get_ref<const std::string&>();
+          if (!common::ConfigReader::isToken(method)) {
+            error(p, "expected a method name (an RFC 9110 token), got " + describe((*ms)[i]));
+          } else if (!knownMethod(method)) {
+            const std::string upper = upperCase(method);
+            error(p, "unknown method " + describe((*ms)[i]) +
+                         (knownMethod(upper)
+                              ? ": methods are case-sensitive, did you mean \"" + upper + "\"?"
+                              : ": no request with it can reach the router (the "
+                                "HTTP/1 parser refuses it)"));
+          }
+          out.methods.push_back(method);
         }
       }
       if (const json* hs = array(*m, mp, "headers")) {
@@ -244,6 +265,10 @@ public:
           }
           HeaderMatch hm;
           if (str(h, hp, "name", hm.name, true)) {
+            if (!common::ConfigReader::isToken(hm.name)) {
+              error(hp + "/name",
+                    "expected a header name (an RFC 9110 token), got " + describe(h["name"]));
+            }
             hm.name = lower(hm.name);
           }
           int n = 0;
@@ -263,12 +288,9 @@ public:
             }
             n++;
           }
-          bool present = false;
+          bool present = true;
           if (boolean(h, hp, "present", present)) {
-            if (!present) {
-              error(hp + "/present", "only \"present\": true is supported");
-            }
-            hm.kind = HeaderMatch::Kind::Present;
+            hm.kind = present ? HeaderMatch::Kind::Present : HeaderMatch::Kind::Absent;
             n++;
           }
           if (n > 1) {
@@ -421,7 +443,26 @@ int onHeaderMatch(unsigned, unsigned long long, unsigned long long, unsigned, vo
   return 1; // stop at the first match
 }
 
+// The request methods of llhttp's HTTP table (HTTP_METHOD_MAP, llhttp 8.1): what the HTTP/1
+// codec lets through. The router cannot include llhttp (filters see only the C ABI), so the
+// list lives here; a method missing from it can never reach a route.
+constexpr std::string_view kKnownMethods[] = {
+    "DELETE",     "GET",      "HEAD",       "POST",     "PUT",    "CONNECT",   "OPTIONS",
+    "TRACE",      "COPY",     "LOCK",       "MKCOL",    "MOVE",   "PROPFIND",  "PROPPATCH",
+    "SEARCH",     "UNLOCK",   "BIND",       "REBIND",   "UNBIND", "ACL",       "REPORT",
+    "MKACTIVITY", "CHECKOUT", "MERGE",      "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE",
+    "PATCH",      "PURGE",    "MKCALENDAR", "LINK",     "UNLINK", "SOURCE"};
+
 } // namespace
+
+bool knownMethod(std::string_view method) {
+  for (std::string_view m : kKnownMethods) {
+    if (m == method) {
+      return true;
+    }
+  }
+  return false;
+}
 
 void VirtualHost::buildIndex() {
   by_segment.clear();

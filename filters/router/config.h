@@ -22,7 +22,8 @@ struct ConfigError {
 };
 
 struct HeaderMatch {
-  enum class Kind { Exact, Present, Prefix, Regex };
+  // Present: the header is there (any value); Absent ("present": false): it is not.
+  enum class Kind { Exact, Present, Absent, Prefix, Regex };
   std::string name;
   Kind kind = Kind::Present;
   std::string value;
@@ -154,6 +155,10 @@ private:
   size_t regex_count_ = 0;
 };
 
+// True for a method sluice's HTTP/1 parser accepts (the request methods of llhttp's table, upper
+// case as they must be sent); anything else can never match a request.
+bool knownMethod(std::string_view method);
+
 // Strips an optional ":port" and lower-cases into buf; returns the host part.
 std::string_view hostOf(std::string_view authority, std::string& buf);
 
@@ -226,6 +231,9 @@ const Route* RouteTable::match(const VirtualHost& vh, std::string_view method,
       switch (hm.kind) {
       case HeaderMatch::Kind::Present:
         headers_ok = present;
+        break;
+      case HeaderMatch::Kind::Absent:
+        headers_ok = !present;
         break;
       case HeaderMatch::Kind::Exact:
         headers_ok = present && v == hm.value;

@@ -1,11 +1,13 @@
-// The router as an ordinary filter: it only uses the C ABI. It picks the virtual host and the
-// first matching route, answers redirects and direct responses itself, and otherwise hands the
-// request to a cluster with sluice_host_route.
+// The router as an ordinary filter: it only uses the C ABI. Every hook the host calls is a
+// noexcept trampoline at the bottom of this file; an exception never crosses into C (a config
+// error at load, a 500 "filter error" on a stream).
 
+#include "filters/router/router_filter.h"
+
+#include "filters/common/ascii.h"
 #include "filters/common/host_check.h"
-#include "filters/router/config.h"
-#include "sluice/filter.h"
 
+#include <exception>
 #include <memory>
 #include <random>
 #include <string>
@@ -27,6 +29,8 @@ sluice_str_t st(std::string_view v) {
 }
 
 struct FilterConfig {
+  static std::unique_ptr<FilterConfig> create(const sluice_host_t* host, sluice_config_ctx_t* ctx,
+                                              sluice_str_t json);
   std::unique_ptr<RouteTable> table;
 };
 
@@ -35,8 +39,10 @@ struct StreamState;
 struct WorkerState {
   std::unique_ptr<RouteTable::Scratch> scratch;
   std::vector<StreamState*> free_list;
+  size_t allocated = 0; // stream objects made (free_list has room for all of them)
   std::string path_buf;
   std::string host_buf;
+  std::vector<sluice_header_t> reply_headers; // a local reply's headers, reused
   std::mt19937_64 rng{std::random_device{}()};
   ~WorkerState();
 };
@@ -54,7 +60,8 @@ WorkerState::~WorkerState() {
   }
 }
 
-void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) {
+std::unique_ptr<FilterConfig> FilterConfig::create(const sluice_host_t* host,
+                                                   sluice_config_ctx_t* ctx, sluice_str_t json) {
   std::vector<ConfigError> errors;
   auto exists = [&](std::string_view name) {
     return host->sluice_host_config_cluster_exists(ctx, st(name));
@@ -73,33 +80,28 @@ void* configNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_
     }
     return nullptr;
   }
-  auto* cfg = new FilterConfig;
+  auto cfg = std::make_unique<FilterConfig>();
   cfg->table = std::move(table);
   return cfg;
 }
 
-void configDestroy(void* c) {
-  delete static_cast<FilterConfig*>(c);
-}
-
-void* workerNew(void* c, sluice_worker_t*) {
-  auto* w = new WorkerState;
-  w->scratch = static_cast<FilterConfig*>(c)->table->newScratch();
+std::unique_ptr<WorkerState> workerNew(const FilterConfig& c) {
+  auto w = std::make_unique<WorkerState>();
+  w->scratch = c.table->newScratch();
   w->path_buf.reserve(256);
+  w->reply_headers.reserve(16);
   return w;
 }
 
-void workerDestroy(void*, void* w) {
-  delete static_cast<WorkerState*>(w);
-}
-
-void* streamNew(void* c, void* w, sluice_stream_t*) {
+StreamState* streamNew(void* c, void* w) {
   auto* ws = static_cast<WorkerState*>(w);
   StreamState* s;
   if (!ws->free_list.empty()) {
     s = ws->free_list.back();
     ws->free_list.pop_back();
   } else {
+    // Room in the free list for every stream object, so that onStreamDestroy never allocates.
+    ws->free_list.reserve(++ws->allocated);
     s = new StreamState;
   }
   s->config = static_cast<FilterConfig*>(c);
@@ -109,9 +111,29 @@ void* streamNew(void* c, void* w, sluice_stream_t*) {
   return s;
 }
 
-void streamDestroy(void* p) {
-  auto* s = static_cast<StreamState*>(p);
-  s->worker->free_list.push_back(s);
+void eraseHeader(std::vector<sluice_header_t>& hs, std::string_view name) {
+  std::erase_if(
+      hs, [name](const sluice_header_t& h) { return common::asciiIequals(sv(h.name), name); });
+}
+
+// A redirect's or direct response's own headers (`hs`, e.g. its location) after the route's
+// and the virtual host's response header rules, in the order an upstream response gets them:
+// the names to remove go first, then the virtual host's additions, then the route's (a
+// non-append addition replaces the header).
+void applyResponseOps(std::vector<sluice_header_t>& hs, const VirtualHost& vh, const Route& r) {
+  for (const auto* names : {&r.response_headers_to_remove, &vh.response_headers_to_remove}) {
+    for (const std::string& name : *names) {
+      eraseHeader(hs, name);
+    }
+  }
+  for (const auto* ops : {&vh.response_headers_to_add, &r.response_headers_to_add}) {
+    for (const HeaderOp& op : *ops) {
+      if (!op.append) {
+        eraseHeader(hs, op.name);
+      }
+      hs.push_back({st(op.name), st(op.value)});
+    }
+  }
 }
 
 void applyRequestOps(sluice_stream_t* strm, const std::vector<HeaderOp>& ops) {
@@ -124,8 +146,7 @@ void applyRequestOps(sluice_stream_t* strm, const std::vector<HeaderOp>& ops) {
   }
 }
 
-sluice_status_t onRequestHeaders(void* p, sluice_stream_t* strm, bool) {
-  auto* s = static_cast<StreamState*>(p);
+sluice_status_t requestHeaders(StreamState* s, sluice_stream_t* strm) {
   const RouteTable& table = *s->config->table;
   sluice_str_t authority{nullptr, 0}, path{nullptr, 0}, method{nullptr, 0};
   g_host->sluice_host_header_get(strm, SLUICE_HEADERS_REQUEST, SLUICE_STR(":authority"), 0,
@@ -159,13 +180,9 @@ sluice_status_t onRequestHeaders(void* p, sluice_stream_t* strm, bool) {
 
   switch (r->action) {
   case Route::Action::Direct: {
-    std::vector<sluice_header_t> hs;
-    for (const HeaderOp& op : r->response_headers_to_add) {
-      hs.push_back({st(op.name), st(op.value)});
-    }
-    for (const HeaderOp& op : vh->response_headers_to_add) {
-      hs.push_back({st(op.name), st(op.value)});
-    }
+    std::vector<sluice_header_t>& hs = s->worker->reply_headers;
+    hs.clear();
+    applyResponseOps(hs, *vh, *r);
     g_host->sluice_host_send_local_reply(strm, r->status, hs.data(), hs.size(), st(r->body),
                                          SLUICE_STR("direct response"));
     return SLUICE_STATUS_STOP;
@@ -186,8 +203,11 @@ sluice_status_t onRequestHeaders(void* p, sluice_stream_t* strm, bool) {
     } else {
       loc += r->redirect_strip_query ? full.substr(0, q) : full;
     }
-    sluice_header_t h{SLUICE_STR("location"), st(loc)};
-    g_host->sluice_host_send_local_reply(strm, r->status, &h, 1, SLUICE_STR(""),
+    std::vector<sluice_header_t>& hs = s->worker->reply_headers;
+    hs.clear();
+    hs.push_back({SLUICE_STR("location"), st(loc)});
+    applyResponseOps(hs, *vh, *r);
+    g_host->sluice_host_send_local_reply(strm, r->status, hs.data(), hs.size(), SLUICE_STR(""),
                                          SLUICE_STR("redirect"));
     return SLUICE_STATUS_STOP;
   }
@@ -248,8 +268,7 @@ sluice_status_t onRequestHeaders(void* p, sluice_stream_t* strm, bool) {
   return SLUICE_STATUS_CONTINUE;
 }
 
-sluice_status_t onResponseHeaders(void* p, sluice_stream_t* strm, bool) {
-  auto* s = static_cast<StreamState*>(p);
+sluice_status_t responseHeaders(StreamState* s, sluice_stream_t* strm) {
   if (s->route == nullptr) {
     return SLUICE_STATUS_CONTINUE;
   }
@@ -272,25 +291,83 @@ sluice_status_t onResponseHeaders(void* p, sluice_stream_t* strm, bool) {
   return SLUICE_STATUS_CONTINUE;
 }
 
-const sluice_filter_descriptor_t kDescriptor = [] {
+// --- the C ABI: noexcept trampolines -------------------------------------------------------
+
+void* onConfigNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) noexcept {
+  return common::newConfig<FilterConfig>(host, ctx, json, "router");
+}
+
+void* onWorkerNew(void* config, sluice_worker_t*) noexcept {
+  try {
+    return workerNew(*static_cast<FilterConfig*>(config)).release();
+  } catch (const std::exception& e) {
+    // The host skips the router on this worker: its requests get 404 "no route".
+    g_host->sluice_host_log(nullptr, nullptr, SLUICE_LOG_ERROR,
+                            SLUICE_STR("router: cannot create the worker state"));
+    return nullptr;
+  }
+}
+
+void onWorkerDestroy(void*, void* worker_state) noexcept {
+  delete static_cast<WorkerState*>(worker_state);
+}
+
+void* onStreamNew(void* config, void* worker_state, sluice_stream_t*) noexcept {
+  if (worker_state == nullptr) {
+    return nullptr;
+  }
+  try {
+    return streamNew(config, worker_state);
+  } catch (const std::exception&) {
+    return nullptr; // the host skips the router for this stream (404 "no route")
+  }
+}
+
+void onStreamDestroy(void* filter) noexcept {
+  auto* s = static_cast<StreamState*>(filter);
+  s->worker->free_list.push_back(s); // room reserved in streamNew: cannot throw
+}
+
+sluice_status_t onRequestHeaders(void* filter, sluice_stream_t* s, bool) noexcept {
+  return common::guardStreamHook(g_host, s, "router", "request headers", [&] {
+    return requestHeaders(static_cast<StreamState*>(filter), s);
+  });
+}
+
+sluice_status_t onResponseHeaders(void* filter, sluice_stream_t* s, bool) noexcept {
+  return common::guardStreamHook(g_host, s, "router", "response headers", [&] {
+    return responseHeaders(static_cast<StreamState*>(filter), s);
+  });
+}
+
+constexpr sluice_filter_descriptor_t makeDescriptor() {
   sluice_filter_descriptor_t d{};
   d.size = sizeof(d);
   d.type = "router";
-  d.sluice_on_config_new = configNew;
-  d.sluice_on_config_destroy = configDestroy;
-  d.sluice_on_worker_new = workerNew;
-  d.sluice_on_worker_destroy = workerDestroy;
-  d.sluice_on_stream_new = streamNew;
-  d.sluice_on_stream_destroy = streamDestroy;
+  d.sluice_on_config_new = onConfigNew;
+  d.sluice_on_config_destroy = common::deleteConfig<FilterConfig>;
+  d.sluice_on_worker_new = onWorkerNew;
+  d.sluice_on_worker_destroy = onWorkerDestroy;
+  d.sluice_on_stream_new = onStreamNew;
+  d.sluice_on_stream_destroy = onStreamDestroy;
   d.sluice_on_request_headers = onRequestHeaders;
   d.sluice_on_response_headers = onResponseHeaders;
   return d;
-}();
+}
+
+constexpr sluice_filter_descriptor_t kDescriptor = makeDescriptor();
+
+// Everything this filter calls lives at or before sluice_host_worker_now_ms in the host table.
+constexpr size_t kHostSizeNeeded = SLUICE_HOST_SIZE_THROUGH(sluice_host_worker_now_ms);
 
 } // namespace
+
+const sluice_filter_descriptor_t& descriptor() {
+  return kDescriptor;
+}
 
 } // namespace sluice::filters::router
 
 SLUICE_BUILTIN_MODULE(router, sluice::filters::router::kDescriptor,
-                      SLUICE_HOST_SIZE_THROUGH(sluice_host_worker_now_ms),
+                      sluice::filters::router::kHostSizeNeeded,
                       sluice::filters::router::g_host = host)

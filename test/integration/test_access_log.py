@@ -125,6 +125,10 @@ def invalid_access_log_config_is_rejected():
     assert code == 1 and "/listeners/0/filters/1/config/path" in out, out
     code, out = run_validate(with_log(Upstream(), {"format": {"template": "%NOPE%"}}))
     assert code == 1 and "/listeners/0/filters/1/config/format/template" in out, out
+    code, out = run_validate(with_log(Upstream(), {"format": {"template": "%STATUS%\nforged line"}}))
+    assert code == 1 and "/listeners/0/filters/1/config/format/template: control character 0x0a" in out, out
+    code, out = run_validate(with_log(Upstream(), {"format": {"template": "%STATUS%\t%PATH%"}}))
+    assert code == 0, out
     code, out = run_validate(with_log(Upstream(), {"sample": 1}))
     assert code == 1 and "/listeners/0/filters/1/config/sample" in out, out
 

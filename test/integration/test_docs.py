@@ -85,8 +85,7 @@ def readme_points_to_the_docs_not_to_a_spec():
         assert "(%s)" % page in text, page
     for name in ("router", "ratelimit", "jwt_authn", "cors", "ai_agent_tagger", "access_log"):
         assert os.path.exists(os.path.join(ROOT, "docs", "filters", name + ".md")), name
-        if name != "router" or os.path.exists(os.path.join(ROOT, "filters", name, "README.md")):
-            assert "../../docs/filters/%s.md" % name in read("filters/%s/README.md" % name), name
+        assert "../../docs/filters/%s.md" % name in read("filters/%s/README.md" % name), name
     for d in sorted(glob.glob(os.path.join(ROOT, "extensions", "*", "README.md"))):
         name = os.path.basename(os.path.dirname(d))
         assert os.path.exists(os.path.join(ROOT, "docs", "filters", name + ".md")), name

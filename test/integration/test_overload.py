@@ -143,6 +143,58 @@ def overload_keys_are_validated_with_pointers():
     assert rc == 0, out
 
 
+def two_listeners(up, workers):
+    def listener(name, max_connections):
+        return {"name": name, "address": "127.0.0.1:0",
+                "limits": {"max_connections": max_connections, "idle_timeout_ms": 60000},
+                "filters": [{"type": "router", "config": {"virtual_hosts": [
+                    {"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "up"}]}]}}]}
+    return Sluice({"admin": {"address": "127.0.0.1:0"}, "workers": workers,
+                   "listeners": [listener("a", 2), listener("b", 3)],
+                   "clusters": [{"name": "up", "endpoints": [{"address": up.address}]}]})
+
+
+def open_served(port):
+    """A keep-alive connection that had one request answered (so it is counted), left open."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW)
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: h\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, "closed before an answer"
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data[:100]
+    return s
+
+
+@case
+def listener_max_connections_counts_its_own_connections_on_every_worker():
+    """limits.max_connections caps the connections open on that listener, all workers together;
+    connections on another listener do not count against it."""
+    up = Upstream()
+    for workers in (1, 2):
+        sl = two_listeners(up, workers)
+        a, b = sl.port("a"), sl.port("b")
+        held = [open_served(a), open_served(a)]
+        wait_until(lambda: metric(sl, "sluice_downstream_connections_active", listener="a") == 2,
+                   message="2 connections open on a")
+        # a is full: more connections to it are refused, whichever worker takes them.
+        for _ in range(4):
+            assert refused(a), "a connection over a's limit of 2 was accepted (workers=%d)" % workers
+        assert overload_count(sl, "refuse_connection", "listener_max_connections") >= 4
+        # b's limit counts b only: all 3 are accepted while a holds 2.
+        held += [open_served(b) for _ in range(3)]
+        assert refused(b), "a 4th connection to b was accepted"
+        # A connection closed on a frees its slot.
+        held.pop(0).close()
+        wait_until(lambda: metric(sl, "sluice_downstream_connections_active", listener="a") == 1,
+                   message="a's closed connection is gone")
+        held.append(open_served(a))
+        for s in held:
+            s.close()
+        sl.stop()
+
+
 @case
 def slowloris_is_capped_by_max_connections_and_clients_recover():
     up, sl = start({"max_connections": 8})

@@ -41,12 +41,14 @@ def put_config_answers_what_changed():
     doc = json.loads(body)
     # The listener's address was rewritten with the port it got: that is a change of it.
     assert doc == {"generation": 2, "changes": {"listeners": {"added": [], "removed": [], "changed": ["web"]},
-                                                "clusters": EMPTY, "routes": EMPTY}}, doc
+                                                "clusters": EMPTY, "routes": EMPTY, "settings": [],
+                                                "restart_required": []}}, doc
     assert "config generation 2 is live; changes: listeners ~web" in sl.stderr_text()
     # Nothing changed.
     status, _, body = admin(sl, "PUT", "/config", json.dumps(cfg))
     assert json.loads(body) == {"generation": 3, "changes": {"listeners": EMPTY, "clusters": EMPTY,
-                                                             "routes": EMPTY}}, body
+                                                             "routes": EMPTY, "settings": [],
+                                                             "restart_required": []}}, body
     assert "config generation 3 is live; changes: no changes" in sl.stderr_text()
     # A route edit is a change of that virtual host, not of the listener; a new virtual host,
     # a removed cluster, a changed cluster, a new listener.
@@ -67,6 +69,7 @@ def put_config_answers_what_changed():
         "listeners": {"added": ["admin2"], "removed": [], "changed": []},
         "clusters": {"added": ["c"], "removed": ["a"], "changed": ["b"]},
         "routes": {"added": ["web/new", "admin2/r2/x"], "removed": ["web/all"], "changed": ["web/api"]},
+        "settings": [], "restart_required": [],
     }, doc
     assert ("config generation 4 is live; changes: listeners +admin2; clusters +c -a ~b; "
             "routes +web/new +admin2/r2/x -web/all ~web/api") in sl.stderr_text(), sl.stderr_text()[-1500:]

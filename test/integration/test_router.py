@@ -1,7 +1,8 @@
 """Router behaviour through the real binary."""
 import json
 
-from harness import Sluice, Upstream, case, header, http_request, parse_responses, raw_exchange, run_cases
+from harness import (Sluice, Upstream, case, header, http_request, parse_responses, raw_exchange, run_cases,
+                     run_validate)
 
 
 def router_config(vhosts, clusters):
@@ -84,6 +85,80 @@ def rewrites_redirects_and_direct_responses():
     status, hs, body = get(sl, "/anything")
     assert status == 418 and body == b"teapot\n"
     sl.stop()
+
+
+@case
+def redirects_and_direct_responses_get_the_response_header_rules():
+    """A redirect or direct response gets the virtual host's and the route's response header
+    rules as an upstream response does: removals first, then the host's additions, then the
+    route's (append false replaces)."""
+    up = Upstream()
+    sl = Sluice(router_config([{"name": "v", "domains": ["*"],
+        "response_headers_to_add": [{"name": "x-vhost", "value": "v"}, {"name": "x-both", "value": "vhost"},
+                                    {"name": "x-multi", "value": "1"}],
+        "routes": [
+            {"match": {"prefix": "/secure"}, "redirect": {"scheme": "https", "host": "s.test"},
+             "response_headers_to_add": [{"name": "strict-transport-security", "value": "max-age=60"}]},
+            {"match": {"prefix": "/gone"}, "redirect": {"path": "/new"},
+             "response_headers_to_remove": ["location"]},
+            {"match": {"prefix": "/up"}, "cluster": "up",
+             "response_headers_to_add": [{"name": "x-both", "value": "route"},
+                                         {"name": "x-multi", "value": "2", "append": True}]},
+            {"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": "no\n"},
+             "response_headers_to_add": [{"name": "x-both", "value": "route"},
+                                         {"name": "x-multi", "value": "2", "append": True},
+                                         {"name": "content-type", "value": "application/problem+json"}]}]}],
+        [{"name": "up", "endpoints": [{"address": up.address}]}]))
+
+    def values(hs, name):
+        return [v for k, v in hs if k.lower() == name]
+
+    status, hs, _ = get(sl, "/secure/x")
+    assert status == 301 and header(hs, "location") == "https://s.test/secure/x", hs
+    assert header(hs, "strict-transport-security") == "max-age=60", hs
+    assert header(hs, "x-vhost") == "v" and values(hs, "x-both") == ["vhost"], hs
+    status, hs, _ = get(sl, "/gone")
+    assert status == 301 and header(hs, "location") is None, hs
+    # The same rules on an upstream response and on a direct response give the same headers.
+    for path, code in (("/up", 200), ("/nothing", 404)):
+        status, hs, _ = get(sl, path)
+        assert status == code, (path, status)
+        assert values(hs, "x-vhost") == ["v"], (path, hs)
+        assert values(hs, "x-both") == ["route"], (path, hs)
+        assert values(hs, "x-multi") == ["1", "2"], (path, hs)
+    assert values(hs, "content-type") == ["application/problem+json"], hs
+    sl.stop()
+
+
+@case
+def header_matchers_present_true_and_false():
+    a, b = Upstream("a"), Upstream("b")
+    sl = Sluice(router_config([{"name": "v", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/", "headers": [{"name": "X-Debug", "present": False}]}, "cluster": "a"},
+        {"match": {"prefix": "/", "headers": [{"name": "x-debug", "present": True}]}, "cluster": "b"}]}],
+        [{"name": "a", "endpoints": [{"address": a.address}]}, {"name": "b", "endpoints": [{"address": b.address}]}]))
+    assert upstream_of(get(sl, "/p")[2]) == "a"
+    assert upstream_of(get(sl, "/p", {"X-Debug": "1"})[2]) == "b"
+    assert upstream_of(get(sl, "/p", {"x-debug": ""})[2]) == "b"
+    sl.stop()
+
+
+@case
+def header_names_and_methods_are_checked_at_load():
+    up = Upstream()
+    cases = [
+        ({"prefix": "/", "headers": [{"name": "", "exact": "1"}]}, "/match/headers/0/name", "header name"),
+        ({"prefix": "/", "headers": [{"name": "x y", "present": True}]}, "/match/headers/0/name", "header name"),
+        ({"prefix": "/", "methods": ["GET", "get"]}, "/match/methods/1", 'did you mean "GET"'),
+        ({"prefix": "/", "methods": ["FETCH"]}, "/match/methods/0", "unknown method"),
+        ({"prefix": "/", "methods": ["G T"]}, "/match/methods/0", "method name"),
+    ]
+    for match, pointer, words in cases:
+        cfg = router_config([{"name": "v", "domains": ["*"], "routes": [{"match": match, "cluster": "up"}]}],
+                            [{"name": "up", "endpoints": [{"address": up.address}]}])
+        rc, out = run_validate(cfg)
+        where = "/listeners/0/filters/0/config/virtual_hosts/0/routes/0" + pointer
+        assert rc == 1 and where + ":" in out and words in out, (match, out)
 
 
 @case

@@ -176,7 +176,12 @@ TABLE = [
     ("router direct_response without status", router_route(cluster=None, direct_response={"body": "x"}), False),
     ("router weighted weight 0", router_route(cluster=None, weighted_clusters=[{"cluster": "app", "weight": 0}]), False),
     ("router domain with inner wildcard", with_(base(), ROUTE0[:-2] + ["domains"], ["a*b"]), False),
-    ("router header present false", router_route(match={"prefix": "/", "headers": [{"name": "x", "present": False}]}), False),
+    ("router header present false", router_route(match={"prefix": "/", "headers": [{"name": "x", "present": False}]}), True),
+    ("router header name empty", router_route(match={"prefix": "/", "headers": [{"name": "", "present": True}]}), False),
+    ("router header name with a space", router_route(match={"prefix": "/", "headers": [{"name": "x y", "exact": "1"}]}), False),
+    ("router method lower case", router_route(match={"prefix": "/", "methods": ["get"]}), False),
+    ("router method unknown", router_route(match={"prefix": "/", "methods": ["FETCH"]}), False),
+    ("router method M-SEARCH", router_route(match={"prefix": "/", "methods": ["M-SEARCH", "PATCH"]}), True),
     ("router header value with CR", router_route(request_headers_to_add=[{"name": "x", "value": "a\rb"}]), False),
     # ratelimit
     ("ratelimit rule without burst", filt("ratelimit", {"rules": [{"requests_per_minute": 60}]}), False),

@@ -44,7 +44,28 @@ TEST_CASE("diffConfigs: listeners, clusters and routes added, removed, changed",
       d.toJson() ==
       R"({"clusters":{"added":["c"],"changed":["a"],"removed":["b"]},)"
       R"("listeners":{"added":["more"],"changed":[],"removed":["gone"]},)"
-      R"("routes":{"added":["web/new","more/r2/#0"],"changed":["web/api"],"removed":["web/old"]}})");
+      R"("restart_required":[],)"
+      R"("routes":{"added":["web/new","more/r2/#0"],"changed":["web/api"],"removed":["web/old"]},)"
+      R"("settings":[]})");
+}
+
+TEST_CASE("diffConfigs: process settings compared on their loaded values", "[config]") {
+  Config a = doc(R"({"listeners": []})");
+  Config b = a; // the same text: a secret read from a file may still differ
+  b.admin.api_key = "rotated";
+  b.workers = 4;
+  b.shutdown.drain_ms = 1;
+  b.overload.max_connections = 10;
+  ConfigDiff d = diffConfigs(a, b);
+  CHECK(d.settings ==
+        V{"/workers", "/admin/api_key", "/shutdown/drain_ms", "/overload/max_connections"});
+  CHECK_FALSE(d.empty());
+  d.restart_required = {"/workers"};
+  CHECK(d.summary() == "settings ~/workers ~/admin/api_key ~/shutdown/drain_ms "
+                       "~/overload/max_connections; restart required: /workers");
+  CHECK(d.toJson().find("rotated") == std::string::npos);
+  // The first config (from nothing) lists no settings.
+  CHECK(diffConfigs(Config{}, b).settings.empty());
 }
 
 TEST_CASE("diffConfigs: a listener edit outside its routes is a change", "[config]") {

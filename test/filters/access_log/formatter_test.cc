@@ -358,6 +358,8 @@ TEST_CASE("AccessLog: templates are parsed once into segments", "[access_log]") 
                                           {Segment::Kind::Literal, "%b"}});
   REQUIRE(parseTemplate("", error));
   CHECK(parseTemplate("", error)->empty());
+  // A tab is the one control character allowed (tab-separated logs).
+  REQUIRE(parseTemplate("%STATUS%\t%PATH%", error));
 }
 
 TEST_CASE("AccessLog: bad templates are rejected with a reason", "[access_log]") {
@@ -373,6 +375,11 @@ TEST_CASE("AccessLog: bad templates are rejected with a reason", "[access_log]")
       {"%REQ(bad name)%", "is not a header name"},
       {"%REQ(a)b)%", "is not a header name"},
       {"%STATUS(x)%", "%STATUS% takes no argument"},
+      {"%STATUS%\n%PATH%", "control character 0x0a (a newline) at offset 8"},
+      {"a\rb", "control character 0x0d (a carriage return) at offset 1"},
+      {std::string("a\0b", 3), "control character 0x00 at offset 1"},
+      {"%METADATA(a\x1b)%", "control character 0x1b at offset 11"},
+      {"x\x7f", "control character 0x7f at offset 1"},
   }));
   std::string error;
   CHECK_FALSE(parseTemplate(text, error));

@@ -126,6 +126,32 @@ TEST_CASE("Router: first matching route wins across match kinds", "[router]") {
   CHECK(name("GET", "/v1/x", Headers{{{"x-ver", "3.1"}}}) == "rest");
 }
 
+TEST_CASE("Router: a header matcher with present false matches only without the header",
+          "[router]") {
+  auto t = parseOk(R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+    {"match": {"prefix": "/", "headers": [{"name": "X-Internal", "present": false}]}, "cluster": "a", "name": "public"},
+    {"match": {"prefix": "/", "headers": [{"name": "x-internal", "present": true}]}, "cluster": "b", "name": "internal"}]}]})");
+  auto name = [&](Headers h) {
+    const Route* r = match(*t, "h", "GET", "/x", h);
+    return r ? r->name : std::string("none");
+  };
+  CHECK(name(Headers{}) == "public");
+  CHECK(name(Headers{{{"x-internal", ""}}}) == "internal");
+  CHECK(name(Headers{{{"x-internal", "1"}}}) == "internal");
+}
+
+TEST_CASE("Router: the method error says what was meant", "[router]") {
+  std::vector<ConfigError> errors;
+  parse(
+      R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "methods": ["post"]}, "cluster": "a"}]}]})",
+      errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].message ==
+        "unknown method \"post\": methods are case-sensitive, did you mean \"POST\"?");
+  CHECK(knownMethod("M-SEARCH"));
+  CHECK_FALSE(knownMethod("FETCH"));
+}
+
 TEST_CASE("Router: config errors carry JSON pointers", "[router]") {
   struct Case {
     const char* json;
@@ -156,6 +182,24 @@ TEST_CASE("Router: config errors carry JSON pointers", "[router]") {
       Case{
           R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}}]}]})",
           "/virtual_hosts/0/routes/0"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "headers": [{"name": ""}]}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/headers/0/name"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "headers": [{"name": "x canary", "exact": "1"}]}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/headers/0/name"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "headers": [{"name": "x:y", "present": true}]}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/headers/0/name"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "methods": ["GET", "get"]}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/methods/1"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "methods": ["FETCH"]}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/methods/0"},
+      Case{
+          R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "methods": ["GE T"]}, "cluster": "a"}]}]})",
+          "/virtual_hosts/0/routes/0/match/methods/0"},
       Case{R"({"vhosts": []})", "/vhosts"});
   std::vector<ConfigError> errors;
   auto t = parse(c.json, errors);
