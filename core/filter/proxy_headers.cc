@@ -9,18 +9,24 @@ namespace {
 constexpr std::string_view kVia = "1.1 sluice";
 
 // "name: first, second\r\n": a list field sluice extends with its own element.
-void appendListHeader(network::Buffer& out, std::string_view name, std::string_view first,
-                      std::string_view second) {
-  if (first.empty()) {
-    http::appendHeader(out, name, second);
-    return;
-  }
+void appendJoined(network::Buffer& out, std::string_view name, std::string_view first,
+                  std::string_view second) {
   out.append(name);
   out.append(": ");
   out.append(first);
   out.append(", ");
   out.append(second);
   out.append("\r\n");
+}
+
+// Small enough to inline: the common case (no earlier element) is one appendHeader call.
+inline void appendListHeader(network::Buffer& out, std::string_view name, std::string_view first,
+                             std::string_view second) {
+  if (first.empty()) {
+    http::appendHeader(out, name, second);
+  } else {
+    appendJoined(out, name, first, second);
+  }
 }
 
 } // namespace
