@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include <uv.h>
+
 namespace sluice::filter::stats {
 
 namespace {
@@ -169,6 +171,10 @@ void recordRetry(upstream::ClusterPool* pool, bool allowed) {
 
 void connectionOpened(const ListenerRuntime& listener, int delta) {
   add(listener.metrics.connections, delta);
+}
+
+uint64_t monotonicUs() {
+  return uv_hrtime() / 1000;
 }
 
 } // namespace sluice::filter::stats

@@ -29,5 +29,7 @@ void recordUpstreamDuration(upstream::ClusterPool* pool, uint64_t us);
 // A retry the budget allowed (true) or refused (false).
 void recordRetry(upstream::ClusterPool* pool, bool allowed);
 void recordFilterError(const FilterInstance& f);
+// The monotonic clock stream and upstream timings are taken from, in microseconds.
+uint64_t monotonicUs();
 
 } // namespace sluice::filter::stats

@@ -3,6 +3,7 @@
 #include "core/config/config.h"
 #include "core/filter/registry.h"
 #include "core/filter/stream.h"
+#include "test/core/filter/fake_stream_owner.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -103,26 +104,7 @@ const sluice_module_t* testInit(const sluice_host_t*, uint32_t, uint32_t) {
   return &kModule;
 }
 
-struct FakeOwner : filter::StreamOwner {
-  network::Buffer out;
-  bool done = false;
-  bool closed = false;
-  std::string peer = "127.0.0.1:5555";
-  std::string ip = "127.0.0.1";
-  network::Buffer& downstreamOut() override { return out; }
-  void flushDownstream() override {}
-  bool downstreamAboveHighWatermark() const override { return false; }
-  void readDisableDownstream(bool) override {}
-  void onStreamDone(bool close) override {
-    done = true;
-    closed = close;
-  }
-  void onTunnelStart(upstream::UpstreamConnection*) override {}
-  void onTunnelData(std::string_view) override {}
-  void onTunnelClosed() override {}
-  const std::string& peerAddress() const override { return peer; }
-  const std::string& peerIp() const override { return ip; }
-};
+using FakeOwner = test::FakeStreamOwner;
 
 std::shared_ptr<const config::Config> makeConfig(const std::string& filters) {
   std::string doc = R"({"listeners":[{"name":"l","address":"127.0.0.1:0","filters":[)" + filters +
