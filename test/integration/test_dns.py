@@ -97,7 +97,7 @@ def a_changed_address_takes_new_requests_while_the_old_one_drains():
     # The old address drained: no connection from sluice stays open on it.
     wait_until(lambda: one.stats()["connections_open"] == 1, timeout=5 * SLOW,
                message="pooled connections to the old address are closed")
-    assert "now resolves to 127.0.0.2:%d" % one.port in sl.stderr_text()
+    wait_until(lambda: "now resolves to 127.0.0.2:%d" % one.port in sl.stderr_text(), message='log line: "now resolves to 127.0.0.2:%d" % one.port in sl.stderr_text(')  # log lines are written by a writer thread
 
     # A failed lookup keeps the last good address.
     hosts.write("127.0.0.3 some.other.name\n")

@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from harness import Sluice, Upstream, case, header, http_request, run_cases, run_validate, simple_config
+from harness import Sluice, Upstream, case, header, http_request, run_cases, run_validate, simple_config, wait_until
 
 MODULE = os.environ.get("SLUICE_TEST_MODULE", "")
 
@@ -154,15 +154,15 @@ def a_new_file_at_the_same_path_is_loaded_on_reload_and_the_old_one_unmapped():
     deadline = time.time() + 5
     while "config generation 2 is live" not in sl.stderr_text() and time.time() < deadline:
         time.sleep(0.05)
-    assert "config generation 2 is live" in sl.stderr_text(), sl.stderr_text()[-2000:]
+    wait_until(lambda: "config generation 2 is live" in sl.stderr_text(), message='log line: "config generation 2 is live" in sl.stderr_text()')  # log lines are written by a writer thread
     assert http_request(port, "GET", "/deny/x")[0] == 200
-    assert sl.stderr_text().count("] loaded module " + path) == 2, sl.stderr_text()[-2000:]
+    wait_until(lambda: sl.stderr_text().count("] loaded module " + path) == 2, message='log line: sl.stderr_text().count("] loaded module " + path) == 2')  # log lines are written by a writer thread
     # Nothing uses the old file any more: it is unmapped; the new one is mapped.
     deadline = time.time() + 5
     while any("(deleted)" in m for m in mapped()) and time.time() < deadline:
         time.sleep(0.05)
     assert mapped() and all(m == path for m in mapped()), mapped()
-    assert "unloaded module " + path in sl.stderr_text()
+    wait_until(lambda: "unloaded module " + path in sl.stderr_text(), message='log line: "unloaded module " + path in sl.stderr_text()')  # log lines are written by a writer thread
     sl.stop()
 
 
@@ -204,7 +204,7 @@ def a_module_built_against_the_1_0_headers_loads_and_works():
     cfg = config(up)
     cfg["listeners"][0]["filters"][0]["module"] = old
     sl = Sluice(cfg)
-    assert "loaded module %s (test_async, C ABI 1.0)" % old in sl.stderr_text(), sl.stderr_text()
+    wait_until(lambda: "loaded module %s (test_async, C ABI 1.0)" % old in sl.stderr_text(), message='log line: "loaded module %s (test_async, C ABI 1.0)" % old in sl.stder')  # log lines are written by a writer thread
     port = sl.port()
     status, hs, body = http_request(port, "GET", "/async/x")
     assert status == 200 and ["x-async", "resumed"] in json.loads(body)["headers"], body
@@ -244,16 +244,16 @@ def a_broken_module_is_contained_or_named():
     # An invalid hook status: the stream ends with 500, the log names the filter, a counter counts it.
     status, _, body = http_request(port, "GET", "/invalid")
     assert status == 500 and body == b"filter error\n", (status, body)
-    assert 'filter "shaky" (bad) returned an invalid status 7' in sl.stderr_text()
+    wait_until(lambda: 'filter "shaky" (bad) returned an invalid status 7' in sl.stderr_text(), message='log line: \'filter "shaky" (bad) returned an invalid status 7\' in sl.st')  # log lines are written by a writer thread
     assert http_request(port, "GET", "/fine")[0] == 200
     # A local reply with a status that is not a final one: 500 instead of a hanging request.
     status, _, body = http_request(port, "GET", "/badreply")
     assert status == 500 and body == b"filter error\n", (status, body)
-    assert 'filter "shaky" sent a local reply with status 42' in sl.stderr_text()
+    wait_until(lambda: 'filter "shaky" sent a local reply with status 42' in sl.stderr_text(), message='log line: \'filter "shaky" sent a local reply with status 42\' in sl.std')  # log lines are written by a writer thread
     # A stream call from a thread of the module's own is refused (and logged), not raced.
     status, _, _ = http_request(port, "GET", "/off-thread")
     assert status == 200, status
-    assert "sluice_host_resume was called from a thread that is not the worker's" in sl.stderr_text()
+    wait_until(lambda: "sluice_host_resume was called from a thread that is not the worker's" in sl.stderr_text(), message='log line: "sluice_host_resume was called from a thread that is not the')  # log lines are written by a writer thread
     deadline = time.time() + 5
     while b'sluice_filter_errors_total{filter="shaky"} 2' not in http_request(sl.admin_port, "GET", "/stats/prometheus")[2]:
         assert time.time() < deadline, "sluice_filter_errors_total did not count the broken stream"

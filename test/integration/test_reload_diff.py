@@ -43,13 +43,13 @@ def put_config_answers_what_changed():
     assert doc == {"generation": 2, "changes": {"listeners": {"added": [], "removed": [], "changed": ["web"]},
                                                 "clusters": EMPTY, "routes": EMPTY, "settings": [],
                                                 "restart_required": []}}, doc
-    assert "config generation 2 is live; changes: listeners ~web" in sl.stderr_text()
+    wait_until(lambda: "config generation 2 is live; changes: listeners ~web" in sl.stderr_text(), message='log line: "config generation 2 is live; changes: listeners ~web" in sl')  # log lines are written by a writer thread
     # Nothing changed.
     status, _, body = admin(sl, "PUT", "/config", json.dumps(cfg))
     assert json.loads(body) == {"generation": 3, "changes": {"listeners": EMPTY, "clusters": EMPTY,
                                                              "routes": EMPTY, "settings": [],
                                                              "restart_required": []}}, body
-    assert "config generation 3 is live; changes: no changes" in sl.stderr_text()
+    wait_until(lambda: "config generation 3 is live; changes: no changes" in sl.stderr_text(), message='log line: "config generation 3 is live; changes: no changes" in sl.std')  # log lines are written by a writer thread
     # A route edit is a change of that virtual host, not of the listener; a new virtual host,
     # a removed cluster, a changed cluster, a new listener.
     cfg["listeners"][0]["filters"][0]["config"]["virtual_hosts"][0]["routes"][0]["cluster"] = "b"

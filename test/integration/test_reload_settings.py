@@ -91,7 +91,7 @@ def a_new_admin_address_refuses_the_reload():
     # The old config stays live and the admin port keeps answering.
     status, _, body = admin(sl, "k", "GET", "/status")
     assert status == 200 and json.loads(body)["reloads"][0]["result"] == "failure", body
-    assert "reload rejected, the live config stays: /admin/address" in sl.stderr_text()
+    wait_until(lambda: "reload rejected, the live config stays: /admin/address" in sl.stderr_text(), message='log line: "reload rejected, the live config stays: /admin/address" in ')  # log lines are written by a writer thread
     sl.stop()
 
 
