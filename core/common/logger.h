@@ -39,6 +39,9 @@ public:
   static void startWriter();
   // Writes what is queued, stops the writer; later lines are synchronous again.
   static void stopWriter();
+  // From a fatal-signal handler: writes the lines still queued (best effort: only if no thread
+  // holds the queue; the queue stays locked afterwards, the process is about to die).
+  static void writeQueuedForCrash();
   // Lines dropped because the queue was full, since start.
   static uint64_t dropped();
 

@@ -1,5 +1,6 @@
 #include "core/server/crash_report.h"
 
+#include "core/common/logger.h"
 #include "core/filter/stream.h"
 
 #include <csignal>
@@ -43,6 +44,7 @@ const char* signalName(int sig) {
 void onFatal(int sig) {
   // Only async-signal-safe calls from here on: write(2), signal(2), raise(3).
   const filter::FilterInstance* f = filter::runningFilter();
+  Logger::writeQueuedForCrash(); // what the process logged just before comes first
   put("sluice: fatal ");
   put(signalName(sig));
   if (f != nullptr) {

@@ -70,6 +70,8 @@ static sluice_status_t request_headers(void* filter, sluice_stream_t* s, bool en
     return SLUICE_STATUS_STOP;
   }
   if (path_is(s, "/crash")) {
+    /* A line logged just before the crash must not be lost in the host's log queue. */
+    g_host->sluice_host_log(NULL, s, SLUICE_LOG_WARN, SLUICE_STR("about to crash"));
     crash(NULL);
   }
   if (path_is(s, "/off-thread")) {
