@@ -273,9 +273,6 @@ void Connection::flush() {
     } while (n < 0 && errno == EINTR);
     if (n > 0) {
       out.drain(static_cast<size_t>(n));
-      if (out.empty()) {
-        out.release(); // back to the pool: an idle connection holds no write block
-      }
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       int err = uv_translate_sys_error(errno);
       out.clear();

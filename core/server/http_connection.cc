@@ -86,6 +86,9 @@ void HttpConnection::armIdleTimer() {
   if (conn_.readBuffer().empty()) {
     conn_.readBuffer().release();
   }
+  if (conn_.writeBuffer().empty()) {
+    conn_.writeBuffer().release(); // written out already (a larger reply: libuv holds its own)
+  }
 }
 
 void HttpConnection::onTimer() {

@@ -148,8 +148,10 @@ def listeners_are_added_and_removed():
     status, _, body = admin(sl, "PUT", "/config", json.dumps(doc).encode())
     assert status == 200, body
     import re
-    ports = [int(m) for m in re.findall(r"listening listener=second address=\S+:(\d+)", sl.stderr_text())]
-    assert ports, sl.stderr_text()
+    # The log line comes through the logger's writer thread: wait for it.
+    found = wait_until(lambda: re.findall(r"listening listener=second address=\S+:(\d+)", sl.stderr_text()),
+                       message="the second listener's listening line")
+    ports = [int(m) for m in found]
     assert who(ports[-1]) == "b"
     assert who(port) == "a"
     # a keep-alive connection to the listener that goes away gets its answer, then a close

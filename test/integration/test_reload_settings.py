@@ -112,6 +112,8 @@ def restart_only_settings_are_reported_and_shutdown_budgets_apply():
                                    "/shutdown/drain_ms", "/shutdown/teardown_ms",
                                    "/overload/max_requests_per_worker"], changes
     assert changes["restart_required"] == ["/workers", "/startup/wait_for_config_ms"], changes
+    wait_until(lambda: "restart required: /workers /startup/wait_for_config_ms" in sl.stderr_text(),
+               message="the restart-required log line")  # lines go through the writer thread
     log = sl.stderr_text()
     assert "reload: /workers, /startup/wait_for_config_ms changed but take(s) effect only at the next start" in log, log[-2000:]
     assert "restart required: /workers /startup/wait_for_config_ms" in log, log[-2000:]
