@@ -184,19 +184,21 @@ void Logger::stopWriter() {
 
 void Logger::writeQueuedForCrash() {
   Writer& w = writer();
-  // Let a batch the writer is writing finish first (order), then take the queue. Bounded: at
-  // most ~200 ms in all, with nanosleep (async-signal-safe); the lock is never released.
+  // Take the queue's lock (bounded tries with nanosleep, async-signal-safe; never released:
+  // the process is dying), then let a batch the writer took before finish (`writing` changes
+  // only under the lock to true, so holding it, no new batch can start), then write the rest.
   timespec tick{0, 1000 * 1000};
-  for (int i = 0; i < 100 && w.writing.load(std::memory_order_acquire); i++) {
+  bool locked = false;
+  for (int i = 0; i < 100 && !(locked = w.mu.try_lock()); i++) {
     nanosleep(&tick, nullptr);
   }
-  for (int i = 0; i < 100; i++) {
-    if (w.mu.try_lock()) {
-      writeAll(w.queue.data(), w.queue.size());
-      return;
-    }
+  if (!locked) {
+    return;
+  }
+  for (int i = 0; i < 200 && w.writing.load(std::memory_order_acquire); i++) {
     nanosleep(&tick, nullptr);
   }
+  writeAll(w.queue.data(), w.queue.size());
 }
 
 uint64_t Logger::dropped() {
