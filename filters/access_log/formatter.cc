@@ -4,6 +4,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 
 namespace sluice::filters::access_log {
 
@@ -129,17 +130,6 @@ size_t utf8SequenceLength(const unsigned char* p, size_t left) {
   return len;
 }
 
-void appendJsonKey(std::string& out, std::string_view key) {
-  out += ",\"";
-  out += key;
-  out += "\":";
-}
-
-void appendStringField(std::string& out, std::string_view key, std::string_view value) {
-  appendJsonKey(out, key);
-  appendJsonString(out, value);
-}
-
 bool isJsonField(std::string_view key) {
   for (std::string_view f : kJsonFields) {
     if (f == key) {
@@ -234,24 +224,48 @@ bool validHeaderName(std::string_view name) {
 
 } // namespace
 
-void appendUint(std::string& out, uint64_t value) {
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof(buf), value);
-  out.append(buf, static_cast<size_t>(res.ptr - buf));
+char* putUint(char* p, uint64_t value) {
+  return std::to_chars(p, p + kUintRoom, value).ptr;
 }
 
-void appendMillis(std::string& out, uint64_t us) {
-  appendUint(out, us / 1000);
+char* putMillis(char* p, uint64_t us) {
+  p = putUint(p, us / 1000);
   const auto frac = static_cast<unsigned>(us % 1000);
-  const char buf[4] = {'.', static_cast<char>('0' + frac / 100),
-                       static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
-  out.append(buf, sizeof(buf));
+  p[0] = '.';
+  p[1] = static_cast<char>('0' + frac / 100);
+  p[2] = static_cast<char>('0' + frac / 10 % 10);
+  p[3] = static_cast<char>('0' + frac % 10);
+  return p + 4;
 }
 
-void appendRfc3339Millis(std::string& out, uint64_t unix_us) {
+namespace {
+
+// The text up to the seconds of the last time printed on this thread: consecutive lines of a busy
+// worker mostly fall in the same second, so only the milliseconds change.
+struct SecondCache {
+  uint64_t unix_s = UINT64_MAX;
+  uint8_t len = 0;
+  char text[kTimeRoom];
+};
+thread_local SecondCache t_second;
+
+} // namespace
+
+char* putRfc3339Millis(char* p, uint64_t unix_us) {
+  const uint64_t unix_s = unix_us / 1000000;
+  const auto millis = static_cast<unsigned>(unix_us / 1000 % 1000);
+  SecondCache& cache = t_second;
+  if (cache.unix_s == unix_s) {
+    std::memcpy(p, cache.text, cache.len);
+    p += cache.len;
+    *p++ = static_cast<char>('0' + millis / 100);
+    p = put2(p, millis % 100);
+    *p++ = 'Z';
+    return p;
+  }
+  char* const start = p;
   const CivilTime t = civilTime(unix_us);
-  char buf[48];
-  char* p = putYear(buf, t.year);
+  p = putYear(p, t.year);
   *p++ = '-';
   p = put2(p, t.month);
   *p++ = '-';
@@ -263,10 +277,41 @@ void appendRfc3339Millis(std::string& out, uint64_t unix_us) {
   *p++ = ':';
   p = put2(p, t.second);
   *p++ = '.';
+  cache.unix_s = unix_s;
+  cache.len = static_cast<uint8_t>(p - start);
+  std::memcpy(cache.text, start, cache.len);
   *p++ = static_cast<char>('0' + t.millis / 100);
   p = put2(p, t.millis % 100);
   *p++ = 'Z';
-  out.append(buf, static_cast<size_t>(p - buf));
+  return p;
+}
+
+namespace {
+
+// Appends what `put` writes into at most `room` bytes.
+template <typename Put>
+void appendPut(std::string& out, size_t room, Put put) {
+  const size_t old = out.size();
+  out.resize(old + room);
+  char* end = put(out.data() + old);
+  out.resize(static_cast<size_t>(end - out.data()));
+}
+
+} // namespace
+
+void appendUint(std::string& out, uint64_t value) {
+  char buf[kUintRoom];
+  out.append(buf, static_cast<size_t>(putUint(buf, value) - buf));
+}
+
+void appendMillis(std::string& out, uint64_t us) {
+  char buf[kMillisRoom];
+  out.append(buf, static_cast<size_t>(putMillis(buf, us) - buf));
+}
+
+void appendRfc3339Millis(std::string& out, uint64_t unix_us) {
+  char buf[kTimeRoom];
+  out.append(buf, static_cast<size_t>(putRfc3339Millis(buf, unix_us) - buf));
 }
 
 void appendCommonLogTime(std::string& out, uint64_t unix_us) {
@@ -303,62 +348,116 @@ void appendFlagCodes(std::string& out, uint32_t flags, char separator) {
   }
 }
 
-void appendJsonString(std::string& out, std::string_view value) {
-  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+namespace {
+
+// True when one of the 8 bytes in `w` must be escaped in a JSON string: below 0x20, 0x7f and
+// above (non-ASCII goes through the UTF-8 check), '"' or '\\'. Classic SWAR byte tests.
+inline bool wordNeedsEscape(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const uint64_t below_space = (w - kOnes * 0x20) & ~w;
+  const uint64_t quote = w ^ (kOnes * '"');
+  const uint64_t backslash = w ^ (kOnes * '\\');
+  const uint64_t is_quote = (quote - kOnes) & ~quote;
+  const uint64_t is_backslash = (backslash - kOnes) & ~backslash;
+  const uint64_t del_or_more = w + kOnes; // 0x7f + 1 sets the high bit
+  return ((below_space | is_quote | is_backslash | del_or_more | w) & kHigh) != 0;
+}
+
+char* putEscape(char* p, unsigned char c) {
+  *p++ = '\\';
+  switch (c) {
+  case '"':
+    *p++ = '"';
+    break;
+  case '\\':
+    *p++ = '\\';
+    break;
+  case '\n':
+    *p++ = 'n';
+    break;
+  case '\r':
+    *p++ = 'r';
+    break;
+  case '\t':
+    *p++ = 't';
+    break;
+  case '\b':
+    *p++ = 'b';
+    break;
+  case '\f':
+    *p++ = 'f';
+    break;
+  default:
+    if (c >= 0x80) {
+      std::memcpy(p, "ufffd", 5);
+    } else {
+      const char esc[5] = {'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+      std::memcpy(p, esc, sizeof(esc));
+    }
+    p += 5;
+    break;
+  }
+  return p;
+}
+
+} // namespace
+
+char* putJsonString(char* p, std::string_view value) {
+  const auto* s = reinterpret_cast<const unsigned char*>(value.data());
   const size_t n = value.size();
-  out += '"';
-  size_t run = 0; // start of the pending run of bytes copied verbatim
+  *p++ = '"';
   size_t i = 0;
   while (i < n) {
-    const unsigned char c = p[i];
+    // Copy clean 8-byte words straight through; the caller's room covers them (one byte of
+    // output per byte of input at least).
+    while (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, s + i, sizeof(w));
+      if (wordNeedsEscape(w)) {
+        break;
+      }
+      std::memcpy(p, &w, sizeof(w));
+      p += 8;
+      i += 8;
+    }
+    if (i >= n) {
+      break;
+    }
+    if (n - i < 8) {
+      // The tail, padded with a safe byte to one word: the room has 8 bytes of slack for it.
+      uint64_t w = 0x6161616161616161ULL;
+      std::memcpy(&w, s + i, n - i);
+      if (!wordNeedsEscape(w)) {
+        std::memcpy(p, &w, sizeof(w));
+        p += n - i;
+        break;
+      }
+    }
+    const unsigned char c = s[i];
     if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      *p++ = static_cast<char>(c);
       i++;
       continue;
     }
     if (c >= 0x80) {
-      const size_t len = utf8SequenceLength(p + i, n - i);
+      const size_t len = utf8SequenceLength(s + i, n - i);
       if (len != 0) {
+        std::memcpy(p, s + i, len);
+        p += len;
         i += len;
         continue;
       }
     }
-    out.append(value.data() + run, i - run);
-    switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    case '\b':
-      out += "\\b";
-      break;
-    case '\f':
-      out += "\\f";
-      break;
-    default:
-      if (c >= 0x80) {
-        out += "\\ufffd";
-      } else {
-        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-        out.append(esc, sizeof(esc));
-      }
-      break;
-    }
+    p = putEscape(p, c);
     i++;
-    run = i;
   }
-  out.append(value.data() + run, n - run);
-  out += '"';
+  *p++ = '"';
+  return p;
+}
+
+void appendJsonString(std::string& out, std::string_view value) {
+  appendPut(out, jsonStringRoom(value.size()), [&](char* p) { return putJsonString(p, value); });
 }
 
 void appendLogText(std::string& out, std::string_view value) {
@@ -501,58 +600,95 @@ void Formatter::format(const Record& record, std::string& out) const {
   out += '\n';
 }
 
+namespace {
+
+// Copies a literal whose length is known at compile time (no terminating NUL).
+template <size_t N>
+char* putLiteral(char* p, const char (&text)[N]) {
+  std::memcpy(p, text, N - 1);
+  return p + N - 1;
+}
+
+} // namespace
+
 void Formatter::formatJson(const Record& r, std::string& out) const {
-  out += "{\"time\":\"";
-  appendRfc3339Millis(out, r.start_unix_us);
-  out += '"';
-  appendStringField(out, "request_id", r.request_id);
-  appendStringField(out, "client", r.client_address);
-  appendStringField(out, "method", r.method);
-  appendStringField(out, "authority", r.authority);
-  appendStringField(out, "path", r.path);
-  appendStringField(out, "protocol", r.protocol);
-  appendJsonKey(out, "status");
-  appendUint(out, r.status);
-  appendJsonKey(out, "bytes_in");
-  appendUint(out, r.bytes_in);
-  appendJsonKey(out, "bytes_out");
-  appendUint(out, r.bytes_out);
-  appendJsonKey(out, "duration_ms");
-  appendMillis(out, r.duration_us);
-  appendStringField(out, "upstream_cluster", r.upstream_cluster);
-  appendStringField(out, "upstream_endpoint", r.upstream_endpoint);
-  appendJsonKey(out, "upstream_ms");
-  appendMillis(out, r.upstream_duration_us);
-  appendJsonKey(out, "flags");
-  out += '[';
-  bool first = true;
-  for (const FlagCode& f : kFlagCodes) {
-    if ((r.flags & f.bit) == 0) {
-      continue;
-    }
-    out += first ? "\"" : ",\"";
-    first = false;
-    out += f.code;
-    out += '"';
-  }
-  out += ']';
-  appendStringField(out, "user_agent", r.user_agent);
-  if (!r.response_details.empty()) {
-    appendStringField(out, "response_details", r.response_details);
+  // One bound for the whole line, then a cursor: no capacity check per piece.
+  size_t room = 640; // keys and punctuation (~230), numbers (108), the time (48), all flags (45)
+  for (std::string_view v : {r.request_id, r.client_address, r.method, r.authority, r.path,
+                             r.protocol, r.upstream_cluster, r.upstream_endpoint, r.user_agent,
+                             r.response_details}) {
+    room += jsonStringRoom(v.size());
   }
   for (const auto& [key, value] : r.metadata) {
-    out += ',';
-    if (isJsonField(key)) {
-      out += "\"metadata.";
-      out += key; // a fixed field name: plain ASCII, nothing to escape
-      out += '"';
-    } else {
-      appendJsonString(out, key);
-    }
-    out += ':';
-    appendJsonString(out, value);
+    room += 16 + jsonStringRoom(key.size()) + jsonStringRoom(value.size());
   }
-  out += '}';
+  appendPut(out, room, [&](char* p) {
+    p = putLiteral(p, "{\"time\":\"");
+    p = putRfc3339Millis(p, r.start_unix_us);
+    p = putLiteral(p, "\",\"request_id\":");
+    p = putJsonString(p, r.request_id);
+    p = putLiteral(p, ",\"client\":");
+    p = putJsonString(p, r.client_address);
+    p = putLiteral(p, ",\"method\":");
+    p = putJsonString(p, r.method);
+    p = putLiteral(p, ",\"authority\":");
+    p = putJsonString(p, r.authority);
+    p = putLiteral(p, ",\"path\":");
+    p = putJsonString(p, r.path);
+    p = putLiteral(p, ",\"protocol\":");
+    p = putJsonString(p, r.protocol);
+    p = putLiteral(p, ",\"status\":");
+    p = putUint(p, r.status);
+    p = putLiteral(p, ",\"bytes_in\":");
+    p = putUint(p, r.bytes_in);
+    p = putLiteral(p, ",\"bytes_out\":");
+    p = putUint(p, r.bytes_out);
+    p = putLiteral(p, ",\"duration_ms\":");
+    p = putMillis(p, r.duration_us);
+    p = putLiteral(p, ",\"upstream_cluster\":");
+    p = putJsonString(p, r.upstream_cluster);
+    p = putLiteral(p, ",\"upstream_endpoint\":");
+    p = putJsonString(p, r.upstream_endpoint);
+    p = putLiteral(p, ",\"upstream_ms\":");
+    p = putMillis(p, r.upstream_duration_us);
+    p = putLiteral(p, ",\"flags\":[");
+    bool first = true;
+    for (const FlagCode& f : kFlagCodes) {
+      if ((r.flags & f.bit) == 0) {
+        continue;
+      }
+      if (!first) {
+        *p++ = ',';
+      }
+      first = false;
+      *p++ = '"';
+      std::memcpy(p, f.code.data(), f.code.size());
+      p += f.code.size();
+      *p++ = '"';
+    }
+    p = putLiteral(p, "],\"user_agent\":");
+    p = putJsonString(p, r.user_agent);
+    if (!r.response_details.empty()) {
+      p = putLiteral(p, ",\"response_details\":");
+      p = putJsonString(p, r.response_details);
+    }
+    for (const auto& [key, value] : r.metadata) {
+      *p++ = ',';
+      if (isJsonField(key)) {
+        // A fixed field name: plain ASCII and at most 17 bytes, nothing to escape.
+        p = putLiteral(p, "\"metadata.");
+        std::memcpy(p, key.data(), key.size());
+        p += key.size();
+        *p++ = '"';
+      } else {
+        p = putJsonString(p, key);
+      }
+      *p++ = ':';
+      p = putJsonString(p, value);
+    }
+    *p++ = '}';
+    return p;
+  });
 }
 
 void Formatter::formatCombined(const Record& r, std::string& out) const {

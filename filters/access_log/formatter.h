@@ -137,6 +137,17 @@ private:
 // A JSON string literal (with quotes). Quotes, backslashes and control characters are escaped;
 // each byte that is not part of a well-formed UTF-8 sequence becomes U+FFFD.
 void appendJsonString(std::string& out, std::string_view value);
+// The same into a caller's buffer with at least jsonStringRoom(value.size()) bytes free; returns
+// the end of what was written.
+constexpr size_t jsonStringRoom(size_t n) { return 10 + 6 * n; } // 8 bytes of slack
+char* putJsonString(char* p, std::string_view value);
+// Room the put* number and time writers below need at most.
+constexpr size_t kUintRoom = 20;
+constexpr size_t kMillisRoom = kUintRoom + 4;
+constexpr size_t kTimeRoom = 48;
+char* putUint(char* p, uint64_t value);
+char* putMillis(char* p, uint64_t us);
+char* putRfc3339Millis(char* p, uint64_t unix_us);
 // A value in a text format (Apache ap_escape_logitem rules): '"' and '\' are backslash-escaped,
 // control characters and bytes >= 0x7f become \n, \t, ... or \xhh; an empty value prints "-".
 void appendLogText(std::string& out, std::string_view value);

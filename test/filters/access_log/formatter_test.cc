@@ -178,6 +178,76 @@ TEST_CASE("AccessLog: JSON strings escape quotes, backslashes and control charac
   CHECK(Json::parse(doc)["v"] == value); // well-formed input round-trips exactly
 }
 
+TEST_CASE("AccessLog: the word-at-a-time JSON escaper agrees with a per-byte escape at every "
+          "position", "[access_log]") {
+  // Clean 8-byte words are copied whole; a byte that needs escaping anywhere in a word must still
+  // be found. Every byte value, at every offset of a 19-byte ASCII string, must come out exactly
+  // as the per-byte rule says: one escape (or a copy, for the safe bytes) and the rest verbatim.
+  const std::string base = "abcdefghijklmnopqrs";
+  for (int b = 0; b < 256; b++) {
+    const auto c = static_cast<unsigned char>(b);
+    std::string expected_escape;
+    switch (c) {
+    case '"':
+      expected_escape = "\\\"";
+      break;
+    case '\\':
+      expected_escape = "\\\\";
+      break;
+    case '\n':
+      expected_escape = "\\n";
+      break;
+    case '\r':
+      expected_escape = "\\r";
+      break;
+    case '\t':
+      expected_escape = "\\t";
+      break;
+    case '\b':
+      expected_escape = "\\b";
+      break;
+    case '\f':
+      expected_escape = "\\f";
+      break;
+    default:
+      if (c >= 0x80) {
+        expected_escape = "\\ufffd"; // a lone byte >= 0x80 is never well-formed UTF-8
+      } else if (c < 0x20 || c == 0x7f) {
+        static constexpr char kHexDigits[] = "0123456789abcdef";
+        expected_escape = std::string("\\u00") + kHexDigits[c >> 4] + kHexDigits[c & 0xf];
+      } else {
+        expected_escape = std::string(1, static_cast<char>(c));
+      }
+    }
+    for (size_t at = 0; at < base.size(); at++) {
+      std::string value = base;
+      value[at] = static_cast<char>(c);
+      const std::string expected =
+          "\"" + base.substr(0, at) + expected_escape + base.substr(at + 1) + "\"";
+      INFO("byte " << b << " at " << at);
+      REQUIRE(jsonString(value) == expected);
+    }
+  }
+}
+
+TEST_CASE("AccessLog: the JSON escaper never writes past the room it asks for", "[access_log]") {
+  // Worst case: each control byte becomes \u0001, six bytes out per byte in.
+  const std::string controls(64, '\x01');
+  CHECK(jsonString(controls).size() == 2 + 6 * controls.size());
+  // Short values take the padded-word path; whatever the length, nothing lands past the room.
+  for (size_t n = 0; n <= 24; n++) {
+    for (const char fill : {'a', '"', '\x01'}) {
+      const std::string value(n, fill);
+      std::string out(jsonStringRoom(n) + 8, '#');
+      char* end = putJsonString(out.data(), value);
+      INFO("length " << n << " fill " << static_cast<int>(fill));
+      CHECK(static_cast<size_t>(end - out.data()) <= jsonStringRoom(n));
+      CHECK(out.substr(jsonStringRoom(n)) == "########");
+      CHECK(std::string(out.data(), end) == jsonString(value));
+    }
+  }
+}
+
 TEST_CASE("AccessLog: bytes that are not well-formed UTF-8 become U+FFFD", "[access_log]") {
   const auto [input, expected] = GENERATE(table<std::string, std::string>({
       {"a\xff"
@@ -245,6 +315,22 @@ TEST_CASE("AccessLog: times are UTC, RFC 3339 with milliseconds", "[access_log]"
   std::string b;
   appendCommonLogTime(b, us);
   CHECK(b == common);
+}
+
+TEST_CASE("AccessLog: times within one second reuse its text, and a new second replaces it",
+          "[access_log]") {
+  const auto rfc = [](uint64_t us) {
+    std::string out;
+    appendRfc3339Millis(out, us);
+    return out;
+  };
+  CHECK(rfc(1764000000123456ull) == "2025-11-24T16:00:00.123Z");
+  CHECK(rfc(1764000000999999ull) == "2025-11-24T16:00:00.999Z");
+  CHECK(rfc(1764000000000001ull) == "2025-11-24T16:00:00.000Z");
+  CHECK(rfc(1764000001004000ull) == "2025-11-24T16:00:01.004Z");
+  CHECK(rfc(1764000000123456ull) == "2025-11-24T16:00:00.123Z");
+  CHECK(rfc(253402300799999999ull) == "9999-12-31T23:59:59.999Z");
+  CHECK(rfc(253402300799000000ull) == "9999-12-31T23:59:59.000Z");
 }
 
 TEST_CASE("AccessLog: durations print as milliseconds with three decimals", "[access_log]") {
