@@ -10,15 +10,29 @@ namespace sluice::filter {
 
 namespace {
 
-class HttpCall : public upstream::ResponseHandler, public event::DeferredDeletable {
+class HttpCall : public upstream::ResponseHandler,
+                 public event::DeferredDeletable,
+                 public HttpCallLink {
 public:
   HttpCall(WorkerContext& w, uint64_t id, Stream* stream, sluice_http_callback_t cb, void* data)
-      : worker_(w), id_(id), stream_(stream), cb_(cb), data_(data), owner_(runningFilter()) {}
+      : worker_(w), id_(id), stream_(stream), cb_(cb), data_(data), owner_(runningFilter()) {
+    if (stream_ != nullptr) {
+      HttpCallLink*& head = stream_->httpCalls();
+      next = head;
+      if (head != nullptr) {
+        head->prev = this;
+      }
+      head = this;
+    }
+  }
   ~HttpCall() override {
+    unlink();
     if (conn_ != nullptr) {
       conn_->abort();
     }
   }
+
+  uint64_t id() const { return id_; }
 
   bool start(upstream::ClusterPool* pool, std::string_view method, std::string_view path,
              const sluice_header_t* headers, size_t n, std::string_view body, uint32_t timeout_ms) {
@@ -101,6 +115,7 @@ public:
       return;
     }
     done_ = true;
+    unlink(); // the callback may end the stream: this call is no longer one to cancel
     if (conn_ != nullptr) {
       conn_->abort();
       conn_ = nullptr;
@@ -130,8 +145,26 @@ public:
     }
   }
 
-  Stream* stream() const { return stream_; }
+  // Leaves the stream's list (idempotent): once finished or cancelled, a call is the stream's no
+  // longer.
+  void unlink() {
+    if (stream_ == nullptr) {
+      return;
+    }
+    if (prev != nullptr) {
+      prev->next = next;
+    } else {
+      stream_->httpCalls() = next;
+    }
+    if (next != nullptr) {
+      next->prev = prev;
+    }
+    prev = next = nullptr;
+    stream_ = nullptr;
+  }
+
   void cancelNow() {
+    unlink();
     done_ = true;
     if (conn_ != nullptr) {
       conn_->abort();
@@ -187,14 +220,13 @@ void HttpCalls::cancel(WorkerContext& worker, sluice_call_id_t id) {
 }
 
 void HttpCalls::cancelForStream(WorkerContext& worker, Stream* stream) {
-  auto& calls = worker.calls();
-  for (auto it = calls.begin(); it != calls.end();) {
-    if (static_cast<HttpCall*>(it->second.get())->stream() == stream) {
-      static_cast<HttpCall*>(it->second.get())->cancelNow();
+  while (stream->httpCalls() != nullptr) {
+    auto* call = static_cast<HttpCall*>(stream->httpCalls());
+    call->cancelNow(); // unlinks it
+    auto it = worker.calls().find(call->id());
+    if (it != worker.calls().end()) {
       worker.dispatcher().deferredDelete(std::move(it->second));
-      it = calls.erase(it);
-    } else {
-      ++it;
+      worker.calls().erase(it);
     }
   }
 }

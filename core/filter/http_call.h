@@ -12,6 +12,13 @@ namespace sluice::filter {
 
 class Stream;
 
+// Links a stream's pending calls into a list the stream heads (Stream::httpCalls()), so ending
+// the stream cancels its own calls without looking at any other.
+struct HttpCallLink {
+  HttpCallLink* prev = nullptr;
+  HttpCallLink* next = nullptr;
+};
+
 struct HttpCalls {
   static constexpr size_t kMaxResponseBytes = 4 * 1024 * 1024;
   static sluice_call_id_t start(WorkerContext& worker, Stream* stream, std::string_view cluster,
@@ -20,6 +27,7 @@ struct HttpCalls {
                                 std::string_view body, uint32_t timeout_ms,
                                 sluice_http_callback_t cb, void* user_data);
   static void cancel(WorkerContext& worker, sluice_call_id_t id);
+  // Cancels the calls `stream` made (O(its own calls)); their callbacks do not run.
   static void cancelForStream(WorkerContext& worker, Stream* stream);
 };
 

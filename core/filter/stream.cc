@@ -318,7 +318,7 @@ void Stream::complete(bool close_connection) {
                       upstream_.pool(), upstream_.headUs() > 0);
   fm_.destroyFilters();
   worker_.cancelStreamTimers(this);
-  if (!worker_.calls().empty()) {
+  if (http_calls_ != nullptr) {
     HttpCalls::cancelForStream(worker_, this);
   }
   snap_.reset();

@@ -26,6 +26,8 @@
 namespace sluice::filter {
 
 // What a stream needs from its downstream connection.
+struct HttpCallLink;
+
 class StreamOwner {
 public:
   virtual ~StreamOwner() = default;
@@ -99,6 +101,8 @@ public:
   // Head of this stream's pending ABI timers and posted tasks (an intrusive list the worker
   // context maintains), so ending the stream cancels them in O(own timers), allocation-free.
   AbiTimer*& abiTimers() { return abi_timers_; }
+  // Head of this stream's pending HTTP calls (HttpCalls links and unlinks them).
+  HttpCallLink*& httpCalls() { return http_calls_; }
 
 private:
   friend class FilterManager;
@@ -164,6 +168,7 @@ private:
   WorkerContext& worker_;
   StreamOwner& owner_;
   AbiTimer* abi_timers_ = nullptr;
+  HttpCallLink* http_calls_ = nullptr;
   http::Arena arena_;
   WorkerSnapshotPtr snap_;
   const ListenerRuntime* listener_ = nullptr;

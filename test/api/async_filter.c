@@ -94,11 +94,13 @@ static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_
   if (has_prefix(path, "/upper")) {
     return SLUICE_STATUS_STOP_AND_BUFFER; /* the whole request body, then on_request_body */
   }
-  if (has_prefix(path, "/call") || has_prefix(path, "/deny")) {
+  if (has_prefix(path, "/call") || has_prefix(path, "/deny") || has_prefix(path, "/slowcall")) {
+    /* /slowcall: the call's answer takes 300 ms, so a client can leave while it is in flight. */
     sluice_header_t h = {SLUICE_STR("x-from"), SLUICE_STR("async_filter")};
-    if (host->sluice_host_http_call(st->worker, s, SLUICE_STR("up"), SLUICE_STR("GET"),
-                                    SLUICE_STR("/healthz"), &h, 1, SLUICE_STR(""), 2000, on_call,
-                                    st) == 0) {
+    sluice_str_t target = has_prefix(path, "/slowcall") ? SLUICE_STR("/delay?ms=300")
+                                                        : SLUICE_STR("/healthz");
+    if (host->sluice_host_http_call(st->worker, s, SLUICE_STR("up"), SLUICE_STR("GET"), target,
+                                    &h, 1, SLUICE_STR(""), 2000, on_call, st) == 0) {
       host->sluice_host_send_local_reply(s, 500, NULL, 0, SLUICE_STR("call failed\n"),
                                          SLUICE_STR("test"));
     }

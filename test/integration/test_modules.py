@@ -66,6 +66,33 @@ def a_client_leaving_during_a_paused_stream_is_harmless():
 
 
 @case
+def a_client_leaving_during_an_http_call_cancels_only_its_calls():
+    import socket
+    up = Upstream()
+    sl = Sluice(config(up))
+    # A kept connection whose call is in flight while the others' streams end under theirs.
+    keep = socket.create_connection(("127.0.0.1", sl.port()))
+    keep.settimeout(10)
+    keep.sendall(b"GET /slowcall/kept HTTP/1.1\r\nHost: h\r\n\r\n")
+    for i in range(10):
+        s = socket.create_connection(("127.0.0.1", sl.port()))
+        s.sendall(b"GET /slowcall/gone HTTP/1.1\r\nHost: h\r\n\r\n")
+        s.close()
+    # The gone streams' calls are cancelled with them (their callbacks would touch a finished
+    # stream); the kept stream's call still completes and resumes it.
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = keep.recv(65536)
+        assert chunk, data
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data
+    keep.close()
+    status, hs, body = http_request(sl.port(), "GET", "/slowcall/after")
+    assert status == 200 and ["x-call-status", "200"] in json.loads(body)["headers"], body
+    sl.stop()
+
+
+@case
 def module_body_hooks_buffer_and_rewrite_bodies():
     import hashlib
     up = Upstream()
