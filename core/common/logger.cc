@@ -1,5 +1,7 @@
 #include "core/common/logger.h"
 
+#include "core/common/thread_name.h"
+
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -165,7 +167,10 @@ void Logger::startWriter() {
   w.queue.reserve(kQueueBytes);
   w.stopping = false;
   w.running = true;
-  w.thread = std::thread([&w] { w.loop(); });
+  w.thread = std::thread([&w] {
+    setThreadName("sluice-log");
+    w.loop();
+  });
 }
 
 void Logger::stopWriter() {

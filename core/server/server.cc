@@ -1,6 +1,7 @@
 #include "core/server/server.h"
 
 #include "core/common/logger.h"
+#include "core/common/thread_name.h"
 #include "core/common/readiness.h"
 #include "core/config/config_diff.h"
 #include "core/filter/stream_stats.h"
@@ -225,6 +226,7 @@ int Server::run() {
   // The slow part of start-up runs beside the main loop, so the admin port answers (/healthz
   // 200, /ready 503 naming what it waits for) while a large config compiles.
   builder_ = std::thread([this, cfg] {
+    setThreadName("sluice-build");
     auto built = std::make_shared<filter::BuildResult>(filter::buildSnapshot(cfg, 1));
     main_.post([this, built] { onStartupBuilt(std::move(*built)); });
   });

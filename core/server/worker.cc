@@ -2,6 +2,7 @@
 
 #include "core/common/alloc_count.h"
 #include "core/common/logger.h"
+#include "core/common/thread_name.h"
 #include "core/filter/stream_stats.h"
 #include "core/stats/registry.h"
 
@@ -170,6 +171,7 @@ void Worker::join() {
 }
 
 void Worker::run() {
+  setThreadName(("sluice-w" + std::to_string(index_)).c_str()); // sluice-w0, sluice-w1, ...
   markWorkerThreadForAllocCount(); // GET /debug/allocations counts this thread's allocations
   context_ = std::make_unique<filter::WorkerContext>(dispatcher_, index_);
   for (size_t i = 0; i < sockets_.size(); i++) {

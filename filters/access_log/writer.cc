@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -69,7 +70,10 @@ bool Writer::checkAppendable(const std::string& path, std::string& error) {
 Writer::Writer(WriterOptions options, int fd) : options_(std::move(options)), fd_(fd) {
   queue_.reserve(kMaxFreeBuffers);
   free_.reserve(kMaxFreeBuffers);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "sluice-alog"); // as top -H and perf show it (<= 15 bytes)
+    run();
+  });
 }
 
 Writer::~Writer() {

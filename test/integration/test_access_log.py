@@ -20,6 +20,31 @@ def read_lines(path):
 
 
 @case
+def threads_are_named_for_top_and_perf():
+    # An operator finds each worker, the log writer and the access-log writer by name in
+    # top -H / ps -L / perf (per-worker CPU shows how SO_REUSEPORT spread the connections).
+    up = Upstream()
+    sl = Sluice(with_log(up, {"path": "access.log", "format": "json"}), workers=2)
+    assert http_request(sl.port(), "GET", "/")[0] == 200
+    task_dir = "/proc/%d/task" % sl.proc.pid
+
+    def names():
+        found = set()
+        for tid in os.listdir(task_dir):
+            try:
+                with open(os.path.join(task_dir, tid, "comm")) as f:
+                    found.add(f.read().strip())
+            except OSError:
+                pass  # a thread that ended meanwhile
+        return found
+
+    want = {"sluice-w0", "sluice-w1", "sluice-log", "sluice-alog"}
+    assert wait_until(lambda: want <= names()), names()
+    assert "sluice-w2" not in names()
+    assert sl.stop() == 0
+
+
+@case
 def json_lines_have_the_spec_fields_and_flush_at_shutdown():
     up = Upstream()
     sl = Sluice(with_log(up, {"path": "access.log", "format": "json", "flush_ms": 60000}))
