@@ -71,8 +71,10 @@ def put_config_answers_what_changed():
         "routes": {"added": ["web/new", "admin2/r2/x"], "removed": ["web/all"], "changed": ["web/api"]},
         "settings": [], "restart_required": [],
     }, doc
-    assert ("config generation 4 is live; changes: listeners +admin2; clusters +c -a ~b; "
-            "routes +web/new +admin2/r2/x -web/all ~web/api") in sl.stderr_text(), sl.stderr_text()[-1500:]
+    line = ("config generation 4 is live; changes: listeners +admin2; clusters +c -a ~b; "
+            "routes +web/new +admin2/r2/x -web/all ~web/api")
+    wait_until(lambda: line in sl.stderr_text(),  # lines go through the writer thread
+               message="the reload's change line")
     # The route change is live.
     assert http_request(sl.port("web"), "GET", "/x", {"Host": "api.test"})[0] == 200
     sl.stop()
