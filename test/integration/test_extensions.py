@@ -148,6 +148,8 @@ def ip_allowlist_config_errors():
 def authz_config(up, authz_address, config):
     config = dict(config)
     config.setdefault("cluster", "authz")
+    # The filter's default (200 ms) is tight for a sanitized sluice on a loaded machine.
+    config.setdefault("timeout_ms", 200 * SLOW)
     return simple_config(up.address, admin={"address": "127.0.0.1:0"},
                          filters_before=[ext("ext_authz", config)],
                          clusters=[{"name": "up", "endpoints": [{"address": up.address}]},
@@ -211,8 +213,8 @@ def ext_authz_failure_denies_or_allows_as_configured():
     assert http_request(sl.port(), "GET", "/echo")[0] == 200
     sl.stop()
     # a service slower than timeout_ms is a failure too
-    slow = Upstream(name="authz", delay_ms=1000)
-    sl = Sluice(authz_config(up, slow.address, {"timeout_ms": 50, "path_prefix": "/status/200"}))
+    slow = Upstream(name="authz", delay_ms=1000 * SLOW)
+    sl = Sluice(authz_config(up, slow.address, {"timeout_ms": 50 * SLOW, "path_prefix": "/status/200"}))
     assert http_request(sl.port(), "GET", "/echo")[0] == 403
     sl.stop()
 

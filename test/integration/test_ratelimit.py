@@ -53,7 +53,7 @@ def redis_rl(port, mode="allow", burst=5, rpm=60):
                        "requests_per_minute": rpm, "burst": burst}],
             "response_headers": True,
             "backend": {"redis": {"address": "127.0.0.1:%d" % port, "prefix": "it:",
-                                  "timeout_ms": 200, "failure_mode": mode}}}
+                                  "timeout_ms": 200 * SLOW, "failure_mode": mode}}}
 
 
 @case
@@ -134,8 +134,9 @@ def local_429_is_logged_with_the_rl_flag():
 def redis_two_processes_share_one_limit():
     redis = RedisServer()
     up = Upstream()
-    a = Sluice(rl_config(up, redis_rl(redis.port, burst=5)))
-    b = Sluice(rl_config(up, redis_rl(redis.port, burst=5)))
+    # One token a minute: no refill can land between the requests, however slow the build.
+    a = Sluice(rl_config(up, redis_rl(redis.port, burst=5, rpm=1)))
+    b = Sluice(rl_config(up, redis_rl(redis.port, burst=5, rpm=1)))
     results = []
     for i in range(8):
         sl = a if i % 2 == 0 else b
@@ -213,7 +214,7 @@ def redis_reached_through_a_cluster_by_name():
     (localhost here) before the config goes live, and every connect picks an endpoint."""
     redis = RedisServer()
     up = Upstream()
-    rl = redis_rl(redis.port, burst=3)
+    rl = redis_rl(redis.port, burst=3, rpm=1)  # no refill between the two processes' requests
     del rl["backend"]["redis"]["address"]
     rl["backend"]["redis"]["cluster"] = "redis"
     cfg = rl_config(up, rl, admin=True)
@@ -222,7 +223,7 @@ def redis_reached_through_a_cluster_by_name():
     statuses = [get(sl, headers={"x-user": "by-name"})[0] for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429], statuses
     # The buckets are in Redis: another process with the plain address shares them.
-    other = Sluice(rl_config(up, redis_rl(redis.port, burst=3)))
+    other = Sluice(rl_config(up, redis_rl(redis.port, burst=3, rpm=1)))
     assert get(other, headers={"x-user": "by-name"})[0] == 429
     other.stop()
     sl.stop()
