@@ -5,6 +5,7 @@
 #include "filters/router/router_filter.h"
 
 #include "filters/common/ascii.h"
+#include "filters/common/config_reader.h"
 #include "filters/common/host_check.h"
 
 #include <exception>
@@ -62,7 +63,7 @@ WorkerState::~WorkerState() {
 
 std::unique_ptr<FilterConfig> FilterConfig::create(const sluice_host_t* host,
                                                    sluice_config_ctx_t* ctx, sluice_str_t json) {
-  std::vector<ConfigError> errors;
+  common::ConfigReader reader;
   auto exists = [&](std::string_view name) {
     return host->sluice_host_config_cluster_exists(ctx, st(name));
   };
@@ -70,12 +71,9 @@ std::unique_ptr<FilterConfig> FilterConfig::create(const sluice_host_t* host,
   auto progress = [&](const std::string& line) {
     host->sluice_host_log(ctx, nullptr, SLUICE_LOG_INFO, st(line));
   };
-  auto table = RouteTable::parse(sv(json), exists, errors, progress);
-  if (!errors.empty() || !table) {
-    for (const auto& e : errors) {
-      host->sluice_host_config_error(ctx, st(e.pointer), st(e.message));
-    }
-    if (errors.empty()) {
+  auto table = RouteTable::parse(sv(json), exists, reader, progress);
+  if (!reader.report(host, ctx) || !table) {
+    if (reader.ok()) {
       host->sluice_host_config_error(ctx, SLUICE_STR(""), SLUICE_STR("invalid router config"));
     }
     return nullptr;
