@@ -2,6 +2,8 @@
 // matching route last (the worst case for first-match-wins) and half of the routes regexes.
 #include "filters/router/config.h"
 
+#include "filters/common/config_reader.h"
+
 #include <string>
 
 #include <benchmark/benchmark.h>
@@ -21,11 +23,11 @@ std::unique_ptr<RouteTable> table(int n, bool regex) {
       routes += R"({"match": {"prefix": "/p)" + std::to_string(i) + R"(/"}, "cluster": "a"})";
     }
   }
-  std::vector<ConfigError> errors;
+  sluice::filters::common::ConfigReader reader;
   return RouteTable::parse(
       R"({"virtual_hosts": [{"name": "v", "domains": ["api.example.com", "*"], "routes": [)" +
           routes + "]}]}",
-      [](std::string_view) { return true; }, errors);
+      [](std::string_view) { return true; }, reader);
 }
 
 struct NoHeaders {
@@ -67,11 +69,11 @@ void BM_Router_WildcardDomains(benchmark::State& state) {
     vhosts += R"({"name": "v)" + std::to_string(i) + R"(", "domains": [")" + d +
               R"("], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]},)";
   }
-  std::vector<ConfigError> errors;
+  sluice::filters::common::ConfigReader reader;
   auto t = RouteTable::parse(
       R"({"virtual_hosts": [)" + vhosts +
           R"({"name": "any", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "cluster": "a"}]}]})",
-      [](std::string_view) { return true; }, errors);
+      [](std::string_view) { return true; }, reader);
   std::string host = "www.t" + std::to_string((n - 1) / 2 * 2) + ".example.com";
   for (auto _ : state) {
     benchmark::DoNotOptimize(t->findVirtualHost(host));

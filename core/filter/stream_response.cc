@@ -216,14 +216,21 @@ void Stream::sendLocalReply(uint32_t status, std::string_view body, uint32_t fla
   }
   local_resp_.reset();
   http::HeaderMap& rh = local_resp_.headers;
-  bool has_ct = false;
+  // A body goes out as text/plain unless the replying filter set a content-type or removed it:
+  // `content-type` with an empty value (never valid on the wire, RFC 9110 8.3) means "send
+  // none" (the router's response_headers_to_remove). The default is added before the response
+  // hooks of the filters before this one, so they can replace or remove it too.
+  bool ct_given = false;
   for (size_t i = 0; i < header_count; i++) {
     std::string_view n(headers[i].name.ptr, headers[i].name.len);
     std::string_view v(headers[i].value.ptr, headers[i].value.len);
-    has_ct = has_ct || http::iequals(n, "content-type");
-    rh.add(n, v);
+    bool is_ct = http::iequals(n, "content-type");
+    ct_given = ct_given || is_ct;
+    if (!(is_ct && v.empty())) {
+      rh.add(n, v);
+    }
   }
-  if (!body.empty() && !has_ct) {
+  if (!body.empty() && !ct_given) {
     rh.addView("content-type", "text/plain");
   }
   resp_ = &local_resp_;

@@ -63,8 +63,8 @@ bool ConfigReader::object(const Json& v, const std::string& ptr,
   return true;
 }
 
-const Json* ConfigReader::field(const Json& o, const std::string& ptr, const char* key,
-                                bool required) {
+const Json* ConfigReader::member(const Json& o, const std::string& ptr, const char* key,
+                                 bool required) {
   auto it = o.find(key);
   if (it != o.end()) {
     return &*it;
@@ -77,7 +77,7 @@ const Json* ConfigReader::field(const Json& o, const std::string& ptr, const cha
 
 bool ConfigReader::str(const Json& o, const std::string& ptr, const char* key, std::string& out,
                        bool required, bool non_empty) {
-  const Json* it = field(o, ptr, key, required);
+  const Json* it = member(o, ptr, key, required);
   if (it == nullptr) {
     return false;
   }
@@ -96,7 +96,7 @@ bool ConfigReader::str(const Json& o, const std::string& ptr, const char* key, s
 }
 
 bool ConfigReader::boolean(const Json& o, const std::string& ptr, const char* key, bool& out) {
-  const Json* it = field(o, ptr, key, false);
+  const Json* it = member(o, ptr, key, false);
   if (it == nullptr) {
     return false;
   }
@@ -110,7 +110,7 @@ bool ConfigReader::boolean(const Json& o, const std::string& ptr, const char* ke
 
 bool ConfigReader::uint(const Json& o, const std::string& ptr, const char* key, uint64_t& out,
                         uint64_t min, uint64_t max, bool required) {
-  const Json* it = field(o, ptr, key, required);
+  const Json* it = member(o, ptr, key, required);
   if (it == nullptr) {
     return false;
   }
@@ -124,9 +124,19 @@ bool ConfigReader::uint(const Json& o, const std::string& ptr, const char* key, 
   return true;
 }
 
+bool ConfigReader::uint(const Json& o, const std::string& ptr, const char* key, uint32_t& out,
+                        uint32_t min, uint32_t max, bool required) {
+  uint64_t v = 0;
+  if (!uint(o, ptr, key, v, min, max, required)) {
+    return false;
+  }
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
 bool ConfigReader::number(const Json& o, const std::string& ptr, const char* key, double& out,
                           double min, double max, bool required) {
-  const Json* it = field(o, ptr, key, required);
+  const Json* it = member(o, ptr, key, required);
   if (it == nullptr) {
     return false;
   }
@@ -142,7 +152,7 @@ bool ConfigReader::number(const Json& o, const std::string& ptr, const char* key
 
 const Json* ConfigReader::array(const Json& o, const std::string& ptr, const char* key,
                                 bool required, bool non_empty) {
-  const Json* it = field(o, ptr, key, required);
+  const Json* it = member(o, ptr, key, required);
   if (it == nullptr) {
     return nullptr;
   }

@@ -45,6 +45,9 @@ public:
   bool boolean(const Json& o, const std::string& ptr, const char* key, bool& out);
   bool uint(const Json& o, const std::string& ptr, const char* key, uint64_t& out, uint64_t min,
             uint64_t max, bool required = false);
+  // The same for a 32-bit field (the range must fit it).
+  bool uint(const Json& o, const std::string& ptr, const char* key, uint32_t& out, uint32_t min,
+            uint32_t max, bool required = false);
   bool number(const Json& o, const std::string& ptr, const char* key, double& out, double min,
               double max, bool required = false);
   const Json* array(const Json& o, const std::string& ptr, const char* key, bool required = false,
@@ -55,10 +58,11 @@ public:
   // An RFC 9110 token (header names, methods).
   static bool isToken(std::string_view s);
 
-private:
-  // The member `key` of `o`, or null (with a "required" error when `required`).
-  const Json* field(const Json& o, const std::string& ptr, const char* key, bool required);
+  // The member `key` of object `o` whatever its type, or null (with a "required" error when
+  // `required`): for a value the caller checks itself (a nested object, a choice of types).
+  const Json* member(const Json& o, const std::string& ptr, const char* key, bool required = false);
 
+private:
   std::vector<ConfigError> errors_;
 };
 

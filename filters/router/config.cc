@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -16,22 +15,8 @@ namespace sluice::filters::router {
 
 namespace {
 
-using json = nlohmann::json;
-
-std::string describe(const json& v) {
-  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c + 32);
-    }
-  }
-  return out;
-}
+using common::ConfigReader;
+using common::Json;
 
 std::string upperCase(std::string_view s) {
   std::string out(s);
@@ -43,140 +28,69 @@ std::string upperCase(std::string_view s) {
   return out;
 }
 
+// A header name the router may add or remove: visible ASCII without ':' and the separators
+// that would break a header line or a list (looser than an RFC 9110 token, as it always was).
+bool headerName(const std::string& name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (char c : name) {
+    if (c <= ' ' || c >= 127 || c == ':' || c == '(' || c == ')' || c == ',' || c == '"') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool headerValue(const std::string& v) {
+  return v.find_first_of("\r\n", 0) == std::string::npos && v.find('\0') == std::string::npos;
+}
+
+// The route table's own rules on top of the shared reader (types, ranges, unknown keys and the
+// wording of their errors come from common::ConfigReader).
 class Parser {
 public:
-  Parser(std::vector<ConfigError>& errors, const std::function<bool(std::string_view)>& exists)
-      : errors_(errors), cluster_exists_(exists) {}
+  Parser(ConfigReader& reader, const std::function<bool(std::string_view)>& exists)
+      : r_(reader), cluster_exists_(exists) {}
 
-  void error(const std::string& ptr, std::string msg) { errors_.push_back({ptr, std::move(msg)}); }
-
-  bool object(const json& v, const std::string& ptr, std::initializer_list<const char*> keys) {
-    if (!v.is_object()) {
-      error(ptr, "expected an object, got " + describe(v));
-      return false;
-    }
-    for (auto it = v.begin(); it != v.end(); ++it) {
-      if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return it.key() == k; })) {
-        error(ptr + "/" + it.key(), "unknown key \"" + it.key() + "\"");
-      }
-    }
-    return true;
-  }
-
-  bool str(const json& o, const std::string& ptr, const char* key, std::string& out,
-           bool required = false) {
-    auto it = o.find(key);
-    if (it == o.end()) {
-      if (required) {
-        error(ptr + "/" + key, "required");
-      }
-      return false;
-    }
-    if (!it->is_string()) {
-      error(ptr + "/" + key, "expected a string, got " + describe(*it));
-      return false;
-    }
-    out = it->get<std::string>();
-    return true;
-  }
-
-  bool boolean(const json& o, const std::string& ptr, const char* key, bool& out) {
-    auto it = o.find(key);
-    if (it == o.end()) {
-      return false;
-    }
-    if (!it->is_boolean()) {
-      error(ptr + "/" + key, "expected true or false, got " + describe(*it));
-      return false;
-    }
-    out = it->get<bool>();
-    return true;
-  }
-
-  bool uint(const json& o, const std::string& ptr, const char* key, uint32_t& out, uint32_t min,
-            uint32_t max) {
-    auto it = o.find(key);
-    if (it == o.end()) {
-      return false;
-    }
-    if (!it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0) ||
-        it->get<uint64_t>() < min || it->get<uint64_t>() > max) {
-      error(ptr + "/" + key, "expected an integer " + std::to_string(min) + ".." +
-                                 std::to_string(max) + ", got " + describe(*it));
-      return false;
-    }
-    out = static_cast<uint32_t>(it->get<uint64_t>());
-    return true;
-  }
-
-  const json* array(const json& o, const std::string& ptr, const char* key, bool required = false) {
-    auto it = o.find(key);
-    if (it == o.end()) {
-      if (required) {
-        error(ptr + "/" + key, "required");
-      }
-      return nullptr;
-    }
-    if (!it->is_array()) {
-      error(ptr + "/" + key, "expected an array, got " + describe(*it));
-      return nullptr;
-    }
-    return &*it;
-  }
-
-  bool headerName(const std::string& name) {
-    if (name.empty()) {
-      return false;
-    }
-    for (char c : name) {
-      if (c <= ' ' || c >= 127 || c == ':' || c == '(' || c == ')' || c == ',' || c == '"') {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  bool headerValue(const std::string& v) {
-    return v.find_first_of("\r\n", 0) == std::string::npos && v.find('\0') == std::string::npos;
-  }
-
-  std::vector<HeaderOp> headerOps(const json& o, const std::string& ptr, const char* key) {
+  std::vector<HeaderOp> headerOps(const Json& o, const std::string& ptr, const char* key) {
     std::vector<HeaderOp> ops;
-    const json* a = array(o, ptr, key);
+    const Json* a = r_.array(o, ptr, key);
     if (a == nullptr) {
       return ops;
     }
     for (size_t i = 0; i < a->size(); i++) {
       std::string p = ptr + "/" + key + "/" + std::to_string(i);
-      if (!object((*a)[i], p, {"name", "value", "append"})) {
+      if (!r_.object((*a)[i], p, {"name", "value", "append"})) {
         continue;
       }
       HeaderOp op;
-      if (str((*a)[i], p, "name", op.name, true) && !headerName(op.name)) {
-        error(p + "/name", "invalid header name \"" + op.name + "\"");
+      if (r_.str((*a)[i], p, "name", op.name, true) && !headerName(op.name)) {
+        r_.error(p + "/name", "invalid header name \"" + op.name + "\"");
       }
-      if (str((*a)[i], p, "value", op.value, true) && !headerValue(op.value)) {
-        error(p + "/value", "a header value cannot contain CR, LF or NUL");
+      if (r_.str((*a)[i], p, "value", op.value, true) && !headerValue(op.value)) {
+        r_.error(p + "/value", "a header value cannot contain CR, LF or NUL");
       }
-      boolean((*a)[i], p, "append", op.append);
+      r_.boolean((*a)[i], p, "append", op.append);
       ops.push_back(std::move(op));
     }
     return ops;
   }
 
-  std::vector<std::string> names(const json& o, const std::string& ptr, const char* key) {
+  std::vector<std::string> names(const Json& o, const std::string& ptr, const char* key) {
     std::vector<std::string> out;
-    const json* a = array(o, ptr, key);
+    const Json* a = r_.array(o, ptr, key);
     if (a == nullptr) {
       return out;
     }
     for (size_t i = 0; i < a->size(); i++) {
-      if (!(*a)[i].is_string() || !headerName((*a)[i].get<std::string>())) {
-        error(ptr + "/" + key + "/" + std::to_string(i),
-              "expected a header name, got " + describe((*a)[i]));
+      const Json& v = (*a)[i];
+      if (!v.is_string() || !headerName(v.get_ref<const std::string&>())) {
+        r_.error(ptr + "/" + key + "/" + std::to_string(i),
+                 "expected a header name, got " + ConfigReader::describe(v));
         continue;
       }
-      out.push_back((*a)[i].get<std::string>());
+      out.push_back(v.get<std::string>());
     }
     return out;
   }
@@ -187,8 +101,8 @@ public:
     std::string anchored = "^(?:" + pattern + ")$";
     if (hs_compile(anchored.c_str(), HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY, HS_MODE_BLOCK,
                    nullptr, &db, &err) != HS_SUCCESS) {
-      error(ptr, "invalid or unsupported regex \"" + pattern +
-                     "\": " + (err != nullptr ? err->message : "unknown error"));
+      r_.error(ptr, "invalid or unsupported regex \"" + pattern +
+                        "\": " + (err != nullptr ? err->message : "unknown error"));
       if (err != nullptr) {
         hs_free_compile_error(err);
       }
@@ -197,224 +111,252 @@ public:
     return db;
   }
 
-  void route(const json& r, const std::string& ptr, Route& out) {
-    if (!object(r, ptr,
-                {"match", "cluster", "weighted_clusters", "redirect", "direct_response",
-                 "strip_prefix", "prefix_rewrite", "timeout_ms", "retry", "request_headers_to_add",
-                 "request_headers_to_remove", "response_headers_to_add",
-                 "response_headers_to_remove", "name"})) {
+  void methods(const Json& m, const std::string& mp, Route& out) {
+    const Json* ms = r_.array(m, mp, "methods");
+    if (ms == nullptr) {
       return;
     }
-    str(r, ptr, "name", out.name);
-    auto m = r.find("match");
-    if (m == r.end()) {
-      error(ptr + "/match", "required");
-    } else if (object(*m, ptr + "/match", {"prefix", "path", "regex", "methods", "headers"})) {
-      std::string mp = ptr + "/match";
-      int kinds = 0;
-      if (str(*m, mp, "prefix", out.value)) {
-        out.kind = Route::MatchKind::Prefix;
-        kinds++;
-        if (out.value.empty() || out.value[0] != '/') {
-          error(mp + "/prefix", "a prefix starts with \"/\"");
+    for (size_t i = 0; i < ms->size(); i++) {
+      std::string p = mp + "/methods/" + std::to_string(i);
+      const Json& v = (*ms)[i];
+      if (!v.is_string()) {
+        r_.error(p, "expected a method name, got " + ConfigReader::describe(v));
+        continue;
+      }
+      const std::string& method = v.get_ref<const std::string&>();
+      if (!ConfigReader::isToken(method)) {
+        r_.error(p, "expected a method name (an RFC 9110 token), got " + ConfigReader::describe(v));
+      } else if (!knownMethod(method)) {
+        const std::string upper = upperCase(method);
+        r_.error(p, "unknown method " + ConfigReader::describe(v) +
+                        (knownMethod(upper)
+                             ? ": methods are case-sensitive, did you mean \"" + upper + "\"?"
+                             : ": no request with it can reach the router (the "
+                               "HTTP/1 parser refuses it)"));
+      }
+      out.methods.push_back(method);
+    }
+  }
+
+  void headerMatches(const Json& m, const std::string& mp, Route& out) {
+    const Json* hs = r_.array(m, mp, "headers");
+    if (hs == nullptr) {
+      return;
+    }
+    for (size_t i = 0; i < hs->size(); i++) {
+      std::string hp = mp + "/headers/" + std::to_string(i);
+      const Json& h = (*hs)[i];
+      if (!r_.object(h, hp, {"name", "exact", "present", "prefix", "regex"})) {
+        continue;
+      }
+      HeaderMatch hm;
+      if (r_.str(h, hp, "name", hm.name, true)) {
+        if (!ConfigReader::isToken(hm.name)) {
+          r_.error(hp + "/name", "expected a header name (an RFC 9110 token), got " +
+                                     ConfigReader::describe(Json(hm.name)));
         }
+        hm.name = ConfigReader::lower(hm.name);
       }
-      if (str(*m, mp, "path", out.value)) {
-        out.kind = Route::MatchKind::Path;
-        kinds++;
-        if (out.value.empty() || out.value[0] != '/') {
-          error(mp + "/path", "a path starts with \"/\"");
+      int n = 0;
+      if (r_.str(h, hp, "exact", hm.value)) {
+        hm.kind = HeaderMatch::Kind::Exact;
+        n++;
+      }
+      if (r_.str(h, hp, "prefix", hm.value)) {
+        hm.kind = HeaderMatch::Kind::Prefix;
+        n++;
+      }
+      if (r_.str(h, hp, "regex", hm.value)) {
+        hm.kind = HeaderMatch::Kind::Regex;
+        hm.db = compileOne(hm.value, hp + "/regex");
+        if (hm.db != nullptr) {
+          header_dbs.push_back(hm.db);
         }
+        n++;
       }
-      if (str(*m, mp, "regex", out.value)) {
-        out.kind = Route::MatchKind::Regex;
-        kinds++;
-        regex_ptrs.push_back(mp + "/regex");
-        regexes.push_back(&out);
+      bool present = true;
+      if (r_.boolean(h, hp, "present", present)) {
+        hm.kind = present ? HeaderMatch::Kind::Present : HeaderMatch::Kind::Absent;
+        n++;
       }
-      if (kinds != 1) {
-        error(mp, "expected exactly one of prefix, path or regex");
+      if (n > 1) {
+        r_.error(hp, "expected at most one of exact, prefix, regex, present");
       }
-      if (const json* ms = array(*m, mp, "methods")) {
-        for (size_t i = 0; i < ms->size(); i++) {
-          std::string p = mp + "/methods/" + std::to_string(i);
-          if (!(*ms)[i].is_string()) {
-            error(p, "expected a method name, got " + describe((*ms)[i]));
-            continue;
-          }
-          const std::string& method = (*ms)[i].get_ref<const std::string&>();
-          if (!common::ConfigReader::isToken(method)) {
-            error(p, "expected a method name (an RFC 9110 token), got " + describe((*ms)[i]));
-          } else if (!knownMethod(method)) {
-            const std::string upper = upperCase(method);
-            error(p, "unknown method " + describe((*ms)[i]) +
-                         (knownMethod(upper)
-                              ? ": methods are case-sensitive, did you mean \"" + upper + "\"?"
-                              : ": no request with it can reach the router (the "
-                                "HTTP/1 parser refuses it)"));
-          }
-          out.methods.push_back(method);
-        }
-      }
-      if (const json* hs = array(*m, mp, "headers")) {
-        for (size_t i = 0; i < hs->size(); i++) {
-          std::string hp = mp + "/headers/" + std::to_string(i);
-          const json& h = (*hs)[i];
-          if (!object(h, hp, {"name", "exact", "present", "prefix", "regex"})) {
-            continue;
-          }
-          HeaderMatch hm;
-          if (str(h, hp, "name", hm.name, true)) {
-            if (!common::ConfigReader::isToken(hm.name)) {
-              error(hp + "/name",
-                    "expected a header name (an RFC 9110 token), got " + describe(h["name"]));
-            }
-            hm.name = lower(hm.name);
-          }
-          int n = 0;
-          if (str(h, hp, "exact", hm.value)) {
-            hm.kind = HeaderMatch::Kind::Exact;
-            n++;
-          }
-          if (str(h, hp, "prefix", hm.value)) {
-            hm.kind = HeaderMatch::Kind::Prefix;
-            n++;
-          }
-          if (str(h, hp, "regex", hm.value)) {
-            hm.kind = HeaderMatch::Kind::Regex;
-            hm.db = compileOne(hm.value, hp + "/regex");
-            if (hm.db != nullptr) {
-              header_dbs.push_back(hm.db);
-            }
-            n++;
-          }
-          bool present = true;
-          if (boolean(h, hp, "present", present)) {
-            hm.kind = present ? HeaderMatch::Kind::Present : HeaderMatch::Kind::Absent;
-            n++;
-          }
-          if (n > 1) {
-            error(hp, "expected at most one of exact, prefix, regex, present");
-          }
-          out.headers.push_back(std::move(hm));
-        }
+      out.headers.push_back(std::move(hm));
+    }
+  }
+
+  void match(const Json& r, const std::string& ptr, Route& out) {
+    const Json* m = r_.member(r, ptr, "match", true);
+    std::string mp = ptr + "/match";
+    if (m == nullptr || !r_.object(*m, mp, {"prefix", "path", "regex", "methods", "headers"})) {
+      return;
+    }
+    int kinds = 0;
+    if (r_.str(*m, mp, "prefix", out.value)) {
+      out.kind = Route::MatchKind::Prefix;
+      kinds++;
+      if (out.value.empty() || out.value[0] != '/') {
+        r_.error(mp + "/prefix", "a prefix starts with \"/\"");
       }
     }
+    if (r_.str(*m, mp, "path", out.value)) {
+      out.kind = Route::MatchKind::Path;
+      kinds++;
+      if (out.value.empty() || out.value[0] != '/') {
+        r_.error(mp + "/path", "a path starts with \"/\"");
+      }
+    }
+    if (r_.str(*m, mp, "regex", out.value)) {
+      out.kind = Route::MatchKind::Regex;
+      kinds++;
+      regex_ptrs.push_back(mp + "/regex");
+      regexes.push_back(&out);
+    }
+    if (kinds != 1) {
+      r_.error(mp, "expected exactly one of prefix, path or regex");
+    }
+    methods(*m, mp, out);
+    headerMatches(*m, mp, out);
+  }
+
+  void weightedClusters(const Json& wc, const std::string& ptr, Route& out) {
+    if (wc.empty()) {
+      r_.error(ptr + "/weighted_clusters", "expected at least one cluster");
+    }
+    for (size_t i = 0; i < wc.size(); i++) {
+      std::string wp = ptr + "/weighted_clusters/" + std::to_string(i);
+      if (!r_.object(wc[i], wp, {"cluster", "weight"})) {
+        continue;
+      }
+      std::string c;
+      uint32_t w = 0;
+      if (r_.str(wc[i], wp, "cluster", c, true) && !cluster_exists_(c)) {
+        r_.error(wp + "/cluster", "unknown cluster \"" + c + "\"");
+      }
+      r_.uint(wc[i], wp, "weight", w, 1, 1000000, true);
+      out.weighted.emplace_back(c, w);
+      out.total_weight += w;
+    }
+  }
+
+  void redirect(const Json& rd, const std::string& rp, Route& out) {
+    if (!r_.object(rd, rp, {"path", "host", "scheme", "status", "strip_query"})) {
+      return;
+    }
+    if (r_.str(rd, rp, "path", out.redirect_path) &&
+        (out.redirect_path.empty() || out.redirect_path[0] != '/' ||
+         !headerValue(out.redirect_path))) {
+      r_.error(rp + "/path", "expected a path starting with \"/\"");
+    }
+    if (r_.str(rd, rp, "host", out.redirect_host) && !headerValue(out.redirect_host)) {
+      r_.error(rp + "/host", "invalid host");
+    }
+    if (r_.str(rd, rp, "scheme", out.redirect_scheme) && out.redirect_scheme != "http" &&
+        out.redirect_scheme != "https") {
+      r_.error(rp + "/scheme", "expected \"http\" or \"https\"");
+    }
+    out.status = 301;
+    if (r_.uint(rd, rp, "status", out.status, 300, 399) &&
+        !(out.status == 301 || out.status == 302 || out.status == 303 || out.status == 307 ||
+          out.status == 308)) {
+      r_.error(rp + "/status", "expected 301, 302, 303, 307 or 308");
+    }
+    r_.boolean(rd, rp, "strip_query", out.redirect_strip_query);
+  }
+
+  void retry(const Json& rt, const std::string& rp, Route& out) {
+    if (!r_.object(rt, rp, {"attempts", "on", "per_try_timeout_ms"})) {
+      return;
+    }
+    r_.uint(rt, rp, "attempts", out.retry_attempts, 0, 10);
+    r_.uint(rt, rp, "per_try_timeout_ms", out.per_try_timeout_ms, 0, 86400000);
+    const Json* on = r_.array(rt, rp, "on");
+    if (on == nullptr) {
+      if (out.retry_attempts > 0) {
+        out.retry_on = SLUICE_RETRY_CONNECT_FAILURE | SLUICE_RETRY_RESET;
+      }
+      return;
+    }
+    for (size_t i = 0; i < on->size(); i++) {
+      const Json& c = (*on)[i];
+      std::string_view v = c.is_string() ? std::string_view(c.get_ref<const std::string&>()) : "";
+      if (v == "connect-failure") {
+        out.retry_on |= SLUICE_RETRY_CONNECT_FAILURE;
+      } else if (v == "reset") {
+        out.retry_on |= SLUICE_RETRY_RESET;
+      } else if (v == "5xx") {
+        out.retry_on |= SLUICE_RETRY_5XX;
+      } else if (v == "timeout") {
+        out.retry_on |= SLUICE_RETRY_TIMEOUT;
+      } else {
+        r_.error(rp + "/on/" + std::to_string(i),
+                 "expected connect-failure, reset, 5xx or timeout, got " +
+                     ConfigReader::describe(c));
+      }
+    }
+  }
+
+  void route(const Json& r, const std::string& ptr, Route& out) {
+    if (!r_.object(r, ptr,
+                   {"match", "cluster", "weighted_clusters", "redirect", "direct_response",
+                    "strip_prefix", "prefix_rewrite", "timeout_ms", "retry",
+                    "request_headers_to_add", "request_headers_to_remove",
+                    "response_headers_to_add", "response_headers_to_remove", "name"})) {
+      return;
+    }
+    r_.str(r, ptr, "name", out.name);
+    match(r, ptr, out);
     int actions = 0;
-    if (str(r, ptr, "cluster", out.cluster)) {
+    if (r_.str(r, ptr, "cluster", out.cluster)) {
       out.action = Route::Action::Cluster;
       actions++;
       if (!cluster_exists_(out.cluster)) {
-        error(ptr + "/cluster", "unknown cluster \"" + out.cluster + "\"");
+        r_.error(ptr + "/cluster", "unknown cluster \"" + out.cluster + "\"");
       }
     }
-    if (const json* wc = array(r, ptr, "weighted_clusters")) {
+    if (const Json* wc = r_.array(r, ptr, "weighted_clusters")) {
       out.action = Route::Action::Weighted;
       actions++;
-      if (wc->empty()) {
-        error(ptr + "/weighted_clusters", "expected at least one cluster");
-      }
-      for (size_t i = 0; i < wc->size(); i++) {
-        std::string wp = ptr + "/weighted_clusters/" + std::to_string(i);
-        if (!object((*wc)[i], wp, {"cluster", "weight"})) {
-          continue;
-        }
-        std::string c;
-        uint32_t w = 0;
-        if (str((*wc)[i], wp, "cluster", c, true) && !cluster_exists_(c)) {
-          error(wp + "/cluster", "unknown cluster \"" + c + "\"");
-        }
-        if (!uint((*wc)[i], wp, "weight", w, 1, 1000000)) {
-          if (!(*wc)[i].contains("weight")) {
-            error(wp + "/weight", "required");
-          }
-        }
-        out.weighted.emplace_back(c, w);
-        out.total_weight += w;
-      }
+      weightedClusters(*wc, ptr, out);
     }
-    if (auto rd = r.find("redirect"); rd != r.end()) {
+    if (const Json* rd = r_.member(r, ptr, "redirect")) {
       out.action = Route::Action::Redirect;
       actions++;
-      std::string rp = ptr + "/redirect";
-      if (object(*rd, rp, {"path", "host", "scheme", "status", "strip_query"})) {
-        if (str(*rd, rp, "path", out.redirect_path) &&
-            (out.redirect_path.empty() || out.redirect_path[0] != '/' ||
-             !headerValue(out.redirect_path))) {
-          error(rp + "/path", "expected a path starting with \"/\"");
-        }
-        if (str(*rd, rp, "host", out.redirect_host) && !headerValue(out.redirect_host)) {
-          error(rp + "/host", "invalid host");
-        }
-        if (str(*rd, rp, "scheme", out.redirect_scheme) && out.redirect_scheme != "http" &&
-            out.redirect_scheme != "https") {
-          error(rp + "/scheme", "expected \"http\" or \"https\"");
-        }
-        out.status = 301;
-        if (uint(*rd, rp, "status", out.status, 300, 399) &&
-            !(out.status == 301 || out.status == 302 || out.status == 303 || out.status == 307 ||
-              out.status == 308)) {
-          error(rp + "/status", "expected 301, 302, 303, 307 or 308");
-        }
-        boolean(*rd, rp, "strip_query", out.redirect_strip_query);
-      }
+      redirect(*rd, ptr + "/redirect", out);
     }
-    if (auto dr = r.find("direct_response"); dr != r.end()) {
+    if (const Json* dr = r_.member(r, ptr, "direct_response")) {
       out.action = Route::Action::Direct;
       actions++;
       std::string dp = ptr + "/direct_response";
-      if (object(*dr, dp, {"status", "body"})) {
+      if (r_.object(*dr, dp, {"status", "body"})) {
         out.status = 200;
-        if (!uint(*dr, dp, "status", out.status, 100, 599) && !dr->contains("status")) {
-          error(dp + "/status", "required");
-        }
-        str(*dr, dp, "body", out.body);
+        r_.uint(*dr, dp, "status", out.status, 100, 599, true);
+        r_.str(*dr, dp, "body", out.body);
       }
     }
     if (actions != 1) {
-      error(ptr, "expected exactly one of cluster, weighted_clusters, redirect, direct_response");
+      r_.error(ptr,
+               "expected exactly one of cluster, weighted_clusters, redirect, direct_response");
     }
     bool is_prefix = out.kind == Route::MatchKind::Prefix;
-    if (boolean(r, ptr, "strip_prefix", out.strip_prefix) && out.strip_prefix && !is_prefix) {
-      error(ptr + "/strip_prefix", "strip_prefix needs a prefix match");
+    if (r_.boolean(r, ptr, "strip_prefix", out.strip_prefix) && out.strip_prefix && !is_prefix) {
+      r_.error(ptr + "/strip_prefix", "strip_prefix needs a prefix match");
     }
     std::string rewrite;
-    if (str(r, ptr, "prefix_rewrite", rewrite)) {
+    if (r_.str(r, ptr, "prefix_rewrite", rewrite)) {
       if (!is_prefix) {
-        error(ptr + "/prefix_rewrite", "prefix_rewrite needs a prefix match");
+        r_.error(ptr + "/prefix_rewrite", "prefix_rewrite needs a prefix match");
       } else if (out.strip_prefix) {
-        error(ptr + "/prefix_rewrite", "use either strip_prefix or prefix_rewrite");
+        r_.error(ptr + "/prefix_rewrite", "use either strip_prefix or prefix_rewrite");
       } else if (rewrite.empty() || rewrite[0] != '/') {
-        error(ptr + "/prefix_rewrite", "expected a path starting with \"/\"");
+        r_.error(ptr + "/prefix_rewrite", "expected a path starting with \"/\"");
       }
       out.prefix_rewrite = rewrite;
     }
-    uint(r, ptr, "timeout_ms", out.timeout_ms, 0, 86400000);
-    if (auto rt = r.find("retry"); rt != r.end()) {
-      std::string rp = ptr + "/retry";
-      if (object(*rt, rp, {"attempts", "on", "per_try_timeout_ms"})) {
-        uint(*rt, rp, "attempts", out.retry_attempts, 0, 10);
-        uint(*rt, rp, "per_try_timeout_ms", out.per_try_timeout_ms, 0, 86400000);
-        if (const json* on = array(*rt, rp, "on")) {
-          for (size_t i = 0; i < on->size(); i++) {
-            std::string v = (*on)[i].is_string() ? (*on)[i].get<std::string>() : "";
-            if (v == "connect-failure") {
-              out.retry_on |= SLUICE_RETRY_CONNECT_FAILURE;
-            } else if (v == "reset") {
-              out.retry_on |= SLUICE_RETRY_RESET;
-            } else if (v == "5xx") {
-              out.retry_on |= SLUICE_RETRY_5XX;
-            } else if (v == "timeout") {
-              out.retry_on |= SLUICE_RETRY_TIMEOUT;
-            } else {
-              error(rp + "/on/" + std::to_string(i),
-                    "expected connect-failure, reset, 5xx or timeout, got " + describe((*on)[i]));
-            }
-          }
-        } else if (out.retry_attempts > 0) {
-          out.retry_on = SLUICE_RETRY_CONNECT_FAILURE | SLUICE_RETRY_RESET;
-        }
-      }
+    r_.uint(r, ptr, "timeout_ms", out.timeout_ms, 0, 86400000);
+    if (const Json* rt = r_.member(r, ptr, "retry")) {
+      retry(*rt, ptr + "/retry", out);
     }
     out.request_headers_to_add = headerOps(r, ptr, "request_headers_to_add");
     out.request_headers_to_remove = names(r, ptr, "request_headers_to_remove");
@@ -422,7 +364,7 @@ public:
     out.response_headers_to_remove = names(r, ptr, "response_headers_to_remove");
   }
 
-  std::vector<ConfigError>& errors_;
+  ConfigReader& r_;
   const std::function<bool(std::string_view)>& cluster_exists_;
   std::vector<Route*> regexes;
   std::vector<std::string> regex_ptrs;
@@ -532,7 +474,7 @@ RouteTable::~RouteTable() {
 
 std::unique_ptr<RouteTable> RouteTable::parse(
     std::string_view text, const std::function<bool(std::string_view)>& cluster_exists,
-    std::vector<ConfigError>& errors, const std::function<void(const std::string&)>& progress) {
+    common::ConfigReader& reader, const std::function<void(const std::string&)>& progress) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point started = Clock::now();
   Clock::time_point last_report = started;
@@ -542,105 +484,97 @@ std::unique_ptr<RouteTable> RouteTable::parse(
   auto elapsed_ms = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
   };
-  json root;
-  try {
-    root = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    errors.push_back({"", std::string("invalid JSON: ") + e.what()});
+  Json root;
+  if (!reader.parse(sluice_str_t{text.data(), text.size()}, root) ||
+      !reader.object(root, "", {"virtual_hosts"})) {
+    return nullptr;
+  }
+  const Json* vhs = reader.array(root, "", "virtual_hosts", true);
+  if (vhs == nullptr) {
     return nullptr;
   }
   auto table = std::make_unique<RouteTable>();
-  Parser p(errors, cluster_exists);
-  try {
-    if (!p.object(root, "", {"virtual_hosts"})) {
-      return nullptr;
+  Parser p(reader, cluster_exists);
+  table->vhosts_.resize(vhs->size());
+  for (const Json& v : *vhs) {
+    if (auto rs = v.find("routes"); rs != v.end() && rs->is_array()) {
+      routes_total += rs->size();
     }
-    const json* vhs = p.array(root, "", "virtual_hosts", true);
-    if (vhs == nullptr) {
-      return nullptr;
+  }
+  std::set<std::string> domains_seen;
+  for (size_t i = 0; i < vhs->size(); i++) {
+    std::string vp = "/virtual_hosts/" + std::to_string(i);
+    const Json& v = (*vhs)[i];
+    VirtualHost& vh = table->vhosts_[i];
+    if (!reader.object(v, vp,
+                       {"name", "domains", "routes", "request_headers_to_add",
+                        "response_headers_to_add", "response_headers_to_remove"})) {
+      continue;
     }
-    table->vhosts_.resize(vhs->size());
-    for (const json& v : *vhs) {
-      if (v.is_object() && v.contains("routes") && v["routes"].is_array()) {
-        routes_total += v["routes"].size();
+    reader.str(v, vp, "name", vh.name, true);
+    if (const Json* ds = reader.array(v, vp, "domains", true)) {
+      if (ds->empty()) {
+        reader.error(vp + "/domains", "expected at least one domain");
       }
-    }
-    std::set<std::string> domains_seen;
-    for (size_t i = 0; i < vhs->size(); i++) {
-      std::string vp = "/virtual_hosts/" + std::to_string(i);
-      const json& v = (*vhs)[i];
-      VirtualHost& vh = table->vhosts_[i];
-      if (!p.object(v, vp,
-                    {"name", "domains", "routes", "request_headers_to_add",
-                     "response_headers_to_add", "response_headers_to_remove"})) {
-        continue;
-      }
-      p.str(v, vp, "name", vh.name, true);
-      if (const json* ds = p.array(v, vp, "domains", true)) {
-        if (ds->empty()) {
-          p.error(vp + "/domains", "expected at least one domain");
+      for (size_t j = 0; j < ds->size(); j++) {
+        std::string dp = vp + "/domains/" + std::to_string(j);
+        const Json& dv = (*ds)[j];
+        if (!dv.is_string() || dv.get_ref<const std::string&>().empty()) {
+          reader.error(dp, dv.is_string() ? "expected a domain name, got \"\""
+                                          : "expected a string, got " + ConfigReader::describe(dv));
+          continue;
         }
-        for (size_t j = 0; j < ds->size(); j++) {
-          std::string dp = vp + "/domains/" + std::to_string(j);
-          if (!(*ds)[j].is_string() || (*ds)[j].get<std::string>().empty()) {
-            p.error(dp, (*ds)[j].is_string() ? "expected a domain name, got \"\""
-                                             : "expected a string, got " + describe((*ds)[j]));
-            continue;
-          }
-          std::string d = lower((*ds)[j].get<std::string>());
-          if (!domains_seen.insert(d).second) {
-            p.error(dp, "domain \"" + d + "\" is already used by another virtual host");
-            continue;
-          }
-          const VirtualHost* ptr = &vh;
-          if (d == "*") {
-            table->default_ = ptr;
-          } else if (d.rfind("*.", 0) == 0 || (d[0] == '*' && d.size() > 1)) {
-            table->suffixes_.add(d.substr(1), ptr);
-          } else if (d.size() > 1 && d.back() == '*') {
-            table->prefixes_.add(d.substr(0, d.size() - 1), ptr);
-          } else if (d.find('*') != std::string::npos) {
-            p.error(dp, "a wildcard is only allowed at the start or the end of a domain");
-          } else {
-            table->exact_[d] = ptr;
-          }
+        std::string d = ConfigReader::lower(dv.get_ref<const std::string&>());
+        if (!domains_seen.insert(d).second) {
+          reader.error(dp, "domain \"" + d + "\" is already used by another virtual host");
+          continue;
+        }
+        const VirtualHost* ptr = &vh;
+        if (d == "*") {
+          table->default_ = ptr;
+        } else if (d.rfind("*.", 0) == 0 || (d[0] == '*' && d.size() > 1)) {
+          table->suffixes_.add(d.substr(1), ptr);
+        } else if (d.size() > 1 && d.back() == '*') {
+          table->prefixes_.add(d.substr(0, d.size() - 1), ptr);
+        } else if (d.find('*') != std::string::npos) {
+          reader.error(dp, "a wildcard is only allowed at the start or the end of a domain");
+        } else {
+          table->exact_[d] = ptr;
         }
       }
-      vh.request_headers_to_add = p.headerOps(v, vp, "request_headers_to_add");
-      vh.response_headers_to_add = p.headerOps(v, vp, "response_headers_to_add");
-      vh.response_headers_to_remove = p.names(v, vp, "response_headers_to_remove");
-      if (const json* rs = p.array(v, vp, "routes", true)) {
-        vh.routes.resize(rs->size());
-        for (size_t j = 0; j < rs->size(); j++) {
-          Route& r = vh.routes[j];
-          p.route((*rs)[j], vp + "/routes/" + std::to_string(j), r);
-          if (r.name.empty()) {
-            r.name = vh.name + "/" + std::to_string(j);
-          }
-          vh.has_regex |= r.kind == Route::MatchKind::Regex;
-          routes_done++;
-          // Every 10000 routes, or every second when it goes slower than that.
-          if (progress && ((routes_done % 10000) == 0 ||
-                           ((routes_done & 255) == 0 &&
-                            Clock::now() - last_report >= std::chrono::seconds(1)))) {
-            last_report = Clock::now();
-            reported = true;
-            progress("building config: compiled " + std::to_string(routes_done) + "/" +
-                     std::to_string(routes_total) + " routes");
-          }
+    }
+    vh.request_headers_to_add = p.headerOps(v, vp, "request_headers_to_add");
+    vh.response_headers_to_add = p.headerOps(v, vp, "response_headers_to_add");
+    vh.response_headers_to_remove = p.names(v, vp, "response_headers_to_remove");
+    if (const Json* rs = reader.array(v, vp, "routes", true)) {
+      vh.routes.resize(rs->size());
+      for (size_t j = 0; j < rs->size(); j++) {
+        Route& r = vh.routes[j];
+        p.route((*rs)[j], vp + "/routes/" + std::to_string(j), r);
+        if (r.name.empty()) {
+          r.name = vh.name + "/" + std::to_string(j);
+        }
+        vh.has_regex |= r.kind == Route::MatchKind::Regex;
+        routes_done++;
+        // Every 10000 routes, or every second when it goes slower than that.
+        if (progress &&
+            ((routes_done % 10000) == 0 ||
+             ((routes_done & 255) == 0 && Clock::now() - last_report >= std::chrono::seconds(1)))) {
+          last_report = Clock::now();
+          reported = true;
+          progress("building config: compiled " + std::to_string(routes_done) + "/" +
+                   std::to_string(routes_total) + " routes");
         }
       }
-      vh.buildIndex();
     }
-  } catch (const json::exception& e) {
-    errors.push_back({"", std::string("invalid router config: ") + e.what()});
+    vh.buildIndex();
   }
   table->header_dbs_ = p.header_dbs;
   table->suffixes_.finish();
   table->prefixes_.finish();
 
   // Every path regex of the table in one database, compiled once.
-  if (!p.regexes.empty() && errors.empty()) {
+  if (!p.regexes.empty() && reader.ok()) {
     std::vector<std::string> patterns;
     std::vector<const char*> exprs;
     std::vector<unsigned> flags, ids;
@@ -697,8 +631,8 @@ std::unique_ptr<RouteTable> RouteTable::parse(
                                     static_cast<size_t>(err->expression) < p.regexes.size()
                                 ? p.regexes[static_cast<size_t>(err->expression)]->value
                                 : "";
-      errors.push_back({where, "invalid or unsupported regex \"" + pattern +
-                                   "\": " + (err != nullptr ? err->message : "unknown error")});
+      reader.error(where, "invalid or unsupported regex \"" + pattern +
+                              "\": " + (err != nullptr ? err->message : "unknown error"));
       if (err != nullptr) {
         hs_free_compile_error(err);
       }
@@ -710,7 +644,7 @@ std::unique_ptr<RouteTable> RouteTable::parse(
   for (hs_database_t* d : table->header_dbs_) {
     hs_alloc_scratch(d, &table->proto_scratch_);
   }
-  if (!errors.empty()) {
+  if (!reader.ok()) {
     return nullptr;
   }
   if (progress && (reported || elapsed_ms() >= 1000)) {

@@ -14,12 +14,11 @@
 
 #include <hs/hs.h>
 
-namespace sluice::filters::router {
+namespace sluice::filters::common {
+class ConfigReader;
+} // namespace sluice::filters::common
 
-struct ConfigError {
-  std::string pointer;
-  std::string message;
-};
+namespace sluice::filters::router {
 
 struct HeaderMatch {
   // Present: the header is there (any value); Absent ("present": false): it is not.
@@ -95,13 +94,14 @@ public:
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
-  // Parses the router's JSON config. `cluster_exists` checks cluster references. `progress`
-  // (optional) gets a line for the log about once a second while a large table is parsed
-  // ("building config: compiled 12000/20000 routes"), while its regexes compile, and when a
-  // parse that took a second or more is done.
+  // Parses the router's JSON config with the filters' shared reader, which collects the errors
+  // (by JSON pointer); null if there is any. `cluster_exists` checks cluster references.
+  // `progress` (optional) gets a line for the log about once a second while a large table is
+  // parsed ("building config: compiled 12000/20000 routes"), while its regexes compile, and
+  // when a parse that took a second or more is done.
   static std::unique_ptr<RouteTable>
   parse(std::string_view json, const std::function<bool(std::string_view)>& cluster_exists,
-        std::vector<ConfigError>& errors,
+        common::ConfigReader& reader,
         const std::function<void(const std::string&)>& progress = nullptr);
 
   // Virtual host for an authority (case-insensitive, port ignored); null if none.

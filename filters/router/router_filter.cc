@@ -5,8 +5,10 @@
 #include "filters/router/router_filter.h"
 
 #include "filters/common/ascii.h"
+#include "filters/common/config_reader.h"
 #include "filters/common/host_check.h"
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <random>
@@ -62,7 +64,7 @@ WorkerState::~WorkerState() {
 
 std::unique_ptr<FilterConfig> FilterConfig::create(const sluice_host_t* host,
                                                    sluice_config_ctx_t* ctx, sluice_str_t json) {
-  std::vector<ConfigError> errors;
+  common::ConfigReader reader;
   auto exists = [&](std::string_view name) {
     return host->sluice_host_config_cluster_exists(ctx, st(name));
   };
@@ -70,12 +72,9 @@ std::unique_ptr<FilterConfig> FilterConfig::create(const sluice_host_t* host,
   auto progress = [&](const std::string& line) {
     host->sluice_host_log(ctx, nullptr, SLUICE_LOG_INFO, st(line));
   };
-  auto table = RouteTable::parse(sv(json), exists, errors, progress);
-  if (!errors.empty() || !table) {
-    for (const auto& e : errors) {
-      host->sluice_host_config_error(ctx, st(e.pointer), st(e.message));
-    }
-    if (errors.empty()) {
+  auto table = RouteTable::parse(sv(json), exists, reader, progress);
+  if (!reader.report(host, ctx) || !table) {
+    if (reader.ok()) {
       host->sluice_host_config_error(ctx, SLUICE_STR(""), SLUICE_STR("invalid router config"));
     }
     return nullptr;
@@ -119,11 +118,15 @@ void eraseHeader(std::vector<sluice_header_t>& hs, std::string_view name) {
 // A redirect's or direct response's own headers (`hs`, e.g. its location) after the route's
 // and the virtual host's response header rules, in the order an upstream response gets them:
 // the names to remove go first, then the virtual host's additions, then the route's (a
-// non-append addition replaces the header).
+// non-append addition replaces the header). A removed content-type that nothing adds back is
+// passed as `content-type` with an empty value, which tells the host to send none rather than
+// its default text/plain.
 void applyResponseOps(std::vector<sluice_header_t>& hs, const VirtualHost& vh, const Route& r) {
+  bool content_type_removed = false;
   for (const auto* names : {&r.response_headers_to_remove, &vh.response_headers_to_remove}) {
     for (const std::string& name : *names) {
       eraseHeader(hs, name);
+      content_type_removed = content_type_removed || common::asciiIequals(name, "content-type");
     }
   }
   for (const auto* ops : {&vh.response_headers_to_add, &r.response_headers_to_add}) {
@@ -133,6 +136,11 @@ void applyResponseOps(std::vector<sluice_header_t>& hs, const VirtualHost& vh, c
       }
       hs.push_back({st(op.name), st(op.value)});
     }
+  }
+  if (content_type_removed && std::none_of(hs.begin(), hs.end(), [](const sluice_header_t& h) {
+        return common::asciiIequals(sv(h.name), "content-type");
+      })) {
+    hs.push_back({SLUICE_STR("content-type"), SLUICE_STR("")});
   }
 }
 

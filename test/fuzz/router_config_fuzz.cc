@@ -4,6 +4,8 @@
 
 #include "filters/router/config.h"
 
+#include "filters/common/config_reader.h"
+
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -14,10 +16,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   // Clusters named "backend..." exist; anything else is an unknown-cluster error.
   auto exists = [](std::string_view name) { return name.starts_with("backend"); };
-  std::vector<router::ConfigError> errors;
-  std::unique_ptr<router::RouteTable> table = router::RouteTable::parse(text, exists, errors);
+  sluice::filters::common::ConfigReader reader;
+  std::unique_ptr<router::RouteTable> table = router::RouteTable::parse(text, exists, reader);
+  if (table != nullptr && !reader.ok()) {
+    __builtin_trap(); // built and refused at once
+  }
   if (table == nullptr) {
-    if (errors.empty()) {
+    if (reader.ok()) {
       __builtin_trap(); // a refusal always says why
     }
     return 0;

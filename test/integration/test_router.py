@@ -130,6 +130,61 @@ def redirects_and_direct_responses_get_the_response_header_rules():
     sl.stop()
 
 
+def raw_get(sl, path):
+    """One GET on its own connection, as raw bytes, so every header line that went out is seen
+    (no client library folds duplicates); returns (status, [(name, value)...], body)."""
+    out = raw_exchange(sl.port(), b"GET %s HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n"
+                       % path.encode())
+    rs = parse_responses(out)
+    assert len(rs) == 1, out[:500]
+    return rs[0]
+
+
+@case
+def direct_response_content_type_follows_the_header_rules():
+    """The host's default `content-type: text/plain` for a local reply's body gives way to the
+    router's rules: removed by the route or the virtual host, it is absent; added, it is the
+    only content-type; with no rule about it the default stays."""
+    sl = Sluice(router_config([
+        {"name": "v", "domains": ["h.test"], "routes": [
+            {"match": {"prefix": "/bare"}, "direct_response": {"status": 200, "body": "{}"},
+             "response_headers_to_remove": ["Content-Type"]},
+            {"match": {"prefix": "/json"}, "direct_response": {"status": 200, "body": "{}"},
+             "response_headers_to_add": [{"name": "content-type", "value": "application/json"}]},
+            {"match": {"prefix": "/readd"}, "direct_response": {"status": 200, "body": "{}"},
+             "response_headers_to_remove": ["content-type"],
+             "response_headers_to_add": [{"name": "Content-Type", "value": "application/json"}]},
+            {"match": {"prefix": "/plain"}, "direct_response": {"status": 200, "body": "hi\n"}}]},
+        {"name": "w", "domains": ["*"], "response_headers_to_remove": ["content-type"], "routes": [
+            {"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": "gone\n"}}]}],
+        []))
+
+    def content_types(hs):
+        return [v for k, v in hs if k.lower() == "content-type"]
+
+    status, hs, body = raw_get(sl, "/bare")
+    assert status == 200 and body == b"{}", (status, body)
+    assert content_types(hs) == [], hs
+    assert header(hs, "content-length") == "2", hs
+    for path in ("/json", "/readd"):
+        status, hs, body = raw_get(sl, path)
+        assert status == 200 and body == b"{}", (path, status, body)
+        assert content_types(hs) == ["application/json"], (path, hs)
+    status, hs, body = raw_get(sl, "/plain")
+    assert content_types(hs) == ["text/plain"], hs
+    # The virtual host's removal applies to its routes' direct responses too.
+    out = raw_exchange(sl.port(), b"GET /x HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n")
+    (status, hs, body), = parse_responses(out)
+    assert status == 404 and body == b"gone\n" and content_types(hs) == [], hs
+    # The router's own "no route" reply is not the router's rules: it keeps the default.
+    sl2 = Sluice(router_config([{"name": "v", "domains": ["only.test"], "routes": [
+        {"match": {"prefix": "/"}, "direct_response": {"status": 200}}]}], []))
+    status, hs, body = raw_get(sl2, "/")
+    assert status == 404 and content_types(hs) == ["text/plain"], hs
+    sl.stop()
+    sl2.stop()
+
+
 @case
 def header_matchers_present_true_and_false():
     a, b = Upstream("a"), Upstream("b")

@@ -19,7 +19,20 @@ const sluice_host_t* g_host = nullptr;
 struct TestCfg {
   std::string name;
   std::string mode; // "pass", "reply", "stop", "meta"
+  // "reply": the content-type the reply passes ("" = none in the list, "-" = an empty value);
+  // "pass": what the response hook does to the content-type ("strip" removes it).
+  std::string content_type;
 };
+
+// The value of "content_type" in a test filter's config, or "".
+std::string contentTypeOf(const std::string& j) {
+  size_t k = j.find("\"content_type\":\"");
+  if (k == std::string::npos) {
+    return "";
+  }
+  size_t start = k + 16;
+  return j.substr(start, j.find('"', start) - start);
+}
 
 void* cfgNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t json) {
   g_host = host;
@@ -38,6 +51,7 @@ void* cfgNew(const sluice_host_t* host, sluice_config_ctx_t* ctx, sluice_str_t j
   } else {
     c->mode = "pass";
   }
+  c->content_type = contentTypeOf(j);
   return c;
 }
 void cfgDestroy(void* c) {
@@ -60,8 +74,14 @@ sluice_status_t reqHeaders(void* o, sluice_stream_t* s, bool) {
   g_host->sluice_host_metadata_set(s, SLUICE_STR("seen"),
                                    {f->cfg->name.data(), f->cfg->name.size()});
   if (f->cfg->mode == "reply") {
-    sluice_header_t h{SLUICE_STR("x-reply"), SLUICE_STR("yes")};
-    g_host->sluice_host_send_local_reply(s, 418, &h, 1, SLUICE_STR("teapot\n"), SLUICE_STR(""));
+    const std::string& ct = f->cfg->content_type;
+    sluice_header_t h[2] = {{SLUICE_STR("x-reply"), SLUICE_STR("yes")},
+                            {SLUICE_STR("Content-Type"), SLUICE_STR("")}};
+    if (ct != "-") {
+      h[1].value = {ct.data(), ct.size()};
+    }
+    g_host->sluice_host_send_local_reply(s, 418, h, ct.empty() ? 1 : 2, SLUICE_STR("teapot\n"),
+                                         SLUICE_STR(""));
     return SLUICE_STATUS_STOP;
   }
   if (f->cfg->mode == "stop") {
@@ -74,6 +94,9 @@ sluice_status_t respHeaders(void* o, sluice_stream_t* s, bool) {
   g_trace.push_back("resp:" + f->cfg->name);
   g_host->sluice_host_header_add(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-filter"),
                                  {f->cfg->name.data(), f->cfg->name.size()});
+  if (f->cfg->content_type == "strip") {
+    g_host->sluice_host_header_remove(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("content-type"));
+  }
   return SLUICE_STATUS_CONTINUE;
 }
 void complete(void* o, sluice_stream_t* s) {
@@ -229,4 +252,47 @@ TEST_CASE("FilterManager: a stopped stream logs once when the client goes away",
   CHECK(h.owner.done);
   std::vector<std::string> want = {"req:a", "log:a:0", "destroy:a"};
   CHECK(g_trace == want);
+}
+
+TEST_CASE("FilterManager: a local reply's body is text/plain unless a filter set or removed the "
+          "content-type",
+          "[filter]") {
+  struct Case {
+    const char* filters;
+    std::vector<std::string> want; // the content-type lines that go out
+  };
+  auto c = GENERATE(
+      // No content-type in the reply: the host's default.
+      Case{R"({"type":"test_filter","name":"r","config":{"mode":"reply"}})",
+           {"content-type: text/plain"}},
+      // The replying filter's own content-type replaces the default: only one goes out.
+      Case{
+          R"({"type":"test_filter","name":"r","config":{"mode":"reply","content_type":"application/json"}})",
+          {"Content-Type: application/json"}},
+      // An empty value removes it: no content-type at all (an empty one is never sent).
+      Case{R"({"type":"test_filter","name":"r","config":{"mode":"reply","content_type":"-"}})", {}},
+      // A filter before the replying one removes the default in its response hook.
+      Case{R"({"type":"test_filter","name":"a","config":{"content_type":"strip"}},)"
+           R"({"type":"test_filter","name":"r","config":{"mode":"reply"}})",
+           {}});
+  g_trace.clear();
+  auto snap = build(c.filters, nullptr);
+  REQUIRE(snap);
+  Harness h(snap);
+  h.request("GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE(h.owner.done);
+  std::string out(h.owner.out.view());
+  INFO(out);
+  CHECK(out.rfind("HTTP/1.1 418", 0) == 0);
+  CHECK(out.find("\r\ncontent-length: 7\r\n") != std::string::npos);
+  CHECK(out.substr(out.size() - 7) == "teapot\n");
+  std::vector<std::string> got;
+  for (size_t at = 0; (at = out.find("\r\n", at)) != std::string::npos && at + 2 < out.size();) {
+    at += 2;
+    std::string line = out.substr(at, out.find("\r\n", at) - at);
+    if (line.size() >= 13 && http::iequals(line.substr(0, 13), "content-type:")) {
+      got.push_back(line);
+    }
+  }
+  CHECK(got == c.want);
 }

@@ -45,5 +45,46 @@ TEST_CASE("ConfigReader: typed getters report the key's pointer and the value se
   CHECK(n == 0); // untouched on error
 }
 
+TEST_CASE("ConfigReader: a 32-bit field has the same range check, message and required error",
+          "[filter_common]") {
+  ConfigReader r;
+  Json root;
+  REQUIRE(r.parse(str(R"({"ok": 4000000000, "big": 5000000000, "neg": -1})"), root));
+  uint32_t v = 7;
+  CHECK(r.uint(root, "", "ok", v, 0, 4000000000u));
+  CHECK(v == 4000000000u);
+  CHECK_FALSE(r.uint(root, "", "big", v, 0, 4294967295u));
+  CHECK_FALSE(r.uint(root, "", "neg", v, 0, 10));
+  CHECK_FALSE(r.uint(root, "/o", "absent", v, 0, 10)); // optional: no error
+  CHECK_FALSE(r.uint(root, "/o", "weight", v, 1, 10, true));
+  CHECK(v == 4000000000u); // untouched on error
+  REQUIRE(r.errors().size() == 3);
+  CHECK(r.errors()[0].pointer == "/big");
+  CHECK(r.errors()[0].message == "expected an integer 0..4294967295, got 5000000000");
+  CHECK(r.errors()[1].message == "expected an integer 0..10, got -1");
+  CHECK(r.errors()[2].pointer == "/o/weight");
+  CHECK(r.errors()[2].message == "required");
+}
+
+TEST_CASE("ConfigReader: member returns a value of any type, and says required when asked",
+          "[filter_common]") {
+  ConfigReader r;
+  Json root;
+  REQUIRE(r.parse(str(R"({"m": {"a": 1}, "n": null})"), root));
+  const Json* m = r.member(root, "/x", "m");
+  REQUIRE(m != nullptr);
+  CHECK(m->is_object());
+  const Json* n = r.member(root, "/x", "n", true);
+  REQUIRE(n != nullptr); // present with null: the caller judges the type
+  CHECK(n->is_null());
+  CHECK(r.member(root, "/x", "gone") == nullptr);
+  CHECK(r.ok());
+  CHECK(r.member(root, "/x", "match", true) == nullptr);
+  REQUIRE(r.errors().size() == 1);
+  CHECK(r.errors()[0].pointer == "/x/match");
+  CHECK(r.errors()[0].message == "required");
+  CHECK(r.member(Json(5), "/x", "m") == nullptr); // not an object: nothing to find
+}
+
 } // namespace
 } // namespace sluice::filters::common

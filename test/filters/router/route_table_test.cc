@@ -1,16 +1,23 @@
 #include "filters/router/config.h"
 
+#include "filters/common/config_reader.h"
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
 
 using namespace sluice::filters::router;
+using sluice::filters::common::ConfigError;
+using sluice::filters::common::ConfigReader;
 
 namespace {
 
 std::unique_ptr<RouteTable> parse(const std::string& json, std::vector<ConfigError>& errors) {
   auto exists = [](std::string_view c) { return c == "a" || c == "b" || c == "c"; };
-  return RouteTable::parse(json, exists, errors);
+  ConfigReader reader;
+  auto table = RouteTable::parse(json, exists, reader);
+  errors = reader.errors();
+  return table;
 }
 
 std::unique_ptr<RouteTable> parseOk(const std::string& json) {
