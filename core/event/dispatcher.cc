@@ -92,8 +92,38 @@ void Dispatcher::deferredDelete(std::unique_ptr<DeferredDeletable> obj) {
   deferred_.push_back(std::move(obj));
 }
 
+DeferredCall::~DeferredCall() {
+  if (queued_in_ != nullptr) {
+    queued_in_->unlinkCall(*this);
+  }
+}
+
+void Dispatcher::deferCall(DeferredCall& c) {
+  if (c.queued_in_ != nullptr) {
+    return;
+  }
+  c.queued_in_ = this;
+  c.prev_ = calls_tail_;
+  c.next_ = nullptr;
+  (calls_tail_ != nullptr ? calls_tail_->next_ : calls_head_) = &c;
+  calls_tail_ = &c;
+}
+
+void Dispatcher::unlinkCall(DeferredCall& c) {
+  (c.prev_ != nullptr ? c.prev_->next_ : calls_head_) = c.next_;
+  (c.next_ != nullptr ? c.next_->prev_ : calls_tail_) = c.prev_;
+  c.prev_ = c.next_ = nullptr;
+  c.queued_in_ = nullptr;
+}
+
 void Dispatcher::clearDeferred() {
-  while (!deferred_.empty()) {
+  while (calls_head_ != nullptr || !deferred_.empty()) {
+    // Calls first: one may queue a delete (or another call), and none may see a deleted object.
+    while (calls_head_ != nullptr) {
+      DeferredCall* c = calls_head_;
+      unlinkCall(*c);
+      c->onDeferredCall();
+    }
     deleting_.swap(deferred_);
     deleting_.clear();
   }

@@ -58,6 +58,26 @@ public:
   virtual ~DeferredDeletable() = default;
 };
 
+// An object that asks to be called back once the current callback has unwound (in the loop's
+// check phase, before the deferred deletes), without allocating: the list link lives in the
+// object. Destroying a queued object takes it off the list.
+class DeferredCall {
+public:
+  virtual void onDeferredCall() = 0;
+
+protected:
+  DeferredCall() = default;
+  ~DeferredCall();
+  DeferredCall(const DeferredCall&) = delete;
+  DeferredCall& operator=(const DeferredCall&) = delete;
+
+private:
+  friend class Dispatcher;
+  Dispatcher* queued_in_ = nullptr;
+  DeferredCall* prev_ = nullptr;
+  DeferredCall* next_ = nullptr;
+};
+
 class Dispatcher {
 public:
   Dispatcher();
@@ -70,6 +90,8 @@ public:
   // Thread-safe: run cb on this dispatcher's thread on its next iteration.
   void post(std::function<void()> cb);
   void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
+  // Queues c->onDeferredCall() once (a no-op while it is queued already).
+  void deferCall(DeferredCall& c);
   void run();  // until stop() or nothing is left
   void stop(); // thread-safe
   // Monotonic loop time in ms (cached per iteration, no syscall).
@@ -82,6 +104,8 @@ private:
   static void onIdle(uv_prepare_t* p);
   void runPosted();
   void clearDeferred();
+  friend class DeferredCall;
+  void unlinkCall(DeferredCall& c);
 
   uv_loop_t loop_;
   uv_async_t async_;
@@ -91,6 +115,8 @@ private:
   std::vector<std::function<void()>> running_;
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
   std::vector<std::unique_ptr<DeferredDeletable>> deleting_;
+  DeferredCall* calls_head_ = nullptr; // FIFO of queued DeferredCalls
+  DeferredCall* calls_tail_ = nullptr;
   bool stop_requested_{false};
 };
 

@@ -22,7 +22,7 @@ constexpr sluice_direction_t kRequest = SLUICE_DIRECTION_REQUEST;
 } // namespace
 
 Stream::Stream(WorkerContext& worker, StreamOwner& owner)
-    : worker_(worker), owner_(owner), upstream_(worker, *this), local_resp_(arena_) {
+    : worker_(worker), owner_(&owner), upstream_(worker, *this), local_resp_(arena_) {
   metadata_.reserve(8);
 }
 
@@ -61,7 +61,7 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
   is_head_ = head.method == "HEAD";
 
   const auto& lcfg = *listener_->config;
-  if (!head.keep_alive || owner_.draining()) {
+  if (!head.keep_alive || owner_->draining()) {
     close_after_ = true;
   }
   // Request id: trusted from the client, or generated.
@@ -192,13 +192,13 @@ void Stream::onRequestData(std::string_view data) {
   if (!fm_.headersDone(kRequest) || fm_.paused(kRequest) || !upstream_.attached()) {
     req_body_.append(data);
     if (req_body_.readable() > network::Connection::kHighWatermark) {
-      owner_.readDisableDownstream(true);
+      owner_->readDisableDownstream(true);
     }
     return;
   }
   if (!listener_->any_request_body_hook) {
     if (upstream_.forwardBody(data)) {
-      owner_.readDisableDownstream(true);
+      owner_->readDisableDownstream(true);
     }
     return;
   }
@@ -239,7 +239,7 @@ void Stream::forwardRequestBody(bool end) {
   if (end) {
     upstream_.finishRequest(req_->trailers);
   }
-  owner_.readDisableDownstream(upstream_.flush());
+  owner_->readDisableDownstream(upstream_.flush());
 }
 
 void Stream::startUpstream() {
@@ -252,8 +252,8 @@ void Stream::startUpstream() {
     return;
   }
   if (expect_continue_) {
-    owner_.downstreamOut().append("HTTP/1.1 100 Continue\r\n\r\n");
-    owner_.flushDownstream();
+    owner_->downstreamOut().append("HTTP/1.1 100 Continue\r\n\r\n");
+    owner_->flushDownstream();
   }
   upstream_.start();
 }
@@ -266,7 +266,7 @@ bool Stream::writeUpstreamHead(network::Buffer& out) {
   out.append(" HTTP/1.1\r\n");
   ProxyHead ph;
   ph.add_forwarded = true;
-  ph.client_ip = owner_.peerIp();
+  ph.client_ip = owner_->peerIp();
   ph.forwarded_proto = listener_->config->tls ? "https" : "http";
   ph.drop_expect = expect_continue_;
   if (upgrade_) {
@@ -286,7 +286,7 @@ bool Stream::writeUpstreamHead(network::Buffer& out) {
 
 void Stream::onTunnelData(std::string_view data) {
   bytes_out_ += data.size();
-  owner_.onTunnelData(data);
+  owner_->onTunnelData(data);
 }
 
 // --- downstream events and the end of the stream ---
@@ -322,8 +322,8 @@ void Stream::complete(bool close_connection) {
     HttpCalls::cancelForStream(worker_, this);
   }
   snap_.reset();
-  owner_.flushDownstream();
-  owner_.onStreamDone(close_connection || close_after_);
+  owner_->flushDownstream();
+  owner_->onStreamDone(close_connection || close_after_);
 }
 
 } // namespace sluice::filter

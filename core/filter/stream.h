@@ -2,8 +2,9 @@
 
 // One HTTP exchange on a downstream connection: runs the listener's filter chain through the C
 // ABI (request hooks in order, response hooks in reverse), sends the request to the routed
-// cluster and streams the response back. A connection reuses one Stream object for every
-// request it serves, so steady state does not allocate.
+// cluster and streams the response back. Stream objects are reused (a worker's pool hands one to
+// a connection for each request, core/server/http_connection.h), so steady state does not
+// allocate.
 //
 // The Stream owns the exchange's state: its lifecycle and request path (stream.cc), its response
 // path to the client (stream_response.cc); its parts are the
@@ -52,6 +53,10 @@ public:
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
+
+  // A pooled stream serves one connection after another: the next one's owner, set while the
+  // stream is not active.
+  void setOwner(StreamOwner& owner) { owner_ = &owner; }
 
   // Starts an exchange for a parsed request head (views into the connection's head buffer).
   void begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::MessageHead& head,
@@ -133,7 +138,7 @@ private:
 
   // --- for the UpstreamRequest ---
   const http::MessageHead& request() const { return *req_; }
-  StreamOwner& owner() { return owner_; }
+  StreamOwner& owner() { return *owner_; }
   bool isHead() const { return is_head_; }
   bool upgrading() const { return upgrade_; }
   // The downstream request ended and all of it was handed on (nothing held by a filter).
@@ -166,7 +171,7 @@ private:
   std::string_view generateRequestId();
 
   WorkerContext& worker_;
-  StreamOwner& owner_;
+  StreamOwner* owner_;
   AbiTimer* abi_timers_ = nullptr;
   HttpCallLink* http_calls_ = nullptr;
   http::Arena arena_;

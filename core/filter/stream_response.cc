@@ -24,9 +24,9 @@ void Stream::onUpstreamHead(http::MessageHead& head) {
     }
     upstream_.disableTimeout();
     sendResponseHead();
-    owner_.flushDownstream();
+    owner_->flushDownstream();
     upstream::UpstreamConnection* c = upstream_.connection();
-    owner_.onTunnelStart(c);
+    owner_->onTunnelStart(c);
     c->startTunnel();
     return;
   }
@@ -61,7 +61,7 @@ void Stream::onResponseData(std::string_view data) {
   } else {
     sendResponseBody(data, false);
   }
-  if (upstream_.attached() && (owner_.downstreamAboveHighWatermark() ||
+  if (upstream_.attached() && (owner_->downstreamAboveHighWatermark() ||
                                resp_body_.readable() > network::Connection::kHighWatermark)) {
     upstream_.readEnable(false);
   }
@@ -106,12 +106,12 @@ void Stream::sendResponseHead() {
     return;
   }
   response_started_ = true;
-  network::Buffer& out = owner_.downstreamOut();
+  network::Buffer& out = owner_->downstreamOut();
   http::appendStatusLine(out, status_);
   ProxyHead ph;
   ph.request_id_header = listener_->config->request_id.header;
   ph.request_id = request_id_;
-  if (owner_.draining()) {
+  if (owner_->draining()) {
     close_after_ = true;
   }
   if (status_ == 101) {
@@ -146,7 +146,7 @@ void Stream::sendResponseHead() {
 }
 
 void Stream::sendResponseBody(std::string_view data, bool end) {
-  network::Buffer& out = owner_.downstreamOut();
+  network::Buffer& out = owner_->downstreamOut();
   if (!data.empty()) {
     bytes_out_ += data.size();
     if (resp_chunked_down_) {
@@ -159,7 +159,7 @@ void Stream::sendResponseBody(std::string_view data, bool end) {
     http::appendLastChunk(out, resp_ != nullptr ? &resp_->trailers : nullptr);
   }
   if (!end) {
-    owner_.flushDownstream();
+    owner_->flushDownstream();
   }
 }
 
@@ -246,7 +246,7 @@ void Stream::sendLocalReply(uint32_t status, std::string_view body, uint32_t fla
   sendResponseHead();
   if (!is_head_) {
     bytes_out_ += resp_body_.readable();
-    owner_.downstreamOut().append(resp_body_.view());
+    owner_->downstreamOut().append(resp_body_.view());
   }
   resp_body_.clear();
   if (fm_.inHook()) {

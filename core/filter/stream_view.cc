@@ -166,8 +166,8 @@ bool Stream::metadataAt(size_t i, std::string_view* key, std::string_view* value
 void Stream::fillInfo(sluice_stream_info_t* info) {
   sluice_stream_info_t full{};
   full.size = sizeof(full);
-  const std::string& peer = owner_.peerAddress();
-  const std::string& ip = owner_.peerIp();
+  const std::string& peer = owner_->peerAddress();
+  const std::string& ip = owner_->peerIp();
   full.client_address = {peer.data(), peer.size()};
   full.client_ip = {ip.data(), ip.size()};
   full.request_id = {request_id_.data(), request_id_.size()};

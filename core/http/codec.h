@@ -91,6 +91,8 @@ public:
   ParseError error() const { return error_; }
   const char* errorReason() const;
   void setBodySink(BodySink* sink) { sink_ = sink; }
+  // The limit on a head's bytes (a pooled parser serves listeners with different limits).
+  void setMaxHeadBytes(uint64_t max_head_bytes) { max_head_bytes_ = max_head_bytes; }
   // For a response to HEAD (or a request that expects none): the next response has no body.
   void setExpectNoBody(bool v) { expect_no_body_ = v; }
   // The peer closed: returns true if that ends the current message cleanly (read-until-close

@@ -95,4 +95,12 @@ size_t BlockPool::cached(size_t size) {
   return pooled(size) ? t_pools.of(size).count : 0;
 }
 
+void BlockPool::poisonCached(const void* p, size_t n) {
+  POOL_POISON(p, n);
+}
+
+void BlockPool::unpoisonCached(const void* p, size_t n) {
+  POOL_UNPOISON(p, n);
+}
+
 } // namespace sluice::network

@@ -25,6 +25,12 @@ public:
   static void give(char* block, size_t size);
   // Blocks cached on this thread (tests, /debug).
   static size_t cached(size_t size);
+
+  // For other per-worker object caches: under ASan, marks an object's bytes unaddressable while
+  // it is cached (and addressable again when it is handed out), so a use after give-back is
+  // reported as a use after free would be. No-ops without ASan.
+  static void poisonCached(const void* p, size_t n);
+  static void unpoisonCached(const void* p, size_t n);
 };
 
 } // namespace sluice::network

@@ -1,26 +1,77 @@
 #include "core/server/http_connection.h"
 
+#include "core/common/assert.h"
 #include "core/common/logger.h"
 #include "core/server/worker.h"
 
 namespace sluice::server {
 
+Exchange::Exchange(filter::WorkerContext& worker, filter::StreamOwner& owner)
+    : parser(http::MessageType::Request, arena, 0), stream(worker, owner) {}
+
+ExchangePool::ExchangePool(filter::WorkerContext& worker) : worker_(worker) {
+  free_.reserve(kMaxCached);
+}
+
+ExchangePool::~ExchangePool() {
+  close();
+}
+
+void ExchangePool::close() {
+  max_cached_ = 0;
+  for (Exchange* ex : free_) {
+    network::BlockPool::unpoisonCached(ex, sizeof(Exchange));
+    delete ex;
+  }
+  free_.clear();
+}
+
+Exchange* ExchangePool::take(filter::StreamOwner& owner, http::BodySink& sink,
+                             uint64_t max_head_bytes) {
+  Exchange* ex;
+  if (free_.empty()) {
+    ex = new Exchange(worker_, owner);
+  } else {
+    ex = free_.back();
+    free_.pop_back();
+    network::BlockPool::unpoisonCached(ex, sizeof(Exchange));
+    ex->stream.setOwner(owner);
+    ex->parser.reset();
+  }
+  ex->parser.setBodySink(&sink);
+  ex->parser.setMaxHeadBytes(max_head_bytes);
+  return ex;
+}
+
+void ExchangePool::give(Exchange* ex) {
+  SLUICE_ASSERT(!ex->stream.active(), "an active stream given back to the pool");
+  ex->head_buf.release();
+  ex->arena.release();
+  ex->stream.arena().release();
+  ex->stream.bodyBuffer(SLUICE_DIRECTION_REQUEST).release();
+  ex->stream.bodyBuffer(SLUICE_DIRECTION_RESPONSE).release();
+  if (free_.size() >= max_cached_) {
+    delete ex;
+    return;
+  }
+  free_.push_back(ex);
+  network::BlockPool::poisonCached(ex, sizeof(Exchange));
+}
+
 HttpConnection::HttpConnection(Worker& worker, filter::WorkerSnapshotPtr snap,
                                size_t listener_index)
     : worker_(worker), snap_(std::move(snap)), listener_index_(listener_index),
       cfg_(snap_->snapshot().listeners[listener_index].config), listener_name_(cfg_->name),
-      conn_(worker.dispatcher(), *this),
-      parser_(http::MessageType::Request, arena_, cfg_->limits.max_request_headers_bytes),
-      stream_(worker.context(), *this) {
-  parser_.setBodySink(this);
+      conn_(worker.dispatcher(), *this) {
   timer_ = worker.dispatcher().createTimer([this] { onTimer(); });
 }
 
 HttpConnection::~HttpConnection() {
   destroyed_ = true;
-  if (stream_.active()) {
-    stream_.onDownstreamReset();
+  if (streamActive()) {
+    ex_->stream.onDownstreamReset();
   }
+  releaseExchange();
   endRequest();
   if (buffered_accounted_ > 0) {
     worker_.addBufferedBytes(-static_cast<int64_t>(buffered_accounted_));
@@ -77,12 +128,13 @@ void HttpConnection::armHeaderTimer() {
 void HttpConnection::armIdleTimer() {
   timer_kind_ = TimerKind::Idle;
   timer_->enable(cfg_->limits.idle_timeout_ms);
-  // Between requests nothing points into the head buffer or the arenas: give their blocks
-  // (and an empty read buffer) back to the worker's pool, so an idle keep-alive connection
-  // holds no buffer memory. The next request takes pooled blocks again, without malloc.
-  head_buf_.release();
-  arena_.release();
-  stream_.arena().release();
+  // Between requests nothing points into the Exchange: it goes back to the worker's pool once
+  // this callback has unwound (the stream that just ended may still be on the stack), and the
+  // read and write buffers' blocks go back to the BlockPool now, so an idle keep-alive
+  // connection holds no buffer memory. The next request takes pooled ones again, without malloc.
+  if (ex_ != nullptr) {
+    worker_.dispatcher().deferCall(*this);
+  }
   if (conn_.readBuffer().empty()) {
     conn_.readBuffer().release();
   }
@@ -91,11 +143,25 @@ void HttpConnection::armIdleTimer() {
   }
 }
 
+void HttpConnection::onDeferredCall() {
+  if (ex_ != nullptr && !destroyed_ && !closing_ && tunnel_ == nullptr && !streamActive() &&
+      timer_kind_ == TimerKind::Idle && conn_.readBuffer().empty() && betweenRequests()) {
+    releaseExchange();
+  }
+}
+
+void HttpConnection::releaseExchange() {
+  if (ex_ != nullptr) {
+    worker_.exchanges().give(ex_);
+    ex_ = nullptr;
+  }
+}
+
 void HttpConnection::onTimer() {
-  if (closing_ || stream_.active()) {
+  if (closing_ || streamActive()) {
     return;
   }
-  if (timer_kind_ == TimerKind::Header && parser_.messageStarted()) {
+  if (timer_kind_ == TimerKind::Header && ex_ != nullptr && ex_->parser.messageStarted()) {
     protocolError(408);
     return;
   }
@@ -114,7 +180,7 @@ void HttpConnection::onData() {
     }
     return;
   }
-  if (!stream_.active() && timer_kind_ == TimerKind::Idle) {
+  if (!streamActive() && timer_kind_ == TimerKind::Idle) {
     armHeaderTimer();
   }
   processInput();
@@ -163,10 +229,19 @@ void HttpConnection::processInput() {
   if (in_parse_ || closing_) {
     return;
   }
-  in_parse_ = true;
   network::Buffer& in = conn_.readBuffer();
+  if (ex_ == nullptr) {
+    if (in.empty()) {
+      return; // still idle
+    }
+    ex_ = worker_.exchanges().take(*this, *this, cfg_->limits.max_request_headers_bytes);
+    need_resume_ = false;
+  }
+  in_parse_ = true;
+  http::Parser& parser = ex_->parser;
+  filter::Stream& stream = ex_->stream;
   while (!in.empty() && !closing_ && tunnel_ == nullptr) {
-    if (stream_.active() && request_done_) {
+    if (stream.active() && request_done_) {
       // A pipelined request waits until the current response is done; stop reading if a
       // client floods us meanwhile.
       if (in.readable() > cfg_->limits.max_request_headers_bytes) {
@@ -175,20 +250,20 @@ void HttpConnection::processInput() {
       break;
     }
     if (need_resume_) {
-      parser_.resume();
+      parser.resume();
       need_resume_ = false;
-      arena_.reset();
+      ex_->arena.reset();
     }
     bool head_ready = false;
-    http::ParseEvent ev = http::parseStep(parser_, in, head_buf_, &head_ready);
+    http::ParseEvent ev = http::parseStep(parser, in, ex_->head_buf, &head_ready);
     if (ev == http::ParseEvent::Error) {
-      protocolError(parser_.error() == http::ParseError::HeadersTooLarge ? 431 : 400);
+      protocolError(parser.error() == http::ParseError::HeadersTooLarge ? 431 : 400);
       break;
     }
     if (head_ready) {
       timer_->disable();
       timer_kind_ = TimerKind::None;
-      request_done_ = parser_.head().no_body;
+      request_done_ = parser.head().no_body;
       if (!refreshSnapshot()) {
         protocolError(503);
         break;
@@ -201,19 +276,19 @@ void HttpConnection::processInput() {
         worker_.requestStarted();
         request_counted_ = true;
       }
-      stream_.begin(snap_, listener_index_, parser_.head(), worker_.dispatcher().nowMs());
+      stream.begin(snap_, listener_index_, parser.head(), worker_.dispatcher().nowMs());
     }
     if (ev == http::ParseEvent::HeadComplete) {
-      parser_.resume();
+      parser.resume();
       continue;
     }
     if (ev == http::ParseEvent::MessageComplete) {
       request_done_ = true;
       need_resume_ = true;
-      if (stream_.active()) {
-        stream_.onRequestEnd();
+      if (stream.active()) {
+        stream.onRequestEnd();
       }
-      if (parser_.head().upgrade) {
+      if (parser.head().upgrade) {
         break; // the rest is tunnel data if the upstream agrees
       }
       continue;
@@ -226,7 +301,7 @@ void HttpConnection::processInput() {
     }
   }
   in_parse_ = false;
-  if (!closing_ && !stream_.active() && tunnel_ == nullptr && !destroyed_) {
+  if (!closing_ && !stream.active() && tunnel_ == nullptr && !destroyed_) {
     if (in.empty() && timer_kind_ == TimerKind::None) {
       armIdleTimer();
     }
@@ -234,18 +309,18 @@ void HttpConnection::processInput() {
 }
 
 void HttpConnection::onBodyData(std::string_view data) {
-  if (stream_.active()) {
-    stream_.onRequestData(data);
+  if (streamActive()) {
+    ex_->stream.onRequestData(data);
   }
 }
 
 void HttpConnection::protocolError(uint32_t status) {
-  if (stream_.active()) {
-    if (!stream_.responseStarted()) {
-      stream_.sendLocalReply(
+  if (streamActive()) {
+    if (!ex_->stream.responseStarted()) {
+      ex_->stream.sendLocalReply(
           status, status == 431 ? "request header fields too large\n" : "bad request\n", 0);
     } else {
-      stream_.onDownstreamReset();
+      ex_->stream.onDownstreamReset();
     }
   } else {
     // No stream yet (a bad head): answer directly.
@@ -323,8 +398,8 @@ void HttpConnection::onTunnelData(std::string_view data) {
 
 void HttpConnection::onTunnelClosed() {
   tunnel_ = nullptr;
-  if (stream_.active()) {
-    stream_.onDownstreamReset();
+  if (streamActive()) {
+    ex_->stream.onDownstreamReset();
   }
   closing_ = true;
   conn_.closeAfterFlush();
@@ -340,8 +415,8 @@ void HttpConnection::onRemoteClose(int) {
     tunnel_ = nullptr;
     t->abort();
   }
-  if (stream_.active()) {
-    stream_.onDownstreamReset();
+  if (streamActive()) {
+    ex_->stream.onDownstreamReset();
   }
   destroy();
 }
@@ -352,7 +427,9 @@ void HttpConnection::onWriteDrained() {
     tunnel_->readEnable(true);
     return;
   }
-  stream_.onDownstreamDrained();
+  if (ex_ != nullptr) {
+    ex_->stream.onDownstreamDrained();
+  }
 }
 
 void HttpConnection::onLocalClose() {
@@ -363,7 +440,7 @@ void HttpConnection::drain() {
   // Idle: no stream and no part of a next request head. Not messageStarted(): after a request
   // without a body the parser reports its end only when the next bytes arrive, so it still
   // counts as started on an idle keep-alive connection.
-  if (idle() && !parser_.inHead()) {
+  if (idle() && betweenRequests()) {
     destroy();
   }
 }
@@ -374,7 +451,7 @@ void HttpConnection::onSnapshotChanged() {
   }
   listener_removed_ = true; // the current response carries Connection: close
   // Idle as in drain().
-  if (idle() && !parser_.inHead()) {
+  if (idle() && betweenRequests()) {
     destroy();
   }
 }
@@ -385,8 +462,8 @@ void HttpConnection::abort() {
     tunnel_ = nullptr;
     t->abort();
   }
-  if (stream_.active()) {
-    stream_.onDownstreamReset();
+  if (streamActive()) {
+    ex_->stream.onDownstreamReset();
   }
   destroy();
 }
@@ -398,8 +475,8 @@ void HttpConnection::destroy() {
   destroyed_ = true;
   closing_ = true;
   timer_->disable();
-  if (stream_.active()) {
-    stream_.onDownstreamReset();
+  if (streamActive()) {
+    ex_->stream.onDownstreamReset();
   }
   endRequest();
   if (buffered_accounted_ > 0) {

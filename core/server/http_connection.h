@@ -3,6 +3,13 @@
 // A downstream HTTP/1.1 connection: parses requests in place, runs one Stream at a time
 // (pipelined requests wait their turn), enforces header size and timeouts, and tunnels raw
 // bytes after a 101.
+//
+// An idle keep-alive connection holds only its socket, one timer and a few words of state: the
+// per-request objects (parser, header arena, head buffer, Stream with its timers and vectors)
+// are an Exchange the connection takes from its worker's ExchangePool when a request's first
+// bytes arrive and gives back once it is idle again (after the current callback has unwound,
+// so nothing on the stack still points into it). A busy worker hands the same Exchanges out
+// request after request: no allocation per request.
 
 #include "core/filter/stream.h"
 #include "core/http/codec.h"
@@ -11,15 +18,53 @@
 #include <atomic>
 #include <list>
 #include <memory>
+#include <vector>
 
 namespace sluice::server {
 
 class Worker;
 
+// What one request needs while it is parsed and served; pooled per worker.
+struct Exchange {
+  Exchange(filter::WorkerContext& worker, filter::StreamOwner& owner);
+
+  http::Arena arena; // the parsed head's headers
+  http::Parser parser;
+  network::Buffer head_buf; // the bytes the head's views point into
+  filter::Stream stream;
+};
+
+// A worker's free list of Exchanges: LIFO (the warmest first), at most kMaxCached kept (a burst
+// of concurrent requests does not pin its memory afterwards), poisoned for ASan while cached.
+class ExchangePool {
+public:
+  static constexpr size_t kMaxCached = 256;
+
+  explicit ExchangePool(filter::WorkerContext& worker);
+  ~ExchangePool();
+  ExchangePool(const ExchangePool&) = delete;
+  ExchangePool& operator=(const ExchangePool&) = delete;
+
+  // An Exchange for `owner`'s next request, its parser at the start of a message.
+  Exchange* take(filter::StreamOwner& owner, http::BodySink& sink, uint64_t max_head_bytes);
+  // Back from a connection; its stream must not be active. Its buffers go back to the BlockPool.
+  void give(Exchange* ex);
+  size_t cached() const { return free_.size(); }
+  // Worker teardown, before the loop closes every handle left: deletes the cached Exchanges
+  // (their timers' handles close normally) and from now on deletes what is given back.
+  void close();
+
+private:
+  filter::WorkerContext& worker_;
+  std::vector<Exchange*> free_; // capacity kMaxCached, reserved up front
+  size_t max_cached_ = kMaxCached;
+};
+
 class HttpConnection : public network::ConnectionCallbacks,
                        public filter::StreamOwner,
                        public http::BodySink,
-                       public event::DeferredDeletable {
+                       public event::DeferredDeletable,
+                       public event::DeferredCall {
 public:
   HttpConnection(Worker& worker, filter::WorkerSnapshotPtr snap, size_t listener_index);
   ~HttpConnection() override;
@@ -31,7 +76,9 @@ public:
   void abort();
   // A reload was installed: an idle connection whose listener is gone closes now.
   void onSnapshotChanged();
-  bool idle() const { return !stream_.active() && !tunnel_; }
+  bool idle() const { return !streamActive() && !tunnel_; }
+  // Holds an Exchange (tests: an idle keep-alive connection holds none).
+  bool holdsExchange() const { return ex_ != nullptr; }
   std::list<std::unique_ptr<HttpConnection>>::iterator self;
   bool listed = false;
   // Open connections of the listener it came in on, all workers together (limits.max_connections):
@@ -60,8 +107,14 @@ public:
   const std::string& peerAddress() const override { return conn_.peerAddress(); }
   const std::string& peerIp() const override { return conn_.peerIp(); }
   bool draining() const override;
+  // event::DeferredCall: gives the Exchange back if the connection is still idle.
+  void onDeferredCall() override;
 
 private:
+  bool streamActive() const { return ex_ != nullptr && ex_->stream.active(); }
+  // Not inside a request head (nothing of a next request received).
+  bool betweenRequests() const { return ex_ == nullptr || !ex_->parser.inHead(); }
+  void releaseExchange();
   void processInput();
   void protocolError(uint32_t status);
   void shed(const char* reason);
@@ -84,10 +137,7 @@ private:
   const config::ListenerConfig* cfg_;
   std::string listener_name_;
   network::Connection conn_;
-  http::Arena arena_;
-  http::Parser parser_;
-  network::Buffer head_buf_;
-  filter::Stream stream_;
+  Exchange* ex_ = nullptr; // from worker_.exchanges(), while a request is under way
   event::TimerPtr timer_;
   upstream::UpstreamConnection* tunnel_ = nullptr;
   enum class TimerKind { None, Header, Idle } timer_kind_ = TimerKind::None;

@@ -174,6 +174,7 @@ void Worker::run() {
   setThreadName(("sluice-w" + std::to_string(index_)).c_str()); // sluice-w0, sluice-w1, ...
   markWorkerThreadForAllocCount(); // GET /debug/allocations counts this thread's allocations
   context_ = std::make_unique<filter::WorkerContext>(dispatcher_, index_);
+  exchanges_ = std::make_unique<ExchangePool>(*context_);
   for (size_t i = 0; i < sockets_.size(); i++) {
     openListener(sockets_[i], names_[i], false);
     sockets_[i].fd = -1; // owned by the handle now
@@ -199,7 +200,9 @@ void Worker::run() {
   }
   listeners_.clear();
   context_->shutdown();
+  exchanges_->close(); // before closeAll() closes the cached Exchanges' timer handles
   dispatcher_.closeAll();
+  exchanges_.reset();
   context_.reset();
   dispatcher_.closeAll();
 }

@@ -56,6 +56,8 @@ public:
   // Worker thread only.
   event::Dispatcher& dispatcher() { return dispatcher_; }
   filter::WorkerContext& context() { return *context_; }
+  // The per-request objects connections take while a request is under way.
+  ExchangePool& exchanges() { return *exchanges_; }
   bool draining() const { return draining_; }
   void removeConnection(HttpConnection* c);
   void recordProtocolError(const filter::ListenerRuntime& listener, uint32_t status);
@@ -91,6 +93,7 @@ private:
   uint32_t index_;
   event::Dispatcher dispatcher_;
   std::unique_ptr<filter::WorkerContext> context_;
+  std::unique_ptr<ExchangePool> exchanges_; // after context_, destroyed before it
   std::vector<ListenerSocket> sockets_;
   std::vector<std::string> names_;
   uint64_t wait_for_config_ms_;

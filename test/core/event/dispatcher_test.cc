@@ -109,5 +109,41 @@ TEST_CASE("Dispatcher: deferred deletion waits for the current callback to unwin
   CHECK(gone);
 }
 
+struct Caller : DeferredCall {
+  explicit Caller(std::vector<int>& log, int id) : log_(log), id_(id) {}
+  void onDeferredCall() override { log_.push_back(id_); }
+  std::vector<int>& log_;
+  int id_;
+};
+
+TEST_CASE("Dispatcher: a deferred call runs once, after the current callback unwinds, in order; "
+          "a destroyed caller is not called",
+          "[event]") {
+  Dispatcher d;
+  std::vector<int> log;
+  std::vector<int> seen_in_callback;
+  std::vector<int> seen_next_iteration;
+  Caller one(log, 1);
+  Caller two(log, 2);
+  auto gone = std::make_unique<Caller>(log, 3);
+  d.post([&] {
+    d.deferCall(two);
+    d.deferCall(one);
+    d.deferCall(two); // queued already: still once, in its first place
+    d.deferCall(*gone);
+    gone.reset(); // takes itself off the list
+    seen_in_callback = log;
+    d.post([&] {
+      seen_next_iteration = log;
+      d.deferCall(one); // can be queued again once it ran
+      d.stop();
+    });
+  });
+  d.run();
+  CHECK(seen_in_callback.empty());
+  CHECK(seen_next_iteration == std::vector<int>{2, 1});
+  CHECK(log == std::vector<int>{2, 1, 1});
+}
+
 } // namespace
 } // namespace sluice::event
