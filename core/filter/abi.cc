@@ -269,6 +269,30 @@ bool offWorkerThread(sluice_worker_t* w, const char* fn) {
   return !wk(w)->onOwnThread() && refusedOffThread(fn);
 }
 
+// A header a filter hands to a local reply goes to the wire as is: its name must be an RFC 9110
+// token and its value must not carry CR, LF or NUL (which would forge header lines).
+bool validReplyHeader(const sluice_header_t& h) {
+  if (h.name.len == 0 || (h.name.ptr == nullptr) || (h.value.len != 0 && h.value.ptr == nullptr)) {
+    return false;
+  }
+  for (size_t i = 0; i < h.name.len; i++) {
+    const auto c = static_cast<unsigned char>(h.name.ptr[i]);
+    const bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                      std::string_view::npos);
+    if (!tchar) {
+      return false;
+    }
+  }
+  for (size_t i = 0; i < h.value.len; i++) {
+    const char c = h.value.ptr[i];
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return false;
+    }
+  }
+  return true;
+}
+
 void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* headers,
                     size_t header_count, sluice_str_t body, sluice_str_t details) noexcept {
   if (s == nullptr || offStreamThread("sluice_host_send_local_reply")) {
@@ -291,6 +315,22 @@ void sendLocalReply(sluice_stream_t* s, uint32_t status, const sluice_header_t* 
     }
     stream->sendLocalReply(500, "filter error\n", SLUICE_FLAG_LOCAL_REPLY);
     return;
+  }
+  for (size_t i = 0; i < header_count; i++) {
+    if (headers == nullptr || !validReplyHeader(headers[i])) {
+      SLUICE_LOG(Error, "filter",
+                 "filter \"{}\" sent a local reply whose header #{} has an empty or invalid name "
+                 "or a CR, LF or NUL in its value; answering 500",
+                 f != nullptr ? f->name : std::string("?"), i);
+      if (f != nullptr) {
+        filter::stats::recordFilterError(*f);
+      }
+      if (stream->acceptsLocalReply()) {
+        stream->setResponseDetails("invalid_local_reply_header");
+      }
+      stream->sendLocalReply(500, "filter error\n", SLUICE_FLAG_LOCAL_REPLY);
+      return;
+    }
   }
   if (stream->acceptsLocalReply() && details.len > 0 && details.ptr != nullptr) {
     // Before the reply: a stream that completes inside sendLocalReply logs it right away.

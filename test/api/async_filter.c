@@ -94,6 +94,12 @@ static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_
   if (has_prefix(path, "/upper")) {
     return SLUICE_STATUS_STOP_AND_BUFFER; /* the whole request body, then on_request_body */
   }
+  if (has_prefix(path, "/inject")) {
+    /* A broken filter: a reply header value that would forge a second header line. */
+    sluice_header_t h = {SLUICE_STR("x-note"), SLUICE_STR("a\r\nx-injected: 1")};
+    host->sluice_host_send_local_reply(s, 200, &h, 1, SLUICE_STR("injected\n"), SLUICE_STR("test"));
+    return SLUICE_STATUS_STOP;
+  }
   if (has_prefix(path, "/call") || has_prefix(path, "/deny") || has_prefix(path, "/slowcall")) {
     /* /slowcall: the call's answer takes 300 ms, so a client can leave while it is in flight. */
     sluice_header_t h = {SLUICE_STR("x-from"), SLUICE_STR("async_filter")};

@@ -93,6 +93,29 @@ def a_client_leaving_during_an_http_call_cancels_only_its_calls():
 
 
 @case
+def a_local_reply_header_with_a_line_break_is_refused_not_sent():
+    import socket
+    up = Upstream()
+    sl = Sluice(config(up))
+    s = socket.create_connection(("127.0.0.1", sl.port()))
+    s.settimeout(10)
+    s.sendall(b"GET /inject HTTP/1.1\r\nHost: h\r\n\r\n")
+    data = b""
+    while b"filter error" not in data and b"injected" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 500"), data
+    assert b"x-injected" not in data.lower(), data
+    wait_until(lambda: "sent a local reply whose header #0 has an empty or invalid name" in sl.stderr_text(),
+               message="the filter error line")
+    assert http_request(sl.port(), "GET", "/call/x")[0] == 200  # the worker carries on
+    sl.stop()
+
+
+@case
 def module_body_hooks_buffer_and_rewrite_bodies():
     import hashlib
     up = Upstream()
