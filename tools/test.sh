@@ -21,6 +21,6 @@ fi
 # Opt-in (SLUICE_TSAN=1) until its time on CI's two cores is measured: see docs/testing.md.
 if [ "${SLUICE_TSAN:-0}" = "1" ]; then
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}" \
-    TEST_TIMEOUT=900 run_suite build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread
+    TEST_TIMEOUT=1800 run_suite build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread
 fi
 echo "all tests passed"
