@@ -4,6 +4,7 @@
 // worker. Parsing never touches the filesystem; opening the log file is the filter's job.
 
 #include "filters/access_log/formatter.h"
+#include "filters/common/config_reader.h"
 
 #include <cstdint>
 #include <functional>
@@ -14,12 +15,9 @@
 
 namespace sluice::filters::access_log {
 
-struct ConfigError {
-  std::string pointer; // JSON pointer relative to the filter's "config" ("" = the object)
-  std::string message;
-
-  bool operator==(const ConfigError&) const = default;
-};
+// A JSON pointer relative to the filter's "config" ("" = the object) and a message, in the
+// wordings of the filters' shared reader (docs/config-errors.md).
+using ConfigError = common::ConfigError;
 
 // "when": every condition that is set must hold. Defaults mean "no condition".
 struct When {
@@ -55,8 +53,5 @@ using PathResolver = std::function<std::optional<std::string>(std::string_view)>
 // pointer; the result is only meaningful when `errors` is empty.
 Config parseConfig(std::string_view json_text, const PathResolver& resolve_path,
                    std::vector<ConfigError>& errors);
-
-// Escapes one reference token for a JSON pointer (RFC 6901: "~" -> "~0", "/" -> "~1").
-std::string escapePointerToken(std::string_view token);
 
 } // namespace sluice::filters::access_log

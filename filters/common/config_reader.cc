@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace sluice::filters::common {
 
@@ -142,8 +143,10 @@ bool ConfigReader::number(const Json& o, const std::string& ptr, const char* key
   }
   if (!it->is_number() || !std::isfinite(it->get<double>()) || it->get<double>() < min ||
       it->get<double>() > max) {
-    error(ptr + "/" + key, "expected a number " + describe(Json(min)) + ".." + describe(Json(max)) +
-                               ", got " + describe(*it));
+    // docs/config-errors.md: "expected a number 0..1", the bounds as the SDK prints them (%g).
+    char range[64];
+    std::snprintf(range, sizeof range, "%g..%g", min, max);
+    error(ptr + "/" + key, std::string("expected a number ") + range + ", got " + describe(*it));
     return false;
   }
   out = it->get<double>();

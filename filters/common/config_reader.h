@@ -20,6 +20,8 @@ using Json = nlohmann::json;
 struct ConfigError {
   std::string pointer;
   std::string message;
+
+  bool operator==(const ConfigError&) const = default;
 };
 
 class ConfigReader {

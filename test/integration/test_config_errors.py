@@ -80,6 +80,25 @@ def non_empty_qualifies_only_a_value_of_the_right_type():
 
 
 @case
+def access_log_errors_sit_under_its_place_in_the_chain_in_the_shared_wordings():
+    # access_log reads its config with the built-in filters' shared reader: an unknown key reads
+    # `unknown key "x"` (no list of the keys it expected), at its pointer under the filter's
+    # place in the chain (here after the router, filter 1), and every error is reported.
+    up = Upstream()
+    f = "/listeners/0/filters/1/config"
+    log = {"type": "access_log", "config": {"when": {"statusmin": 400, "sample": 2},
+                                            "flush_ms": 0, "format": {"tmpl": "%STATUS%"}}}
+    got = errors(simple_config(up.address, filters_after=[log]))
+    assert sorted(got) == sorted([
+        f + '/when/statusmin: unknown key "statusmin"',
+        f + "/when/sample: expected a number 0..1, got 2",
+        f + "/flush_ms: expected an integer 1..3600000, got 0",
+        f + '/format/tmpl: unknown key "tmpl"',
+        f + '/format/template: missing: a format object needs a "template" string',
+    ]), got
+
+
+@case
 def long_values_are_cut():
     up = Upstream()
     cfg = simple_config(up.address, filters_before=[jwt({"issuer": list(range(100))})])

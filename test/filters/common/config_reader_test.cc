@@ -66,6 +66,24 @@ TEST_CASE("ConfigReader: a 32-bit field has the same range check, message and re
   CHECK(r.errors()[2].message == "required");
 }
 
+TEST_CASE("ConfigReader: a number's range reads as docs/config-errors.md writes it",
+          "[filter_common]") {
+  ConfigReader r;
+  Json root;
+  REQUIRE(r.parse(str(R"({"ok": 0.25, "big": 1.5, "text": "half", "wide": -3})"), root));
+  double d = 0.5;
+  CHECK(r.number(root, "", "ok", d, 0.0, 1.0));
+  CHECK(d == 0.25);
+  CHECK_FALSE(r.number(root, "", "big", d, 0.0, 1.0));
+  CHECK_FALSE(r.number(root, "/w", "text", d, 0.0, 1.0));
+  CHECK_FALSE(r.number(root, "", "wide", d, -2.5, 1e6));
+  CHECK(d == 0.25); // untouched on error
+  REQUIRE(r.errors().size() == 3);
+  CHECK(r.errors()[0] == ConfigError{"/big", "expected a number 0..1, got 1.5"});
+  CHECK(r.errors()[1] == ConfigError{"/w/text", "expected a number 0..1, got \"half\""});
+  CHECK(r.errors()[2] == ConfigError{"/wide", "expected a number -2.5..1e+06, got -3"});
+}
+
 TEST_CASE("ConfigReader: member returns a value of any type, and says required when asked",
           "[filter_common]") {
   ConfigReader r;
