@@ -15,6 +15,66 @@ std::string_view view(sluice_str_t s) {
 
 } // namespace
 
+std::vector<HeaderCondition> parseHeaderConditions(const Json& match, const std::string& ptr,
+                                                   ConfigReader& r,
+                                                   const HeaderRegexCompiler& compile) {
+  std::vector<HeaderCondition> out;
+  const Json* hs = r.array(match, ptr, "headers");
+  if (hs == nullptr) {
+    return out;
+  }
+  for (size_t i = 0; i < hs->size(); i++) {
+    std::string hp = ptr + "/headers/" + std::to_string(i);
+    const Json& h = (*hs)[i];
+    if (!r.object(h, hp, {"name", "exact", "prefix", "regex", "present"})) {
+      continue;
+    }
+    HeaderCondition c;
+    // docs/config-errors.md: an empty name reads "expected a non-empty string, got \"\"", one
+    // that is not an RFC 9110 token "expected a header name, got \"x y\"".
+    if (r.str(h, hp, "name", c.name, true, true)) {
+      if (!ConfigReader::isToken(c.name)) {
+        r.error(hp + "/name",
+                "expected a header name, got " + ConfigReader::describe(Json(c.name)));
+      }
+      c.name = ConfigReader::lower(c.name);
+    }
+    int n = 0;
+    if (r.str(h, hp, "exact", c.value)) {
+      c.kind = HeaderCondition::Kind::Exact;
+      n++;
+    }
+    if (r.str(h, hp, "prefix", c.value)) {
+      c.kind = HeaderCondition::Kind::Prefix;
+      n++;
+    }
+    if (r.str(h, hp, "regex", c.value)) {
+      c.kind = HeaderCondition::Kind::Regex;
+      c.db = compile(c.value, hp + "/regex");
+      n++;
+    }
+    bool present = true;
+    if (r.boolean(h, hp, "present", present)) {
+      c.kind = present ? HeaderCondition::Kind::Present : HeaderCondition::Kind::Absent;
+      n++;
+    }
+    if (n > 1) {
+      r.error(hp, "expected at most one of exact, prefix, regex, present");
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+bool regexMatches(hs_database_t* db, std::string_view text, hs_scratch_t* scratch) {
+  if (db == nullptr || scratch == nullptr) {
+    return false;
+  }
+  bool matched = false;
+  hs_scan(db, text.data(), static_cast<unsigned>(text.size()), 0, scratch, onMatch, &matched);
+  return matched;
+}
+
 MatchSet::~MatchSet() {
   for (hs_database_t* db : dbs_) {
     hs_free_database(db);
@@ -79,46 +139,10 @@ size_t MatchSet::add(const Json& v, const std::string& ptr, ConfigReader& r) {
     }
     m.methods = std::move(methods);
   }
-  if (const Json* hs = r.array(v, ptr, "headers")) {
-    for (size_t i = 0; i < hs->size(); i++) {
-      std::string hp = ptr + "/headers/" + std::to_string(i);
-      const Json& h = (*hs)[i];
-      if (!r.object(h, hp, {"name", "exact", "prefix", "regex", "present"})) {
-        continue;
-      }
-      HeaderCondition c;
-      if (r.str(h, hp, "name", c.name, true, true)) {
-        if (!ConfigReader::isToken(c.name)) {
-          r.error(hp + "/name",
-                  "expected a header name, got " + ConfigReader::describe(Json(c.name)));
-        }
-        c.name = ConfigReader::lower(c.name);
-      }
-      int n = 0;
-      if (r.str(h, hp, "exact", c.value)) {
-        c.kind = HeaderCondition::Kind::Exact;
-        n++;
-      }
-      if (r.str(h, hp, "prefix", c.value)) {
-        c.kind = HeaderCondition::Kind::Prefix;
-        n++;
-      }
-      if (r.str(h, hp, "regex", c.value)) {
-        c.kind = HeaderCondition::Kind::Regex;
-        c.db = compile(c.value, hp + "/regex", r);
-        n++;
-      }
-      bool present = true;
-      if (r.boolean(h, hp, "present", present)) {
-        c.kind = present ? HeaderCondition::Kind::Present : HeaderCondition::Kind::Absent;
-        n++;
-      }
-      if (n > 1) {
-        r.error(hp, "expected at most one of exact, prefix, regex or present");
-      }
-      m.headers.push_back(std::move(c));
-    }
-  }
+  m.headers =
+      parseHeaderConditions(v, ptr, r, [&](const std::string& pattern, const std::string& at) {
+        return compile(pattern, at, r);
+      });
   return index;
 }
 
@@ -141,15 +165,6 @@ hs_scratch_t* MatchSet::newScratch() const {
     return nullptr;
   }
   return s;
-}
-
-bool MatchSet::regexMatches(hs_database_t* db, std::string_view text, hs_scratch_t* scratch) {
-  if (db == nullptr || scratch == nullptr) {
-    return false;
-  }
-  bool matched = false;
-  hs_scan(db, text.data(), static_cast<unsigned>(text.size()), 0, scratch, onMatch, &matched);
-  return matched;
 }
 
 bool MatchSet::matches(size_t i, const sluice_host_t* host, sluice_stream_t* s,

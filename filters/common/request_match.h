@@ -6,11 +6,13 @@
 //   "headers": [{"name": "x-canary", "exact"|"prefix"|"regex": "...", or "present": bool}].
 // Paths are matched without the query string, on the path the host already normalized.
 // Regexes are compiled once (Hyperscan, one database each) when the config is parsed; each
-// worker evaluates them with its own scratch from newScratch().
+// worker evaluates them with its own scratch from newScratch(). The router reads and evaluates
+// its `match.headers` with the same functions (parseHeaderConditions, headerConditionsHold).
 
 #include "filters/common/config_reader.h"
 #include "sluice/filter.h"
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +28,64 @@ struct HeaderCondition {
   std::string value;
   hs_database_t* db = nullptr;
 };
+
+// Compiles the regex of a header condition found at `ptr` (its "regex" key); null, with an error
+// reported by the compiler, when it cannot. The caller owns the database.
+using HeaderRegexCompiler =
+    std::function<hs_database_t*(const std::string& pattern, const std::string& ptr)>;
+
+// Parses the optional "headers" array of the match object `match` found at `ptr`:
+//   [{"name": TOKEN, plus at most one of "exact"|"prefix"|"regex": "..." or "present": bool}]
+// (without any of them the header must be present). Names are lower-cased. Errors go to
+// `reader`; a condition is kept in the list even when it has one, so indices stay aligned.
+// The one reader of header conditions: MatchSet (ratelimit, jwt_authn) and the router use it,
+// each compiling regexes its own way (the router anchors them at both ends).
+std::vector<HeaderCondition> parseHeaderConditions(const Json& match, const std::string& ptr,
+                                                   ConfigReader& reader,
+                                                   const HeaderRegexCompiler& compile);
+
+// Whether `text` matches the single-pattern database `db` (false without a db or scratch).
+bool regexMatches(hs_database_t* db, std::string_view text, hs_scratch_t* scratch);
+
+// Whether every condition holds; `header(name, &value)` looks a request header up by its lower
+// case name. `scratch` must have been allocated for every regex condition's database.
+// Allocation-free.
+template <typename HeaderLookup>
+bool headerConditionsHold(const std::vector<HeaderCondition>& conditions, HeaderLookup&& header,
+                          hs_scratch_t* scratch) {
+  for (const HeaderCondition& h : conditions) {
+    std::string_view value;
+    bool present = header(h.name, &value); // a lookup may take the name as a string or a view
+    switch (h.kind) {
+    case HeaderCondition::Kind::Present:
+      if (!present) {
+        return false;
+      }
+      break;
+    case HeaderCondition::Kind::Absent:
+      if (present) {
+        return false;
+      }
+      break;
+    case HeaderCondition::Kind::Exact:
+      if (!present || value != h.value) {
+        return false;
+      }
+      break;
+    case HeaderCondition::Kind::Prefix:
+      if (!present || value.substr(0, h.value.size()) != h.value) {
+        return false;
+      }
+      break;
+    case HeaderCondition::Kind::Regex:
+      if (!present || !regexMatches(h.db, value, scratch)) {
+        return false;
+      }
+      break;
+    }
+  }
+  return true;
+}
 
 struct RequestMatch {
   enum class Kind { Any, Prefix, Path, Regex };
@@ -62,8 +122,6 @@ public:
   template <typename HeaderLookup>
   bool matches(size_t i, std::string_view method, std::string_view path, HeaderLookup&& header,
                hs_scratch_t* scratch) const;
-
-  static bool regexMatches(hs_database_t* db, std::string_view text, hs_scratch_t* scratch);
 
 private:
   hs_database_t* compile(const std::string& pattern, const std::string& ptr, ConfigReader& reader);
@@ -107,38 +165,7 @@ bool MatchSet::matches(size_t i, std::string_view method, std::string_view path,
       return false;
     }
   }
-  for (const HeaderCondition& h : m.headers) {
-    std::string_view value;
-    bool present = header(std::string_view(h.name), &value);
-    switch (h.kind) {
-    case HeaderCondition::Kind::Present:
-      if (!present) {
-        return false;
-      }
-      break;
-    case HeaderCondition::Kind::Absent:
-      if (present) {
-        return false;
-      }
-      break;
-    case HeaderCondition::Kind::Exact:
-      if (!present || value != h.value) {
-        return false;
-      }
-      break;
-    case HeaderCondition::Kind::Prefix:
-      if (!present || value.substr(0, h.value.size()) != h.value) {
-        return false;
-      }
-      break;
-    case HeaderCondition::Kind::Regex:
-      if (!present || !regexMatches(h.db, value, scratch)) {
-        return false;
-      }
-      break;
-    }
-  }
-  return true;
+  return headerConditionsHold(m.headers, header, scratch);
 }
 
 } // namespace sluice::filters::common

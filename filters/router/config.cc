@@ -138,54 +138,6 @@ public:
     }
   }
 
-  void headerMatches(const Json& m, const std::string& mp, Route& out) {
-    const Json* hs = r_.array(m, mp, "headers");
-    if (hs == nullptr) {
-      return;
-    }
-    for (size_t i = 0; i < hs->size(); i++) {
-      std::string hp = mp + "/headers/" + std::to_string(i);
-      const Json& h = (*hs)[i];
-      if (!r_.object(h, hp, {"name", "exact", "present", "prefix", "regex"})) {
-        continue;
-      }
-      HeaderMatch hm;
-      if (r_.str(h, hp, "name", hm.name, true)) {
-        if (!ConfigReader::isToken(hm.name)) {
-          r_.error(hp + "/name", "expected a header name (an RFC 9110 token), got " +
-                                     ConfigReader::describe(Json(hm.name)));
-        }
-        hm.name = ConfigReader::lower(hm.name);
-      }
-      int n = 0;
-      if (r_.str(h, hp, "exact", hm.value)) {
-        hm.kind = HeaderMatch::Kind::Exact;
-        n++;
-      }
-      if (r_.str(h, hp, "prefix", hm.value)) {
-        hm.kind = HeaderMatch::Kind::Prefix;
-        n++;
-      }
-      if (r_.str(h, hp, "regex", hm.value)) {
-        hm.kind = HeaderMatch::Kind::Regex;
-        hm.db = compileOne(hm.value, hp + "/regex");
-        if (hm.db != nullptr) {
-          header_dbs.push_back(hm.db);
-        }
-        n++;
-      }
-      bool present = true;
-      if (r_.boolean(h, hp, "present", present)) {
-        hm.kind = present ? HeaderMatch::Kind::Present : HeaderMatch::Kind::Absent;
-        n++;
-      }
-      if (n > 1) {
-        r_.error(hp, "expected at most one of exact, prefix, regex, present");
-      }
-      out.headers.push_back(std::move(hm));
-    }
-  }
-
   void match(const Json& r, const std::string& ptr, Route& out) {
     const Json* m = r_.member(r, ptr, "match", true);
     std::string mp = ptr + "/match";
@@ -217,7 +169,14 @@ public:
       r_.error(mp, "expected exactly one of prefix, path or regex");
     }
     methods(*m, mp, out);
-    headerMatches(*m, mp, out);
+    out.headers = common::parseHeaderConditions(
+        *m, mp, r_, [this](const std::string& pattern, const std::string& at) {
+          hs_database_t* db = compileOne(pattern, at);
+          if (db != nullptr) {
+            header_dbs.push_back(db);
+          }
+          return db;
+        });
   }
 
   void weightedClusters(const Json& wc, const std::string& ptr, Route& out) {
@@ -378,11 +337,6 @@ int onMatch(unsigned id, unsigned long long, unsigned long long, unsigned, void*
     s->touched.push_back(id);
   }
   return 0;
-}
-
-int onHeaderMatch(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
-  *static_cast<bool*>(ctx) = true;
-  return 1; // stop at the first match
 }
 
 // The request methods of llhttp's HTTP table (HTTP_METHOD_MAP, llhttp 8.1): what the HTTP/1
@@ -709,16 +663,6 @@ bool RouteTable::scanRegexes(std::string_view path, Scratch& scratch) const {
   }
   return hs_scan(db_, path.data(), static_cast<unsigned>(path.size()), 0, scratch.hs, onMatch,
                  &scratch) == HS_SUCCESS;
-}
-
-bool RouteTable::headerRegexMatches(const HeaderMatch& m, std::string_view value, Scratch& s) {
-  if (m.db == nullptr || s.hs == nullptr) {
-    return false;
-  }
-  bool matched = false;
-  hs_scan(m.db, value.data(), static_cast<unsigned>(value.size()), 0, s.hs, onHeaderMatch,
-          &matched);
-  return matched;
 }
 
 } // namespace sluice::filters::router

@@ -2,6 +2,8 @@
 
 // The router's immutable route table, parsed once per config load and shared by all workers.
 
+#include "filters/common/request_match.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,20 +16,7 @@
 
 #include <hs/hs.h>
 
-namespace sluice::filters::common {
-class ConfigReader;
-} // namespace sluice::filters::common
-
 namespace sluice::filters::router {
-
-struct HeaderMatch {
-  // Present: the header is there (any value); Absent ("present": false): it is not.
-  enum class Kind { Exact, Present, Absent, Prefix, Regex };
-  std::string name;
-  Kind kind = Kind::Present;
-  std::string value;
-  hs_database_t* db = nullptr; // Regex: its own single-pattern database
-};
 
 struct HeaderOp {
   std::string name;
@@ -43,7 +32,9 @@ struct Route {
   std::string value;
   unsigned regex_id = 0;
   std::vector<std::string> methods;
-  std::vector<HeaderMatch> headers;
+  // Parsed and evaluated by the filters' shared code (filters/common/request_match.h); a regex
+  // condition has its own single-pattern database, anchored at both ends, owned by the table.
+  std::vector<common::HeaderCondition> headers;
   Action action = Action::Cluster;
   std::string cluster;
   std::vector<std::pair<std::string, uint32_t>> weighted;
@@ -129,7 +120,6 @@ public:
 
 private:
   bool scanRegexes(std::string_view path, Scratch& scratch) const;
-  static bool headerRegexMatches(const HeaderMatch& m, std::string_view value, Scratch& s);
 
   std::vector<VirtualHost> vhosts_;
   struct StrHash {
@@ -224,32 +214,7 @@ const Route* RouteTable::match(const VirtualHost& vh, std::string_view method,
         continue;
       }
     }
-    bool headers_ok = true;
-    for (const HeaderMatch& hm : r.headers) {
-      std::string_view v;
-      bool present = header(hm.name, &v);
-      switch (hm.kind) {
-      case HeaderMatch::Kind::Present:
-        headers_ok = present;
-        break;
-      case HeaderMatch::Kind::Absent:
-        headers_ok = !present;
-        break;
-      case HeaderMatch::Kind::Exact:
-        headers_ok = present && v == hm.value;
-        break;
-      case HeaderMatch::Kind::Prefix:
-        headers_ok = present && v.substr(0, hm.value.size()) == hm.value;
-        break;
-      case HeaderMatch::Kind::Regex:
-        headers_ok = present && headerRegexMatches(hm, v, scratch);
-        break;
-      }
-      if (!headers_ok) {
-        break;
-      }
-    }
-    if (!headers_ok) {
+    if (!common::headerConditionsHold(r.headers, header, scratch.hs)) {
       continue;
     }
     if (scanned) {

@@ -202,8 +202,12 @@ def header_matchers_present_true_and_false():
 def header_names_and_methods_are_checked_at_load():
     up = Upstream()
     cases = [
-        ({"prefix": "/", "headers": [{"name": "", "exact": "1"}]}, "/match/headers/0/name", "header name"),
-        ({"prefix": "/", "headers": [{"name": "x y", "present": True}]}, "/match/headers/0/name", "header name"),
+        # The shared header-condition reader (filters/common/request_match) in the wordings of
+        # docs/config-errors.md: an empty value first, then one that is not a header name.
+        ({"prefix": "/", "headers": [{"name": "", "exact": "1"}]}, "/match/headers/0/name",
+         'expected a non-empty string, got ""'),
+        ({"prefix": "/", "headers": [{"name": "x y", "present": True}]}, "/match/headers/0/name",
+         'expected a header name, got "x y"'),
         ({"prefix": "/", "methods": ["GET", "get"]}, "/match/methods/1", 'did you mean "GET"'),
         ({"prefix": "/", "methods": ["FETCH"]}, "/match/methods/0", "unknown method"),
         ({"prefix": "/", "methods": ["G T"]}, "/match/methods/0", "method name"),

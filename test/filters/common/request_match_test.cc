@@ -92,3 +92,25 @@ TEST_CASE("request match: config errors name their pointer") {
   CHECK(has("/rules/0/match/headers/0/name"));
   CHECK(has("/rules/0/match/nope"));
 }
+
+TEST_CASE("request match: header conditions are read by the code the router shares") {
+  // One reader for MatchSet and the router (filters/router/config.cc): the same pointers and
+  // wordings; the caller compiles each regex (MatchSet searches, the router anchors).
+  ConfigReader r;
+  std::vector<std::string> compiled;
+  auto conditions = sluice::filters::common::parseHeaderConditions(
+      Json::parse(R"({"headers": [{"name": "X-A", "regex": "b+"}, {"name": "x-b"},
+                                  {"name": "c", "exact": "1", "prefix": "1"}]})"),
+      "/m", r, [&](const std::string& pattern, const std::string& at) -> hs_database_t* {
+        compiled.push_back(at + " " + pattern);
+        return nullptr;
+      });
+  REQUIRE(conditions.size() == 3);
+  CHECK(conditions[0].name == "x-a");
+  CHECK(conditions[0].kind == sluice::filters::common::HeaderCondition::Kind::Regex);
+  CHECK(conditions[1].kind == sluice::filters::common::HeaderCondition::Kind::Present);
+  CHECK(compiled == std::vector<std::string>{"/m/headers/0/regex b+"});
+  REQUIRE(r.errors().size() == 1);
+  CHECK(r.errors()[0].pointer == "/m/headers/2");
+  CHECK(r.errors()[0].message == "expected at most one of exact, prefix, regex, present");
+}

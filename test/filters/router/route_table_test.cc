@@ -147,6 +147,57 @@ TEST_CASE("Router: a header matcher with present false matches only without the 
   CHECK(name(Headers{{{"x-internal", "1"}}}) == "internal");
 }
 
+// Header conditions are read and evaluated by filters/common/request_match (one implementation
+// with ratelimit and jwt_authn); the router compiles their regexes itself, anchored at both ends
+// (docs/filters/router.md), where the rule filters search.
+TEST_CASE("Router: a header regex is anchored at both ends", "[router]") {
+  auto t = parseOk(R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+    {"match": {"prefix": "/", "headers": [{"name": "X-Ver", "regex": "2\\.[0-9]+"}]}, "cluster": "a", "name": "v2"},
+    {"match": {"prefix": "/", "headers": [{"name": "x-any", "prefix": "a"}, {"name": "x-no", "present": false}]}, "cluster": "b", "name": "all"},
+    {"match": {"prefix": "/"}, "cluster": "c", "name": "rest"}]}]})");
+  auto name = [&](Headers h) {
+    const Route* r = match(*t, "h", "GET", "/x", h);
+    return r ? r->name : std::string("none");
+  };
+  CHECK(name(Headers{{{"x-ver", "2.17"}}}) == "v2");
+  CHECK(name(Headers{{{"x-ver", "v2.17"}}}) == "rest");
+  CHECK(name(Headers{{{"x-ver", "2.17b"}}}) == "rest");
+  CHECK(name(Headers{{{"x-any", "abc"}}}) == "all");
+  CHECK(name(Headers{{{"x-any", "abc"}, {"x-no", ""}}}) == "rest");
+  CHECK(name(Headers{{{"x-any", "bc"}}}) == "rest");
+}
+
+TEST_CASE("Router: header condition errors name their pointer in the shared wordings",
+          "[router]") {
+  const auto [headers, pointer, message] = GENERATE(table<std::string, std::string, std::string>({
+      // docs/config-errors.md: an empty string where a value is required, then a string that is
+      // not what the key needs.
+      {R"([{"name": ""}])", "/headers/0/name", "expected a non-empty string, got \"\""},
+      {R"([{"name": "x canary", "exact": "1"}])", "/headers/0/name",
+       "expected a header name, got \"x canary\""},
+      {R"([{"name": 7}])", "/headers/0/name", "expected a string, got 7"},
+      {R"([{"exact": "1"}])", "/headers/0/name", "required"},
+      {R"([{"name": "a", "exact": "1", "present": true}])", "/headers/0",
+       "expected at most one of exact, prefix, regex, present"},
+      {R"([{"name": "a", "present": "yes"}])", "/headers/0/present",
+       "expected true or false, got \"yes\""},
+      {R"([{"name": "a", "exakt": "1"}])", "/headers/0/exakt", "unknown key \"exakt\""},
+      {R"([{"name": "a"}, 5])", "/headers/1", "expected an object, got 5"},
+      {R"({"name": "a"})", "/headers", "expected an array, got {\"name\":\"a\"}"},
+      {R"([{"name": "a", "regex": "(a"}])", "/headers/0/regex",
+       "invalid or unsupported regex \"(a\": Missing close parenthesis for group started at "
+       "index 4."},
+  }));
+  std::vector<ConfigError> errors;
+  const std::string json =
+      R"({"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/", "headers": )" +
+      headers + R"(}, "cluster": "a"}]}]})";
+  INFO(json);
+  CHECK_FALSE(parse(json, errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] == ConfigError{"/virtual_hosts/0/routes/0/match" + pointer, message});
+}
+
 TEST_CASE("Router: the method error says what was meant", "[router]") {
   std::vector<ConfigError> errors;
   parse(
