@@ -101,7 +101,6 @@ public:
 
 private:
   static void onPost(uv_async_t* a);
-  static void onIdle(uv_prepare_t* p);
   void runPosted();
   void clearDeferred();
   friend class DeferredCall;

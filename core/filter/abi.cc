@@ -11,6 +11,7 @@
 #include "core/stats/core_metrics.h"
 #include "core/stats/registry.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <string>
@@ -212,17 +213,38 @@ bool headerAt(sluice_stream_t* s, sluice_header_map_t map, size_t i, sluice_str_
   return true;
 }
 
+// A refused header_set/header_add: the author's bug, so it is logged and counted rather than
+// dropped in silence (the request goes on without the change).
+void refuseHeader(std::string_view name, bool append) {
+  const FilterInstance* f = runningFilter();
+  char shown[64]; // the name as logged: at most 64 bytes, control and non-ASCII bytes as '?'
+  const size_t n = std::min(name.size(), sizeof(shown));
+  for (size_t i = 0; i < n; i++) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    shown[i] = c < ' ' || c >= 0x7f ? '?' : static_cast<char>(c);
+  }
+  SLUICE_LOG(Error, "filter",
+             "filter \"{}\" called {} with header \"{}\" and a name or value that could forge or "
+             "split a line on the wire (or a pseudo-header this map does not take); ignored",
+             f != nullptr ? f->name : std::string("?"),
+             append ? "sluice_host_header_add" : "sluice_host_header_set",
+             std::string_view(shown, n));
+  if (f != nullptr) {
+    filter::stats::recordFilterError(*f);
+  }
+}
+
 void headerSet(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
                sluice_str_t value) noexcept {
-  if (s != nullptr && name.len > 0) {
-    strm(s)->setHeader(map, sv(name), sv(value), false);
+  if (s != nullptr && name.len > 0 && !strm(s)->setHeader(map, sv(name), sv(value), false)) {
+    refuseHeader(sv(name), false);
   }
 }
 
 void headerAdd(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
                sluice_str_t value) noexcept {
-  if (s != nullptr && name.len > 0) {
-    strm(s)->setHeader(map, sv(name), sv(value), true);
+  if (s != nullptr && name.len > 0 && !strm(s)->setHeader(map, sv(name), sv(value), true)) {
+    refuseHeader(sv(name), true);
   }
 }
 

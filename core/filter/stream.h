@@ -78,7 +78,9 @@ public:
   http::HeaderMap* headerMap(sluice_header_map_t map);
   bool getHeader(sluice_header_map_t map, std::string_view name, size_t index,
                  std::string_view* out);
-  void setHeader(sluice_header_map_t map, std::string_view name, std::string_view value,
+  // False (and nothing changed) when the name or value could forge or split a line on the wire,
+  // or names a pseudo-header this map does not have.
+  bool setHeader(sluice_header_map_t map, std::string_view name, std::string_view value,
                  bool append);
   size_t removeHeader(sluice_header_map_t map, std::string_view name);
   network::Buffer& bodyBuffer(sluice_direction_t dir) {

@@ -69,47 +69,102 @@ bool Stream::getHeader(sluice_header_map_t map, std::string_view name, size_t in
   return true;
 }
 
-void Stream::setHeader(sluice_header_map_t map, std::string_view name, std::string_view value,
+namespace {
+
+// What may go on the wire from a filter without forging or splitting a line: a header name of
+// visible ASCII without ':' (the router's config rule is a subset of this), a value without CR,
+// LF or NUL; a request target or authority without spaces or control bytes; a method that is an
+// RFC 9110 token.
+bool visibleNoSpace(std::string_view v) {
+  for (char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= ' ' || c == 0x7f) {
+      return false;
+    }
+  }
+  return !v.empty();
+}
+
+bool wireHeaderName(std::string_view name) {
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= ' ' || c >= 0x7f || c == ':') {
+      return false;
+    }
+  }
+  return !name.empty();
+}
+
+bool wireHeaderValue(std::string_view value) {
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool methodToken(std::string_view v) {
+  for (char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(ch) !=
+                                      std::string_view::npos);
+    if (!tchar) {
+      return false;
+    }
+  }
+  return !v.empty();
+}
+
+} // namespace
+
+bool Stream::setHeader(sluice_header_map_t map, std::string_view name, std::string_view value,
                        bool append) {
   if (!name.empty() && name[0] == ':') {
     if (map == SLUICE_HEADERS_REQUEST && req_ != nullptr) {
-      if (name == ":path") {
+      if (name == ":path" && visibleNoSpace(value)) {
         path_ = arena_.copy(value);
         upstream_path_ = {};
-      } else if (name == ":authority") {
-        req_->headers.set("host", value);
-      } else if (name == ":method") {
-        req_->method = arena_.copy(value);
+        return true;
       }
-    } else if (map == SLUICE_HEADERS_RESPONSE && name == ":status") {
+      if (name == ":authority" && visibleNoSpace(value)) {
+        req_->headers.set("host", value);
+        return true;
+      }
+      if (name == ":method" && methodToken(value)) {
+        req_->method = arena_.copy(value);
+        return true;
+      }
+    } else if (map == SLUICE_HEADERS_RESPONSE && name == ":status" && !value.empty() &&
+               value.size() <= 3) {
       uint32_t v = 0;
       for (char c : value) {
         if (c < '0' || c > '9') {
-          return;
+          return false;
         }
         v = v * 10 + static_cast<uint32_t>(c - '0');
       }
       if (v >= 100 && v <= 599) {
         status_ = v;
+        return true;
       }
     }
-    return;
+    return false; // an unknown pseudo-header, one of another map, or a value it cannot take
   }
   http::HeaderMap* m = headerMap(map);
   if (m == nullptr) {
-    return;
+    return true; // no such map at this point (e.g. response headers before a response): a no-op
   }
-  // Header values from filters must not smuggle line breaks onto the wire.
-  for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') {
-      return;
-    }
+  if (!wireHeaderName(name) || !wireHeaderValue(value)) {
+    return false; // it would forge or split a header line on the wire
   }
   if (append) {
     m->add(name, value);
   } else {
     m->set(name, value);
   }
+  return true;
 }
 
 size_t Stream::removeHeader(sluice_header_map_t map, std::string_view name) {

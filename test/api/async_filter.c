@@ -100,6 +100,23 @@ static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_
     host->sluice_host_send_local_reply(s, 200, &h, 1, SLUICE_STR("injected\n"), SLUICE_STR("test"));
     return SLUICE_STATUS_STOP;
   }
+  if (has_prefix(path, "/setinject")) {
+    /* A broken filter: request header changes that would forge or split lines on the wire.
+     * Each is refused (logged, counted); the sane one after them still applies. */
+    host->sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-note"),
+                                 SLUICE_STR("a\r\nx-injected: 1"));
+    host->sluice_host_header_add(s, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-injected: 2\r\nx-a"),
+                                 SLUICE_STR("b"));
+    host->sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"),
+                                 SLUICE_STR("/x HTTP/1.1\r\nx-injected: 3\r\n\r\nGET /y"));
+    host->sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":method"),
+                                 SLUICE_STR("GET /z"));
+    host->sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":nonsense"),
+                                 SLUICE_STR("1"));
+    host->sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-sane"),
+                                 SLUICE_STR("kept"));
+    return SLUICE_STATUS_CONTINUE;
+  }
   if (has_prefix(path, "/call") || has_prefix(path, "/deny") || has_prefix(path, "/slowcall")) {
     /* /slowcall: the call's answer takes 300 ms, so a client can leave while it is in flight. */
     sluice_header_t h = {SLUICE_STR("x-from"), SLUICE_STR("async_filter")};
@@ -167,6 +184,12 @@ static sluice_status_t on_response_headers(void* f, sluice_stream_t* s, bool end
   (void)f;
   (void)end_stream;
   host->sluice_host_header_get(s, SLUICE_HEADERS_REQUEST, SLUICE_STR(":path"), 0, &path);
+  if (has_prefix(path, "/setinject")) {
+    host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-note"),
+                                 SLUICE_STR("a\nx-injected: 4"));
+    host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR(":status"),
+                                 SLUICE_STR("2000"));
+  }
   if (has_prefix(path, "/reverse")) {
     host->sluice_host_header_set(s, SLUICE_HEADERS_RESPONSE, SLUICE_STR("x-reversed"),
                                  SLUICE_STR("1"));

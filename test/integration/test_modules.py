@@ -116,6 +116,60 @@ def a_local_reply_header_with_a_line_break_is_refused_not_sent():
 
 
 @case
+def header_changes_that_would_forge_lines_are_refused_and_counted():
+    import re
+    import socket
+    up = Upstream()
+    cfg = config(up)
+    cfg["admin"] = {"address": "127.0.0.1:0"}
+    sl = Sluice(cfg)
+    before = up.stats()["requests"]  # counts itself
+    s = socket.create_connection(("127.0.0.1", sl.port()))
+    s.settimeout(10)
+    s.sendall(b"GET /setinject/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    # The response: status untouched (":status" 2000 refused), no forged line.
+    assert head.startswith(b"HTTP/1.1 200 "), data
+    assert b"x-injected" not in head.lower(), head
+    assert b"x-note" not in head.lower(), head
+    # The upstream saw the original request line and headers, plus the one sane header.
+    if b"transfer-encoding: chunked" in head.lower():
+        whole = b""
+        while True:
+            size_line, _, body = body.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            whole, body = whole + body[:size], body[size + 2:]
+        body = whole
+    doc = json.loads(body)
+    names = [n.lower() for n, _ in doc["headers"]]
+    assert ["x-sane", "kept"] in doc["headers"], doc
+    assert not any("injected" in n or n == "x-note" for n in names), doc
+    assert doc["path"] == "/setinject/x" and doc["method"] == "GET", doc
+    # one request proxied (plus this stats request): no second one smuggled in by :path
+    assert up.stats()["requests"] == before + 2, (before, up.stats())
+    wait_until(lambda: "called sluice_host_header_set with header \":path\"" in sl.stderr_text(),
+               message="the refused :path line")
+    assert "called sluice_host_header_add with header \"x-injected: 2??x-a\"" in sl.stderr_text()
+    # 5 refused on the request side, 2 on the response side.
+    deadline = time.time() + 5
+    while not re.search(rb'sluice_filter_errors_total\{filter="[^"]*"\} 7\b',
+                        http_request(sl.admin_port, "GET", "/stats/prometheus")[2]):
+        assert time.time() < deadline, http_request(sl.admin_port, "GET", "/stats/prometheus")[2]
+        time.sleep(0.05)
+    assert http_request(sl.port(), "GET", "/call/x")[0] == 200  # the worker carries on
+    sl.stop()
+
+
+@case
 def module_body_hooks_buffer_and_rewrite_bodies():
     import hashlib
     up = Upstream()

@@ -2,7 +2,9 @@
  * sluice filter C ABI, version 1 (1.1 appended the file-descriptor watches, sluice_host_io_*;
  * 1.2 appended readiness holds, sluice_host_ready_*, and sluice_host_cluster_pick; 1.3 appended
  * the typed config view, sluice_host_config_view and sluice_host_config_get_*, the descriptor hook
- * sluice_on_config_start, sluice_stream_info_t.response_details and SLUICE_MODULE_REQUIRES_MINOR).
+ * sluice_on_config_start, sluice_stream_info_t.response_details and SLUICE_MODULE_REQUIRES_MINOR;
+ * 1.4 appended nothing: it documents the host's refusal of header changes and local-reply headers
+ * that could forge a line on the wire, so a module needs no more than 1.3 for what it calls).
  *
  * This is the only header a filter includes. It is C99 and uses only <stdint.h>, <stddef.h> and
  * <stdbool.h>. Built-in filters (router, access_log, ...) are written against it exactly as a
@@ -320,10 +322,17 @@ typedef struct sluice_host {
   /* The i-th entry in wire order. False when i is out of range. */
   bool (*sluice_host_header_at)(sluice_stream_t* s, sluice_header_map_t map, size_t i,
                                 sluice_str_t* name, sluice_str_t* value);
-  /* Replace every value of `name` with one value (adds it if absent). */
+  /* Replace every value of `name` with one value (adds it if absent).
+   * WHAT THE HOST REFUSES (ABI 1.4 documents it): a change that could forge or split a line on
+   * the wire is ignored, logged at ERROR with the filter's name and counted in
+   * sluice_filter_errors_total{filter}; the stream goes on unchanged. Refused: a name with a
+   * control byte, a space, ':' or a byte >= 0x7f; a value with CR, LF or NUL; ":path" or
+   * ":authority" (request) empty or with a space or control byte; ":method" that is not an
+   * RFC 9110 token; ":status" (response) outside 100..599; any other pseudo-header. The same
+   * rules hold for sluice_host_header_add. */
   void (*sluice_host_header_set)(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
                                  sluice_str_t value);
-  /* Append one more value of `name`. */
+  /* Append one more value of `name` (refused like sluice_host_header_set). */
   void (*sluice_host_header_add)(sluice_stream_t* s, sluice_header_map_t map, sluice_str_t name,
                                  sluice_str_t value);
   /* Remove every value of `name`; returns how many were removed. */
@@ -351,6 +360,10 @@ typedef struct sluice_host {
    * the filter manager runs no further hook of that direction once the hook returns. From a
    * callback (timer, HTTP call completion) the filter does not call sluice_host_resume. From a
    * response hook, before the response head was sent, the reply replaces the upstream's response.
+   * HEADERS (ABI 1.4 documents it): each name must be an RFC 9110 token and no value may hold
+   * CR, LF or NUL; otherwise the reply is refused like a bad status (logged, counted, 500). A
+   * reply with a body gets "content-type: text/plain" unless `headers` has a content-type; a
+   * content-type entry with an empty value sends none.
    */
   void (*sluice_host_send_local_reply)(sluice_stream_t* s, uint32_t status,
                                        const sluice_header_t* headers, size_t header_count,

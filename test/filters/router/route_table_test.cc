@@ -185,8 +185,8 @@ TEST_CASE("Router: header condition errors name their pointer in the shared word
       {R"([{"name": "a"}, 5])", "/headers/1", "expected an object, got 5"},
       {R"({"name": "a"})", "/headers", "expected an array, got {\"name\":\"a\"}"},
       {R"([{"name": "a", "regex": "(a"}])", "/headers/0/regex",
-       "invalid or unsupported regex \"(a\": Missing close parenthesis for group started at "
-       "index 4."},
+       // the rest is Hyperscan's own text, which differs between its versions
+       "invalid or unsupported regex \"(a\": "},
   }));
   std::vector<ConfigError> errors;
   const std::string json =
@@ -195,7 +195,13 @@ TEST_CASE("Router: header condition errors name their pointer in the shared word
   INFO(json);
   CHECK_FALSE(parse(json, errors));
   REQUIRE(errors.size() == 1);
-  CHECK(errors[0] == ConfigError{"/virtual_hosts/0/routes/0/match" + pointer, message});
+  CHECK(errors[0].pointer == "/virtual_hosts/0/routes/0/match" + pointer);
+  CHECK(errors[0].message.rfind(message, 0) == 0);
+  if (pointer.ends_with("/regex")) {
+    CHECK(errors[0].message.size() > message.size());  // Hyperscan's reason follows
+  } else {
+    CHECK(errors[0].message == message);
+  }
 }
 
 TEST_CASE("Router: the method error says what was meant", "[router]") {
