@@ -105,7 +105,8 @@ void WorkerContext::shutdown() {
   }
   free_timers_ = nullptr;
   timers_.clear();
-  calls_.clear();
+  free_call_slots_.clear();
+  call_slots_.clear();
   current_.reset();
   if (!ios_.empty()) {
     // A filter broke the contract (close before sluice_on_worker_destroy returns); the fds are

@@ -104,11 +104,10 @@ public:
   static void setReleaseHook(std::function<void(SnapshotPtr)> hook);
   static void release(SnapshotPtr s);
 
-  // Outgoing HTTP calls made through the ABI (owned here, keyed by call id).
-  std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>>& calls() {
-    return calls_;
-  }
-  uint64_t nextCallId() { return next_call_++; }
+  // Outgoing HTTP calls made through the ABI: every call object ever made (a slot, reused; see
+  // http_call.cc) and the indexes of the free ones. A call id names its slot and the slot's use.
+  std::vector<std::unique_ptr<event::DeferredDeletable>>& callSlots() { return call_slots_; }
+  std::vector<uint32_t>& freeCallSlots() { return free_call_slots_; }
 
   // Bench mode only (null in a server): see SyntheticUpstream.
   const SyntheticUpstream* syntheticUpstream() const { return synthetic_; }
@@ -132,8 +131,8 @@ private:
   std::vector<std::unique_ptr<AbiTimer>> timers_;
   AbiTimer* free_timers_ = nullptr;
   size_t active_timers_ = 0;
-  std::unordered_map<uint64_t, std::unique_ptr<event::DeferredDeletable>> calls_;
-  uint64_t next_call_ = 1;
+  std::vector<std::unique_ptr<event::DeferredDeletable>> call_slots_;
+  std::vector<uint32_t> free_call_slots_;
   const SyntheticUpstream* synthetic_ = nullptr;
   // Freed in the uv_close callback, never while libuv may still use the handle.
   std::unordered_map<uint64_t, IoWatch*> ios_;

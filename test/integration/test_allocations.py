@@ -69,6 +69,40 @@ def keep_alive_requests_through_router_and_access_log_allocate_nothing():
 
 
 @case
+def requests_whose_filter_makes_an_http_call_allocate_nothing():
+    # A C module (test/api/async_filter.c) that, on /call/..., pauses the request, calls the
+    # cluster through sluice_host_http_call and resumes from the call's callback. The call
+    # objects, their buffers and timers are reused per worker.
+    up = Upstream()
+    import tempfile
+    log_path = os.path.join(tempfile.mkdtemp(prefix="sluice-alloc-"), "access.log")
+    cfg = config(up, log_path)
+    cfg["listeners"][0]["filters"].insert(
+        0, {"type": "test_async", "module": os.environ["SLUICE_TEST_MODULE"], "config": {}})
+    sl = Sluice(cfg, env={"SLUICE_COUNT_ALLOCATIONS": "1"})
+    if SANITIZED:
+        sl.stop()
+        return
+    port = sl.port()
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10 * SLOW) for _ in range(4)]
+    # The module itself callocs its per-stream state (one allocation per request, its own); the
+    # host must add nothing to that, with or without a call.
+    n = 3000
+    for path in ("/plain/alloc", "/call/alloc"):
+        run_requests(conns, 1000, path=path)
+        before = worker_allocations(sl)
+        run_requests(conns, n, path=path)
+        after = worker_allocations(sl)
+        assert after - before == n, "%s: %d allocations over %d requests, %d of them the module's" % (
+            path, after - before, n, n)
+    # Every /call request made its call: the upstream saw two requests for each (plus this one).
+    assert up.stats()["requests"] == 4000 + 2 * 4000 + 1, up.stats()
+    for c in conns:
+        c.close()
+    sl.stop()
+
+
+@case
 def counter_is_off_unless_asked_for():
     up = Upstream()
     import tempfile
