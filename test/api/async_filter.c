@@ -4,6 +4,8 @@
  *   /async/...  pause the request, resume it from a worker timer 50 ms later
  *   /call/...   pause, make an HTTP call to cluster "up" (GET /healthz), resume with the status
  *   /deny/...   answer locally with 403 from the response of an HTTP call
+ *   /stale/...  call, then (after a timer) a second call, cancelling the first one's finished
+ *               id right after starting the second: the stale id must not cancel the new call
  * and it tags every request with stream metadata "test.seen" = "yes" and a response header.
  */
 #include "sluice/filter.h"
@@ -19,6 +21,7 @@ typedef struct {
   sluice_stream_t* stream;
   sluice_worker_t* worker;
   int paused;
+  sluice_call_id_t first_call;
 } state_t;
 
 static int has_prefix(sluice_str_t s, const char* p) {
@@ -59,6 +62,28 @@ static void on_timer(void* user) {
   host->sluice_host_header_set(st->stream, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-async"),
                                SLUICE_STR("resumed"));
   host->sluice_host_resume(st->stream, SLUICE_DIRECTION_REQUEST);
+}
+
+static void on_call(void* user, const sluice_http_response_t* r);
+
+/* /stale: the second call, started once the first one's object is free for reuse. */
+static void on_stale_timer(void* user) {
+  state_t* st = (state_t*)user;
+  sluice_call_id_t second = host->sluice_host_http_call(
+      st->worker, st->stream, SLUICE_STR("up"), SLUICE_STR("GET"), SLUICE_STR("/healthz"), NULL,
+      0, SLUICE_STR(""), 2000, on_call, st);
+  if (second == 0 || second == st->first_call) {
+    host->sluice_host_send_local_reply(st->stream, 500, NULL, 0, SLUICE_STR("bad call id\n"),
+                                       SLUICE_STR("test"));
+    return;
+  }
+  host->sluice_host_http_call_cancel(st->worker, st->first_call); /* finished: a no-op */
+}
+
+static void on_first_call(void* user, const sluice_http_response_t* r) {
+  state_t* st = (state_t*)user;
+  (void)r;
+  host->sluice_host_timer_start(st->worker, st->stream, 1, on_stale_timer, st);
 }
 
 static void on_call(void* user, const sluice_http_response_t* r) {
@@ -116,6 +141,12 @@ static sluice_status_t on_request_headers(void* f, sluice_stream_t* s, bool end_
     host->sluice_host_header_set(s, SLUICE_HEADERS_REQUEST, SLUICE_STR("x-sane"),
                                  SLUICE_STR("kept"));
     return SLUICE_STATUS_CONTINUE;
+  }
+  if (has_prefix(path, "/stale")) {
+    st->first_call = host->sluice_host_http_call(st->worker, s, SLUICE_STR("up"), SLUICE_STR("GET"),
+                                                 SLUICE_STR("/healthz"), NULL, 0, SLUICE_STR(""),
+                                                 2000, on_first_call, st);
+    return SLUICE_STATUS_STOP;
   }
   if (has_prefix(path, "/call") || has_prefix(path, "/deny") || has_prefix(path, "/slowcall")) {
     /* /slowcall: the call's answer takes 300 ms, so a client can leave while it is in flight. */

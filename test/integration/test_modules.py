@@ -50,6 +50,20 @@ def module_filter_calls_a_cluster_and_resumes_or_denies():
 
 
 @case
+def a_finished_call_id_cancels_nothing_when_its_call_object_is_reused():
+    # /stale: a first call finishes; a timer later starts a second call (which reuses the first
+    # one's call object) and cancels the first id. The second call must still answer.
+    up = Upstream()
+    sl = Sluice(config(up))
+    for _ in range(3):
+        status, hs, body = http_request(sl.port(), "GET", "/stale/x", timeout=5)
+        assert status == 200, (status, body)
+        doc = json.loads(body)
+        assert ["x-call-status", "200"] in doc["headers"], doc
+    sl.stop()
+
+
+@case
 def a_client_leaving_during_a_paused_stream_is_harmless():
     import socket
     up = Upstream()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The issue-12 bar matrix: peers.sh once per configuration, nginx, HAProxy and sluice interleaved
+# in every round.
+#   PEERS_SH=/path/to/peers.sh tools/bench-peers-matrix.sh OUTDIR CONFIG...
+#   CONFIG: c64 (16 B body, 64 connections), c8, 4k (4 KiB body, c64), nopin (c64 unpinned),
+#           w2 (c64, 2 workers)
+# Env: SLUICE_BENCH_BIN (default build-rel/sluice), RUNS (5), DUR (5 s), CHAIN
+# (router+access_log: a JSON access log to a file, as the bar asks).
+# Writes OUTDIR/CONFIG.md (peers.sh's tables) and OUTDIR/CONFIG.err (its progress).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+: "${PEERS_SH:?set PEERS_SH to the peers.sh benchmark script}"
+out=$1
+shift
+mkdir -p "$out"
+runs=${RUNS:-5} dur=${DUR:-5} chain=${CHAIN:-router+access_log}
+export SLUICE_BENCH_BIN=${SLUICE_BENCH_BIN:-$here/build-rel/sluice}
+for cfg in "$@"; do
+  case $cfg in
+    c64) args=(--body small -c 64 --workers 1) ;;
+    c8) args=(--body small -c 8 --workers 1) ;;
+    4k) args=(--body 4k -c 64 --workers 1) ;;
+    nopin) args=(--body small -c 64 --workers 1 --no-pin) ;;
+    w2) args=(--body small -c 64 --workers 2) ;;
+    *) echo "unknown configuration: $cfg (c64, c8, 4k, nopin, w2)" >&2; exit 2 ;;
+  esac
+  bash "$PEERS_SH" "${args[@]}" -d "$dur" --warmup 2 --runs "$runs" \
+    --targets nginx,haproxy,candidate \
+    --candidate-cmd "$here/tools/peers-candidate.sh {PORT} {UPSTREAM_PORT} {WORKERS} $chain" \
+    --candidate-port 18090 --candidate-name sluice > "$out/$cfg.md" 2> "$out/$cfg.err"
+  echo "$cfg done $(date -u +%T)"
+done

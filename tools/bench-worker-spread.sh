@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# How evenly 2 workers share the load (issue 12, item 3): sluice with 2 workers (SO_REUSEPORT
+# listeners) under wrk, unpinned; prints each worker thread's CPU over the window (threads are
+# named sluice-w0, sluice-w1) and its share.
+#   tools/bench-worker-spread.sh [CONNECTIONS] [SECONDS]
+# Env: SLUICE_BENCH_BIN (build-rel/sluice), CHAIN (router+access_log).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+conns=${1:-64} secs=${2:-8}
+bin=${SLUICE_BENCH_BIN:-$here/build-rel/sluice}
+upstream_bin=$(dirname "$bin")/tools/sluice-test-upstream
+[ -x "$upstream_bin" ] || upstream_bin=$here/build-rel/tools/sluice-test-upstream
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+while ss -ltn | grep -qE ":(18180|18190) "; do sleep 0.2; done
+"$upstream_bin" --listen 127.0.0.1:18180 --name up > /dev/null 2>&1 &
+pids+=($!)
+SLUICE_BENCH_BIN=$bin "$here/tools/peers-candidate.sh" 18190 18180 2 "${CHAIN:-router+access_log}" \
+  > /dev/null 2>&1 &
+proxy=$!
+pids+=($proxy)
+for _ in $(seq 50); do
+  curl -s -o /dev/null http://127.0.0.1:18190/healthz && break
+  sleep 0.1
+done
+wrk -t1 -c"$conns" -d2s http://127.0.0.1:18190/healthz > /dev/null # warm-up
+ticks() {
+  for t in /proc/$proxy/task/*; do
+    echo "$(cat "$t/comm") $(awk '{ print $14 + $15 }' "$t/stat")"
+  done | grep '^sluice-w' | sort
+}
+a=$(ticks)
+wrk -t1 -c"$conns" -d"${secs}s" http://127.0.0.1:18190/healthz | grep -E 'Requests/sec'
+b=$(ticks)
+join <(echo "$a") <(echo "$b") | awk '{ d[$1] = $3 - $2; s += $3 - $2 }
+  END { for (w in d) printf "%s %d ticks (%.1f %%)\n", w, d[w], 100 * d[w] / s }' | sort
