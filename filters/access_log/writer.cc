@@ -70,6 +70,13 @@ bool Writer::checkAppendable(const std::string& path, std::string& error) {
 Writer::Writer(WriterOptions options, int fd) : options_(std::move(options)), fd_(fd) {
   queue_.reserve(kMaxFreeBuffers);
   free_.reserve(kMaxFreeBuffers);
+  // A few spare buffers from the start, so a worker handing a buffer over while the writer is
+  // still busy with earlier ones (a loaded machine) does not allocate one mid-traffic. The
+  // pages are touched only when lines are written into them.
+  for (size_t i = 0; i < kSpareBuffers; i++) {
+    free_.emplace_back();
+    free_.back().data.reserve(options_.buffer_reserve);
+  }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "sluice-alog"); // as top -H and perf show it (<= 15 bytes)
     run();

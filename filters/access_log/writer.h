@@ -87,6 +87,7 @@ public:
 
 private:
   static constexpr size_t kMaxFreeBuffers = 64;
+  static constexpr size_t kSpareBuffers = 8; // made at start
 
   void run();
   void reopenFile();
