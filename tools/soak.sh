@@ -17,6 +17,8 @@
 #   -b  build folder holding sluice and tools/sluice-test-upstream (default build)
 #   -k  keep the work folder (config, access log, samples, logs) and print its path
 # Environment: SOAK_WORKERS (sluice workers, 2), SOAK_RELOAD_EVERY_S (3), SOAK_SAMPLE_S (1),
+# SOAK_PACE_MS (0: as fast as the client can; N: each connection waits N ms before each request,
+# so a run lasts at least N x requests-per-connection ms on any machine),
 # SOAK_WARMUP_PCT (20), SOAK_FD_TOLERANCE (16 descriptors), SOAK_RSS_TOLERANCE_PCT (10; never
 # below 4 MiB), SLUICE_BIN and SLUICE_UPSTREAM_BIN (override -b).
 set -euo pipefail
@@ -41,6 +43,7 @@ done
 WORKERS=${SOAK_WORKERS:-2}
 RELOAD_EVERY=${SOAK_RELOAD_EVERY_S:-3}
 SAMPLE_EVERY=${SOAK_SAMPLE_S:-1}
+PACE_MS=${SOAK_PACE_MS:-0}
 WARMUP_PCT=${SOAK_WARMUP_PCT:-20}
 FD_TOL=${SOAK_FD_TOLERANCE:-16}
 RSS_TOL_PCT=${SOAK_RSS_TOLERANCE_PCT:-10}
@@ -167,6 +170,12 @@ function init(args)
   marker = args[2]
   seen = 0
   bad = 0
+  local pace = tonumber(args[3]) or 0
+  if pace > 0 then
+    -- wrk looks for delay() after init: defined only when pacing, so an unpaced run keeps
+    -- wrk's fast path.
+    delay = function() return pace end
+  end
 end
 function response(status, headers, body)
   seen = seen + 1
@@ -197,7 +206,7 @@ echo "soak: $REQUESTS requests over $CONNS keep-alive connections, sluice pid $S
   "($WORKERS workers), upstreams a=$A b=$B, reload/flap every ${RELOAD_EVERY}s"
 T0=$(date +%s.%N)
 wrk -t "$CONNS" -c "$CONNS" -d 24h --timeout 30s -s "$WORK/soak.lua" \
-  "http://127.0.0.1:$PORT/soak" -- "$PER_CONN" "$WORK/threads-done" >"$WORK/wrk.out" 2>&1 &
+  "http://127.0.0.1:$PORT/soak" -- "$PER_CONN" "$WORK/threads-done" "$PACE_MS" >"$WORK/wrk.out" 2>&1 &
 WRK_PID=$!
 PIDS+=($WRK_PID)
 
