@@ -4,6 +4,7 @@
 #include "core/common/logger.h"
 #include "core/common/thread_name.h"
 #include "core/filter/stream_stats.h"
+#include "core/stats/core_metrics.h"
 #include "core/stats/registry.h"
 
 #include <unistd.h>
@@ -27,10 +28,9 @@ struct OverloadMetrics {
 const OverloadMetrics& overloadMetrics() {
   static const OverloadMetrics m = [] {
     auto def = [](const char* action, const char* reason) {
-      return stats::Registry::global().defineCounter(
-          "sluice_overload_actions_total",
-          "Connections refused at accept and requests shed with 503 by overload protection",
-          {{"action", action}, {"reason", reason}});
+      const stats::CoreMetricInfo& m = stats::coreMetric(stats::CoreMetric::OverloadActions);
+      return stats::Registry::global().defineCounter(m.name, m.help,
+                                                     {{"action", action}, {"reason", reason}});
     };
     return OverloadMetrics{def("refuse_connection", "max_connections"),
                            def("refuse_connection", "listener_max_connections"),
@@ -74,6 +74,14 @@ Worker::Worker(uint32_t index, std::vector<ListenerSocket> sockets, std::vector<
     : index_(index), sockets_(std::move(sockets)), names_(std::move(names)),
       wait_for_config_ms_(wait_for_config_ms) {
   overloadMetrics(); // defined on the main thread, before the data path records into them
+  const stats::CoreMetricInfo& m = stats::coreMetric(stats::CoreMetric::WorkerRequests);
+  requests_metric_ = stats::Registry::global().defineCounter(m.name, m.help,
+                                                             {{"worker", std::to_string(index)}});
+}
+
+void Worker::requestStarted() {
+  in_flight_requests_++;
+  stats::Registry::global().add(requests_metric_, 1);
 }
 
 namespace {

@@ -66,7 +66,9 @@ public:
   // this worker is past a limit is shed (503): shedReason() names the limit, or is null.
   const char* shedReason() const;
   void recordShed(const char* reason);
-  void requestStarted() { in_flight_requests_++; }
+  // A request this worker starts to serve (not shed): in flight, and counted in
+  // sluice_worker_requests_total{worker}.
+  void requestStarted();
   void requestEnded() { in_flight_requests_--; }
   // Bytes held in this worker's downstream connection buffers; each connection reports changes.
   void addBufferedBytes(int64_t delta) { buffered_bytes_ += delta; }
@@ -105,6 +107,7 @@ private:
   bool draining_ = false;
   bool exit_when_idle_ = false;
   uint64_t in_flight_requests_ = 0;
+  uint32_t requests_metric_ = 0; // sluice_worker_requests_total{worker="<index_>"}
   int64_t buffered_bytes_ = 0;
 };
 

@@ -31,7 +31,11 @@
   X(ServerReady, "sluice_server_ready", "1 when listeners are bound and the config is live")       \
   X(ServerDraining, "sluice_server_draining", "1 while shutting down")                             \
   X(ConfigGeneration, "sluice_config_generation", "Generation of the live config")                 \
-  X(ConfigReloads, "sluice_config_reloads_total", "Configuration reloads by result")
+  X(ConfigReloads, "sluice_config_reloads_total", "Configuration reloads by result")              \
+  X(OverloadActions, "sluice_overload_actions_total",                                              \
+    "Connections refused at accept and requests shed with 503 by overload protection")             \
+  X(WorkerRequests, "sluice_worker_requests_total",                                                \
+    "Requests each worker thread started to serve (shed requests not counted)")
 
 namespace sluice::stats {
 
@@ -64,7 +68,7 @@ inline std::string_view reservedPrefixOf(std::string_view core_name) {
 
 // Why a metric family name is the core's, or empty if a filter may use it: a core family, or
 // a name under a prefix that a core family reserves ("sluice_downstream_", "sluice_upstream_",
-// "sluice_filter_", "sluice_server_", "sluice_config_").
+// "sluice_filter_", "sluice_server_", "sluice_config_", "sluice_overload_", "sluice_worker_").
 inline std::string reservedMetricReason(std::string_view name) {
   for (const CoreMetricInfo& m : kCoreMetrics) {
     if (name == m.name) {

@@ -90,6 +90,34 @@ def metrics_count_requests_and_pass_promtool():
 
 
 @case
+def each_worker_counts_the_requests_it_serves():
+    up = Upstream()
+    sl = Sluice(admin_config(up, routes=[{"match": {"prefix": "/"}, "cluster": "up"}]), workers=2)
+    text = admin(sl, "GET", "/stats/prometheus")[2].decode()
+    # Every worker's series exists at 0 before any request.
+    for w in ("0", "1"):
+        assert 'sluice_worker_requests_total{worker="%s"} 0' % w in text, text
+    n = 40  # a new connection each: the kernel spreads them over both workers (SO_REUSEPORT)
+    for i in range(n):
+        assert http_request(sl.port(), "GET", "/w%d" % i)[0] == 200
+    per = {}
+    deadline = time.time() + 5
+    while True:
+        text = admin(sl, "GET", "/stats/prometheus")[2].decode()
+        per = {m.group(1): float(m.group(2)) for m in
+               re.finditer(r'sluice_worker_requests_total\{worker="(\d+)"\} (\S+)', text)}
+        if sum(per.values()) >= n or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert sorted(per) == ["0", "1"], per
+    assert sum(per.values()) == n, per
+    # 40 connections all hashed to one worker: odds of 2 in 2^40.
+    assert min(per.values()) > 0, per
+    promtool_check(text.encode())
+    sl.stop()
+
+
+@case
 def every_spec_metric_family_is_exposed_with_the_built_in_filters():
     # SPEC section 5: every family, with the filters that own some of them in the chain.
     up = Upstream()
