@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How evenly 2 workers share the load (issue 12, item 3): sluice with 2 workers (SO_REUSEPORT
 # listeners) under wrk, unpinned; prints each worker thread's CPU over the window (threads are
-# named sluice-w0, sluice-w1) and its share.
+# named sluice-w0, sluice-w1) and its share, and the requests each served
+# (sluice_worker_requests_total{worker}).
 #   tools/bench-worker-spread.sh [CONNECTIONS] [SECONDS]
 # Env: SLUICE_BENCH_BIN (build-rel/sluice), CHAIN (router+access_log).
 set -euo pipefail
@@ -12,10 +13,10 @@ upstream_bin=$(dirname "$bin")/tools/sluice-test-upstream
 [ -x "$upstream_bin" ] || upstream_bin=$here/build-rel/tools/sluice-test-upstream
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-while ss -ltn | grep -qE ":(18180|18190) "; do sleep 0.2; done
+while ss -ltn | grep -qE ":(18180|18190|18191) "; do sleep 0.2; done
 "$upstream_bin" --listen 127.0.0.1:18180 --name up > /dev/null 2>&1 &
 pids+=($!)
-SLUICE_BENCH_BIN=$bin "$here/tools/peers-candidate.sh" 18190 18180 2 "${CHAIN:-router+access_log}" \
+SLUICE_ADMIN_PORT=18191 SLUICE_BENCH_BIN=$bin "$here/tools/peers-candidate.sh" 18190 18180 2 "${CHAIN:-router+access_log}" \
   > /dev/null 2>&1 &
 proxy=$!
 pids+=($proxy)
@@ -29,8 +30,16 @@ ticks() {
     echo "$(cat "$t/comm") $(awk '{ print $14 + $15 }' "$t/stat")"
   done | grep '^sluice-w' | sort
 }
+served() {
+  curl -s http://127.0.0.1:18191/stats/prometheus |
+    sed -n 's/^sluice_worker_requests_total{worker="\([0-9]*\)"} \([0-9.e+]*\)$/sluice-w\1 \2/p' | sort
+}
 a=$(ticks)
+ra=$(served)
 wrk -t1 -c"$conns" -d"${secs}s" http://127.0.0.1:18190/healthz | grep -E 'Requests/sec'
 b=$(ticks)
+rb=$(served)
 join <(echo "$a") <(echo "$b") | awk '{ d[$1] = $3 - $2; s += $3 - $2 }
   END { for (w in d) printf "%s %d ticks (%.1f %%)\n", w, d[w], 100 * d[w] / s }' | sort
+join <(echo "$ra") <(echo "$rb") | awk '{ d[$1] = $3 - $2; s += $3 - $2 }
+  END { for (w in d) printf "%s %d requests (%.1f %%)\n", w, d[w], 100 * d[w] / s }' | sort

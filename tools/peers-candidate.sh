@@ -2,6 +2,7 @@
 # Candidate command for the team's peers.sh harness (see BENCHMARKS.md): writes a one-route config and runs sluice in the
 # foreground. Usage (from peers.sh): tools/peers-candidate.sh PORT UPSTREAM_PORT WORKERS [chain]
 #   chain: "router" (default) or "router+access_log" (JSON access log to a file in $TMPDIR)
+# Env: SLUICE_ADMIN_PORT: also serve the admin API on 127.0.0.1:PORT (metrics; off by default).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SLUICE_BENCH_BIN:-$here/build-rel/sluice}
@@ -11,8 +12,12 @@ log_filter=""
 if [ "$chain" = "router+access_log" ]; then
   log_filter=", {\"type\": \"access_log\", \"config\": {\"path\": \"$dir/access.log\", \"format\": \"json\"}}"
 fi
+admin=""
+if [ -n "${SLUICE_ADMIN_PORT:-}" ]; then
+  admin="\"admin\": {\"address\": \"127.0.0.1:$SLUICE_ADMIN_PORT\"},"
+fi
 cat > "$dir/sluice.json" <<JSON
-{"workers": $workers, "shutdown": {"pre_drain_ms": 0, "drain_ms": 1000, "teardown_ms": 1000},
+{"workers": $workers, $admin "shutdown": {"pre_drain_ms": 0, "drain_ms": 1000, "teardown_ms": 1000},
  "listeners": [{"name": "bench", "address": "127.0.0.1:$port",
    "filters": [{"type": "router", "config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
      "routes": [{"match": {"prefix": "/"}, "cluster": "up"}]}]}}$log_filter]}],
