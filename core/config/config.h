@@ -85,6 +85,9 @@ struct ListenerConfig {
   std::optional<ListenerTls> tls;
   ListenerLimits limits;
   RequestIdConfig request_id;
+  // connection_balance "exact": a worker hands a new connection to the worker with the fewest
+  // open connections on this listener; "kernel" (default): the SO_REUSEPORT hash decides.
+  bool exact_balance = false;
   std::vector<FilterEntry> filters;
   std::string pointer; // "/listeners/N"
 };

@@ -305,11 +305,21 @@ public:
 
   void parseListener(const json& l, ListenerConfig& out) {
     const std::string& p = out.pointer;
-    if (!object(l, p, {"name", "address", "tls", "limits", "request_id", "filters"})) {
+    if (!object(l, p,
+                {"name", "address", "tls", "limits", "request_id", "connection_balance",
+                 "filters"})) {
       return;
     }
     getString(l, p, "name", out.name, true, true);
     address(l, p, "address", out.address, true, true);
+    std::string balance = "kernel";
+    if (getString(l, p, "connection_balance", balance)) {
+      if (balance == "exact") {
+        out.exact_balance = true;
+      } else if (balance != "kernel") {
+        error(p + "/connection_balance", "expected one of kernel, exact, got \"" + balance + "\"");
+      }
+    }
     if (const json* t = field(l, "tls")) {
       ListenerTls tls;
       std::string tp = p + "/tls";

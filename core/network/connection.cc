@@ -66,6 +66,18 @@ int Connection::accept(uv_stream_t* server) {
   return 0;
 }
 
+int Connection::adopt(int fd) {
+  int rc = uv_tcp_open(&box_->tcp, fd);
+  if (rc != 0) {
+    return rc;
+  }
+  uv_tcp_nodelay(&box_->tcp, 1);
+  box_->fd = fd;
+  connected_ = true;
+  fillPeer();
+  return 0;
+}
+
 int Connection::connect(const SockAddr& addr) {
   box_->creq.data = box_;
   int rc = uv_tcp_connect(&box_->creq, &box_->tcp, addr.get(), &Connection::onConnect);

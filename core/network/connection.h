@@ -48,6 +48,9 @@ public:
 
   // Accept a pending connection from a listening handle. Returns 0 or a libuv error.
   int accept(uv_stream_t* server);
+  // Take over a connected socket accepted elsewhere (another worker's listener). Returns 0 (the
+  // connection owns fd) or a libuv error (the caller still owns fd).
+  int adopt(int fd);
   // Start an outgoing connect.
   int connect(const SockAddr& addr);
   // TLS over this connection (before any byte flows): the server side of an accepted one, or the

@@ -86,9 +86,15 @@ HttpConnection::~HttpConnection() {
 
 int HttpConnection::accept(uv_stream_t* server) {
   int rc = conn_.accept(server);
-  if (rc != 0) {
-    return rc;
-  }
+  return rc != 0 ? rc : startServing();
+}
+
+int HttpConnection::adopt(int fd) {
+  int rc = conn_.adopt(fd);
+  return rc != 0 ? rc : startServing();
+}
+
+int HttpConnection::startServing() {
   if (const auto& tls = snap_->snapshot().listeners[listener_index_].tls) {
     if (!conn_.enableTls(*tls)) {
       return UV_ENOMEM;

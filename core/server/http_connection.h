@@ -60,6 +60,15 @@ private:
   size_t max_cached_ = kMaxCached;
 };
 
+// Open connections of one listener, shared by its sockets in every worker and kept across
+// reloads: all workers together (limits.max_connections) and each worker's share
+// (connection_balance "exact" hands a new connection to the worker with the fewest).
+struct ListenerCounters {
+  explicit ListenerCounters(size_t workers) : per_worker(workers) {}
+  std::atomic<uint64_t> open{0};
+  std::vector<std::atomic<uint64_t>> per_worker;
+};
+
 class HttpConnection : public network::ConnectionCallbacks,
                        public filter::StreamOwner,
                        public http::BodySink,
@@ -70,6 +79,9 @@ public:
   ~HttpConnection() override;
 
   int accept(uv_stream_t* server);
+  // A connection another worker accepted and handed over (connection_balance "exact"): 0 (fd
+  // is owned by the connection now) or a libuv error (the caller still owns fd).
+  int adopt(int fd);
   // Drain: close now if idle, else after the current response.
   void drain();
   // Abort at teardown.
@@ -81,9 +93,9 @@ public:
   bool holdsExchange() const { return ex_ != nullptr; }
   std::list<std::unique_ptr<HttpConnection>>::iterator self;
   bool listed = false;
-  // Open connections of the listener it came in on, all workers together (limits.max_connections):
+  // Open connections of the listener it came in on (limits.max_connections, connection_balance):
   // taken when it is listed, given back when it is removed.
-  std::shared_ptr<std::atomic<uint64_t>> listener_open;
+  std::shared_ptr<ListenerCounters> listener_open;
   const filter::ListenerRuntime& listenerRuntime() const {
     return snap_->snapshot().listeners[listener_index_];
   }
@@ -111,6 +123,8 @@ public:
   void onDeferredCall() override;
 
 private:
+  // TLS (when the listener has it), reading, the header timer: after accept() or adopt().
+  int startServing();
   bool streamActive() const { return ex_ != nullptr && ex_->stream.active(); }
   // Not inside a request head (nothing of a next request received).
   bool betweenRequests() const { return ex_ == nullptr || !ex_->parser.inHead(); }

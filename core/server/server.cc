@@ -77,7 +77,7 @@ int Server::openListeners(const config::Config& cfg, uint32_t workers,
                  l.address.text);
       return 1;
     }
-    auto open = std::make_shared<std::atomic<uint64_t>>(0);
+    auto open = std::make_shared<ListenerCounters>(workers);
     for (uint32_t w = 0; w < workers; w++) {
       int fd = network::openListenSocket(addr, 4096);
       if (fd < 0) {
@@ -197,6 +197,10 @@ int Server::run() {
                                                 cfg->startup.wait_for_config_ms));
   }
   for (auto& w : workers_) {
+    worker_ptrs_.push_back(w.get());
+  }
+  for (auto& w : workers_) {
+    w->setSiblings(&worker_ptrs_);
     w->start();
   }
 
@@ -466,7 +470,7 @@ void Server::reload(const std::string* body, ReloadDone done) {
       }
     }
     if (!open) {
-      open = std::make_shared<std::atomic<uint64_t>>(0);
+      open = std::make_shared<ListenerCounters>(worker_count_);
     }
     for (uint32_t w = 0; w < worker_count_; w++) {
       int fd = network::openListenSocket(addr, 4096);

@@ -67,6 +67,7 @@ private:
   RunOptions opts_;
   event::Dispatcher main_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<Worker*> worker_ptrs_; // the same, for the workers to hand connections over
   filter::SnapshotPtr snapshot_;
   config::ShutdownConfig shutdown_;
   Phase phase_ = Phase::Serving;

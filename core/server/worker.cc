@@ -7,7 +7,11 @@
 #include "core/stats/core_metrics.h"
 #include "core/stats/registry.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace sluice::server {
 
@@ -294,27 +298,114 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   }
   const filter::WorkerSnapshotPtr& snap = w->context_->current();
   const filter::ListenerRuntime& lr = snap->snapshot().listeners[l->listener_index];
+  if (lr.config->exact_balance && w->siblings_ != nullptr && w->siblings_->size() > 1) {
+    uint32_t target = w->leastLoaded(*l->open);
+    if (target != w->index_) {
+      w->handOver(server, l, target);
+      return;
+    }
+  }
   auto conn = std::make_unique<HttpConnection>(*w, snap, l->listener_index);
   if (conn->accept(server) != 0) {
     conn->abort();
     return;
   }
+  w->admit(std::move(conn), l, false);
+}
+
+uint32_t Worker::leastLoaded(const ListenerCounters& c) const {
+  uint32_t best = index_;
+  uint64_t fewest = c.per_worker[index_].load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < c.per_worker.size(); i++) {
+    uint64_t n = c.per_worker[i].load(std::memory_order_relaxed);
+    if (n < fewest) {
+      best = i;
+      fewest = n;
+    }
+  }
+  return best;
+}
+
+void Worker::handOver(uv_stream_t* server, Listener* l, uint32_t target) {
+  // Accept into a bare handle, keep a duplicate of its socket, close the handle: the duplicate
+  // travels to the target, whose loop opens a connection on it.
+  auto* tmp = new uv_tcp_t;
+  uv_tcp_init(dispatcher_.loop(), tmp);
+  auto close_tmp = [tmp] {
+    uv_close(reinterpret_cast<uv_handle_t*>(tmp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  };
+  int fd = -1;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(tmp)) != 0 ||
+      uv_fileno(reinterpret_cast<uv_handle_t*>(tmp), &fd) != 0) {
+    close_tmp();
+    return;
+  }
+  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  close_tmp();
+  if (dup_fd < 0) {
+    SLUICE_LOG(Warn, "worker", "worker {}: cannot hand a connection on {} to worker {}: {}",
+               index_, l->name, target, strerror(errno));
+    return; // the handle's close closed the only descriptor: the client sees a reset
+  }
+  // Reserved now, so that the next accept on any worker sees it before the target adopts it.
+  l->open->per_worker[target].fetch_add(1, std::memory_order_relaxed);
+  Worker* t = (*siblings_)[target];
+  t->dispatcher_.post(
+      [t, dup_fd, name = l->name, counters = l->open] { t->adopt(dup_fd, name, counters); });
+}
+
+void Worker::adopt(int fd, const std::string& name, const ListenerCounter& counters) {
+  auto give_back = [&] {
+    counters->per_worker[index_].fetch_sub(1, std::memory_order_relaxed);
+    ::close(fd);
+  };
+  if (draining_ || !context_->current()) {
+    give_back();
+    return;
+  }
+  Listener* l = nullptr;
+  for (Listener* candidate : listeners_) {
+    if (candidate->name == name && candidate->open == counters) {
+      l = candidate;
+    }
+  }
+  if (l == nullptr) {
+    give_back(); // the listener went away with a reload meanwhile
+    return;
+  }
+  auto conn = std::make_unique<HttpConnection>(*this, context_->current(), l->listener_index);
+  if (conn->adopt(fd) != 0) {
+    conn->abort();
+    give_back();
+    return;
+  }
+  admit(std::move(conn), l, true);
+}
+
+void Worker::admit(std::unique_ptr<HttpConnection> conn, Listener* l, bool reserved) {
+  const filter::WorkerSnapshotPtr& snap = context_->current();
+  const filter::ListenerRuntime& lr = snap->snapshot().listeners[l->listener_index];
+  ListenerCounters& counters = *l->open;
+  if (!reserved) {
+    counters.per_worker[index_].fetch_add(1, std::memory_order_relaxed);
+  }
   // Over a limit: the connection is accepted and closed at once (never queued forever). Each
   // counter shared between workers is reserved before it is compared, so that workers accepting
   // at once cannot overshoot together, and given back if the connection is refused.
   const OverloadMetrics& om = overloadMetrics();
-  std::atomic<uint64_t>& listener_open = *l->open;
   auto refuse = [&](uint32_t action) {
-    listener_open.fetch_sub(1, std::memory_order_relaxed);
+    counters.open.fetch_sub(1, std::memory_order_relaxed);
+    counters.per_worker[index_].fetch_sub(1, std::memory_order_relaxed);
     countAction(action);
     conn->abort();
   };
-  if (listener_open.fetch_add(1, std::memory_order_relaxed) >= lr.config->limits.max_connections) {
+  if (counters.open.fetch_add(1, std::memory_order_relaxed) >= lr.config->limits.max_connections) {
     return refuse(om.refuse_listener_max_connections);
   }
   const config::OverloadConfig& ov = snap->snapshot().config->overload;
   if (ov.max_buffered_bytes_per_worker > 0 &&
-      w->buffered_bytes_ > static_cast<int64_t>(ov.max_buffered_bytes_per_worker)) {
+      buffered_bytes_ > static_cast<int64_t>(ov.max_buffered_bytes_per_worker)) {
     return refuse(om.refuse_max_buffered_bytes);
   }
   uint64_t open = g_process_connections.fetch_add(1, std::memory_order_relaxed);
@@ -323,10 +414,10 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     return refuse(om.refuse_max_connections);
   }
   conn->listener_open = l->open;
-  w->connections_.push_front(std::move(conn));
-  w->connections_.front()->self = w->connections_.begin();
-  w->connections_.front()->listed = true;
-  w->active_connections_.fetch_add(1, std::memory_order_relaxed);
+  connections_.push_front(std::move(conn));
+  connections_.front()->self = connections_.begin();
+  connections_.front()->listed = true;
+  active_connections_.fetch_add(1, std::memory_order_relaxed);
   filter::stats::connectionOpened(lr, 1);
 }
 
@@ -341,7 +432,8 @@ void Worker::removeConnection(HttpConnection* c) {
   connections_.erase(c->self);
   active_connections_.fetch_sub(1, std::memory_order_relaxed);
   g_process_connections.fetch_sub(1, std::memory_order_relaxed);
-  c->listener_open->fetch_sub(1, std::memory_order_relaxed);
+  c->listener_open->open.fetch_sub(1, std::memory_order_relaxed);
+  c->listener_open->per_worker[index_].fetch_sub(1, std::memory_order_relaxed);
   dispatcher_.deferredDelete(std::move(owned));
   maybeExit();
 }

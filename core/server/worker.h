@@ -17,9 +17,9 @@
 
 namespace sluice::server {
 
-// Open connections of one listener across every worker (its limits.max_connections): one
-// counter per listener name, shared by its sockets in all workers and kept across reloads.
-using ListenerCounter = std::shared_ptr<std::atomic<uint64_t>>;
+// Open connections of one listener across every worker (ListenerCounters): one per listener
+// name, shared by its sockets in all workers and kept across reloads.
+using ListenerCounter = std::shared_ptr<ListenerCounters>;
 
 struct ListenerSocket {
   size_t listener_index;
@@ -36,6 +36,9 @@ public:
          uint64_t wait_for_config_ms);
   ~Worker();
 
+  // Every worker of the process (this one included, by index), set before start(): a
+  // listener with connection_balance "exact" hands connections to them.
+  void setSiblings(const std::vector<Worker*>* siblings) { siblings_ = siblings; }
   void start();
   // Installs the first snapshot and starts serving (thread-safe); `done` runs on the worker's
   // thread once it serves (every filter's worker state exists).
@@ -85,6 +88,16 @@ private:
     ListenerCounter open;
   };
   static void onConnection(uv_stream_t* server, int status);
+  // connection_balance "exact": the worker with the fewest open connections on the listener
+  // (this one on a tie).
+  uint32_t leastLoaded(const ListenerCounters& c) const;
+  // Accept the pending connection and hand it to worker `target` (its share reserved at once).
+  void handOver(uv_stream_t* server, Listener* l, uint32_t target);
+  // On the target: serve a connection another worker accepted on listener `name`.
+  void adopt(int fd, const std::string& name, const ListenerCounter& counters);
+  // The overload and listener limits, then the connection joins this worker. `reserved`: its
+  // share of the listener's per-worker count was taken by the worker that handed it over.
+  void admit(std::unique_ptr<HttpConnection> conn, Listener* l, bool reserved);
   void run();
   void maybeExit();
   void openListener(const ListenerSocket& s, const std::string& name, bool listen);
@@ -107,6 +120,7 @@ private:
   bool draining_ = false;
   bool exit_when_idle_ = false;
   uint64_t in_flight_requests_ = 0;
+  const std::vector<Worker*>* siblings_ = nullptr;
   uint32_t requests_metric_ = 0; // sluice_worker_requests_total{worker="<index_>"}
   int64_t buffered_bytes_ = 0;
 };

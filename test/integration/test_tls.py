@@ -279,5 +279,30 @@ def tls_config_errors_name_their_pointer():
     assert rc == 0, out
 
 
+@case
+def handed_over_connections_terminate_tls_on_the_worker_that_adopts_them():
+    # connection_balance "exact" with 2 workers: every other connection is accepted by one worker
+    # and served by the other, handshake included.
+    up = Upstream()
+    cfg = tls_config(up)
+    cfg["listeners"][0]["connection_balance"] = "exact"
+    cfg["admin"] = {"address": "127.0.0.1:0", "api_key": "tls-key"}
+    sl = Sluice(cfg, workers=2)
+    conns = []
+    for i in range(6):
+        status, body, c = https(sl.port(), "GET", "/h%d" % i)
+        assert status == 200, (status, body)
+        conns.append(c)
+    for i, c in enumerate(conns):
+        assert https(sl.port(), "GET", "/again%d" % i, conn=c)[0] == 200
+    text = http_request(sl.admin_port, "GET", "/stats/prometheus",
+                        {"Authorization": "Bearer tls-key"})[2].decode()
+    assert 'sluice_worker_requests_total{worker="0"} 6' in text, text
+    assert 'sluice_worker_requests_total{worker="1"} 6' in text, text
+    for c in conns:
+        c.close()
+    sl.stop()
+
+
 if __name__ == "__main__":
     run_cases()
