@@ -305,9 +305,9 @@ public:
 
   void parseListener(const json& l, ListenerConfig& out) {
     const std::string& p = out.pointer;
-    if (!object(l, p,
-                {"name", "address", "tls", "limits", "request_id", "connection_balance",
-                 "filters"})) {
+    if (!object(
+            l, p,
+            {"name", "address", "tls", "limits", "request_id", "connection_balance", "filters"})) {
       return;
     }
     getString(l, p, "name", out.name, true, true);

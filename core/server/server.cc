@@ -1,8 +1,8 @@
 #include "core/server/server.h"
 
 #include "core/common/logger.h"
-#include "core/common/thread_name.h"
 #include "core/common/readiness.h"
+#include "core/common/thread_name.h"
 #include "core/config/config_diff.h"
 #include "core/filter/stream_stats.h"
 #include "core/filter/worker_context.h"

@@ -7,11 +7,11 @@
 #include "core/stats/core_metrics.h"
 #include "core/stats/registry.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace sluice::server {
 
@@ -79,8 +79,8 @@ Worker::Worker(uint32_t index, std::vector<ListenerSocket> sockets, std::vector<
       wait_for_config_ms_(wait_for_config_ms) {
   overloadMetrics(); // defined on the main thread, before the data path records into them
   const stats::CoreMetricInfo& m = stats::coreMetric(stats::CoreMetric::WorkerRequests);
-  requests_metric_ = stats::Registry::global().defineCounter(m.name, m.help,
-                                                             {{"worker", std::to_string(index)}});
+  requests_metric_ =
+      stats::Registry::global().defineCounter(m.name, m.help, {{"worker", std::to_string(index)}});
 }
 
 void Worker::requestStarted() {
@@ -344,8 +344,8 @@ void Worker::handOver(uv_stream_t* server, Listener* l, uint32_t target) {
   int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   close_tmp();
   if (dup_fd < 0) {
-    SLUICE_LOG(Warn, "worker", "worker {}: cannot hand a connection on {} to worker {}: {}",
-               index_, l->name, target, strerror(errno));
+    SLUICE_LOG(Warn, "worker", "worker {}: cannot hand a connection on {} to worker {}: {}", index_,
+               l->name, target, strerror(errno));
     return; // the handle's close closed the only descriptor: the client sees a reset
   }
   // Reserved now, so that the next accept on any worker sees it before the target adopts it.

@@ -31,7 +31,7 @@
   X(ServerReady, "sluice_server_ready", "1 when listeners are bound and the config is live")       \
   X(ServerDraining, "sluice_server_draining", "1 while shutting down")                             \
   X(ConfigGeneration, "sluice_config_generation", "Generation of the live config")                 \
-  X(ConfigReloads, "sluice_config_reloads_total", "Configuration reloads by result")              \
+  X(ConfigReloads, "sluice_config_reloads_total", "Configuration reloads by result")               \
   X(OverloadActions, "sluice_overload_actions_total",                                              \
     "Connections refused at accept and requests shed with 503 by overload protection")             \
   X(WorkerRequests, "sluice_worker_requests_total",                                                \

@@ -30,6 +30,7 @@ def per_worker(sl, want_total):
                re.finditer(r'sluice_worker_requests_total\{worker="(\d+)"\} (\S+)', text)}
         if sum(per.values()) >= want_total or time.time() > deadline:
             return per, text
+        time.sleep(0.05)
 
 
 def open_and_ask(port, n):
