@@ -3,7 +3,7 @@
 # in every round.
 #   PEERS_SH=/path/to/peers.sh tools/bench-peers-matrix.sh OUTDIR CONFIG...
 #   CONFIG: c64 (16 B body, 64 connections), c8, 4k (4 KiB body, c64), nopin (c64 unpinned),
-#           w2 (c64, 2 workers)
+#           w2 (c64, 2 workers), w2x (w2 with connection_balance "exact" for sluice)
 # Env: SLUICE_BENCH_BIN (default build-rel/sluice), RUNS (5), DUR (5 s), CHAIN
 # (router+access_log: a JSON access log to a file, as the bar asks).
 # Writes OUTDIR/CONFIG.md (peers.sh's tables) and OUTDIR/CONFIG.err (its progress).
@@ -22,9 +22,12 @@ for cfg in "$@"; do
     4k) args=(--body 4k -c 64 --workers 1) ;;
     nopin) args=(--body small -c 64 --workers 1 --no-pin) ;;
     w2) args=(--body small -c 64 --workers 2) ;;
-    *) echo "unknown configuration: $cfg (c64, c8, 4k, nopin, w2)" >&2; exit 2 ;;
+    w2x) args=(--body small -c 64 --workers 2) ;;
+    *) echo "unknown configuration: $cfg (c64, c8, 4k, nopin, w2, w2x)" >&2; exit 2 ;;
   esac
-  bash "$PEERS_SH" "${args[@]}" -d "$dur" --warmup 2 --runs "$runs" \
+  balance=kernel
+  [ "$cfg" = w2x ] && balance=exact
+  SLUICE_BALANCE=$balance bash "$PEERS_SH" "${args[@]}" -d "$dur" --warmup 2 --runs "$runs" \
     --targets nginx,haproxy,candidate \
     --candidate-cmd "$here/tools/peers-candidate.sh {PORT} {UPSTREAM_PORT} {WORKERS} $chain" \
     --candidate-port 18090 --candidate-name sluice > "$out/$cfg.md" 2> "$out/$cfg.err"

@@ -4,7 +4,8 @@
 # named sluice-w0, sluice-w1) and its share, and the requests each served
 # (sluice_worker_requests_total{worker}).
 #   tools/bench-worker-spread.sh [CONNECTIONS] [SECONDS]
-# Env: SLUICE_BENCH_BIN (build-rel/sluice), CHAIN (router+access_log).
+# Env: SLUICE_BENCH_BIN (build-rel/sluice), CHAIN (router+access_log), SLUICE_BALANCE (kernel
+# or exact: the listener's connection_balance).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 conns=${1:-64} secs=${2:-8}

@@ -3,6 +3,7 @@
 # foreground. Usage (from peers.sh): tools/peers-candidate.sh PORT UPSTREAM_PORT WORKERS [chain]
 #   chain: "router" (default) or "router+access_log" (JSON access log to a file in $TMPDIR)
 # Env: SLUICE_ADMIN_PORT: also serve the admin API on 127.0.0.1:PORT (metrics; off by default).
+#      SLUICE_BALANCE: the listener's connection_balance ("kernel", the default, or "exact").
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SLUICE_BENCH_BIN:-$here/build-rel/sluice}
@@ -16,9 +17,10 @@ admin=""
 if [ -n "${SLUICE_ADMIN_PORT:-}" ]; then
   admin="\"admin\": {\"address\": \"127.0.0.1:$SLUICE_ADMIN_PORT\"},"
 fi
+balance=${SLUICE_BALANCE:-kernel}
 cat > "$dir/sluice.json" <<JSON
 {"workers": $workers, $admin "shutdown": {"pre_drain_ms": 0, "drain_ms": 1000, "teardown_ms": 1000},
- "listeners": [{"name": "bench", "address": "127.0.0.1:$port",
+ "listeners": [{"name": "bench", "address": "127.0.0.1:$port", "connection_balance": "$balance",
    "filters": [{"type": "router", "config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
      "routes": [{"match": {"prefix": "/"}, "cluster": "up"}]}]}}$log_filter]}],
  "clusters": [{"name": "up", "endpoints": [{"address": "127.0.0.1:$upstream"}]}]}
