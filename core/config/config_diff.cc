@@ -38,11 +38,19 @@ struct Parts {
   Entries listeners, clusters, routes;
 };
 
+// "#3": the name of an unnamed entry. Built by appending: GCC 12 warns (-Wrestrict, a false
+// positive) on "#" + std::to_string(i) in optimised builds.
+std::string indexName(size_t i) {
+  std::string name = "#";
+  name += std::to_string(i);
+  return name;
+}
+
 Parts split(const json& doc) {
   Parts out;
   if (const json* cs = member(doc, "clusters"); cs != nullptr && cs->is_array()) {
     for (size_t i = 0; i < cs->size(); i++) {
-      out.clusters.emplace_back(stringOr((*cs)[i], "name", "#" + std::to_string(i)), (*cs)[i]);
+      out.clusters.emplace_back(stringOr((*cs)[i], "name", indexName(i)), (*cs)[i]);
     }
   }
   const json* ls = member(doc, "listeners");
@@ -51,7 +59,7 @@ Parts split(const json& doc) {
   }
   for (size_t i = 0; i < ls->size(); i++) {
     json l = (*ls)[i];
-    std::string lname = stringOr(l, "name", "#" + std::to_string(i));
+    std::string lname = stringOr(l, "name", indexName(i));
     json* filters = l.is_object() && l.contains("filters") ? &l["filters"] : nullptr;
     if (filters != nullptr && filters->is_array()) {
       for (json& f : *filters) {
@@ -64,8 +72,7 @@ Parts split(const json& doc) {
         const json& vhs = f["config"]["virtual_hosts"];
         if (vhs.is_array()) {
           for (size_t v = 0; v < vhs.size(); v++) {
-            out.routes.emplace_back(prefix + stringOr(vhs[v], "name", "#" + std::to_string(v)),
-                                    vhs[v]);
+            out.routes.emplace_back(prefix + stringOr(vhs[v], "name", indexName(v)), vhs[v]);
           }
         }
         f["config"].erase("virtual_hosts");

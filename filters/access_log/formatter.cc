@@ -553,7 +553,11 @@ std::optional<std::vector<Segment>> parseTemplate(std::string_view text, std::st
     segment.kind = command->kind;
     if (command->takes_argument) {
       if (paren == std::string_view::npos || body.back() != ')' || body.size() < paren + 3) {
-        error = "%" + std::string(name) + "% needs an argument: %" + std::string(name) + "(name)%";
+        error.assign("%")
+            .append(name)
+            .append("% needs an argument: %")
+            .append(name)
+            .append("(name)%");
         return std::nullopt;
       }
       const std::string_view arg = body.substr(paren + 1, body.size() - paren - 2);
