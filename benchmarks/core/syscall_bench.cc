@@ -3,18 +3,17 @@
 // removes; a loopback send + recv of a request-sized message is what stays (the TCP work itself).
 // The receiving socket sits in an epoll set in the *_Epoll variant, as it does in every worker, so
 // each send also runs the epoll wake-up callback (with no thread waiting: no context switch).
+#include <array>
+#include <cerrno>
+#include <vector>
+
+#include <benchmark/benchmark.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <array>
-#include <cerrno>
-#include <vector>
-
-#include <benchmark/benchmark.h>
 
 namespace {
 
@@ -32,7 +31,8 @@ struct LoopbackPair {
     if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
         ::listen(listener, 1) != 0 ||
         ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      if (listener >= 0) ::close(listener);
+      if (listener >= 0)
+        ::close(listener);
       return;
     }
     client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -42,12 +42,15 @@ struct LoopbackPair {
     ::close(listener);
     const int one = 1;
     for (const int fd : {client, server}) {
-      if (fd >= 0) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      if (fd >= 0)
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
   }
   ~LoopbackPair() {
-    if (client >= 0) ::close(client);
-    if (server >= 0) ::close(server);
+    if (client >= 0)
+      ::close(client);
+    if (server >= 0)
+      ::close(server);
   }
   LoopbackPair(const LoopbackPair&) = delete;
   LoopbackPair& operator=(const LoopbackPair&) = delete;
@@ -62,7 +65,8 @@ bool roundTrip(const LoopbackPair& pair, const char* out, char* in, size_t size)
   size_t got = 0;
   while (got < size) {
     const ssize_t n = ::recv(pair.server, in + got, size - got, 0);
-    if (n <= 0) return false;
+    if (n <= 0)
+      return false;
     got += static_cast<size_t>(n);
   }
   return true;
@@ -104,7 +108,8 @@ void BM_Syscall_LoopbackSendRecv_Epoll(benchmark::State& state) {
   ev.events = EPOLLIN;
   ev.data.fd = pair.server;
   if (!pair.ok() || ep < 0 || ::epoll_ctl(ep, EPOLL_CTL_ADD, pair.server, &ev) != 0) {
-    if (ep >= 0) ::close(ep);
+    if (ep >= 0)
+      ::close(ep);
     state.SkipWithError("cannot open a loopback TCP pair in an epoll set");
     return;
   }
@@ -123,4 +128,4 @@ void BM_Syscall_LoopbackSendRecv_Epoll(benchmark::State& state) {
 }
 BENCHMARK(BM_Syscall_LoopbackSendRecv_Epoll)->Arg(168);
 
-}  // namespace
+} // namespace
