@@ -35,22 +35,16 @@ void* cConfigNew(const sluice_host_t*, sluice_config_ctx_t*, sluice_str_t) {
 void* cStreamNew(void* config, void*, sluice_stream_t*) {
   return config;
 }
-const sluice_filter_descriptor_t kCFilter = {sizeof(sluice_filter_descriptor_t),
-                                             "c_noop",
-                                             cConfigNew,
-                                             nullptr,
-                                             nullptr,
-                                             nullptr,
-                                             cStreamNew,
-                                             nullptr,
-                                             cHeaders,
-                                             nullptr,
-                                             nullptr,
-                                             nullptr,
-                                             nullptr,
-                                             nullptr,
-                                             nullptr,
-                                             nullptr};
+sluice_filter_descriptor_t makeCFilter() {
+  sluice_filter_descriptor_t d{};
+  d.size = sizeof(d);
+  d.type = "c_noop";
+  d.sluice_on_config_new = cConfigNew;
+  d.sluice_on_stream_new = cStreamNew;
+  d.sluice_on_request_headers = cHeaders;
+  return d;
+}
+const sluice_filter_descriptor_t kCFilter = makeCFilter();
 
 class NoopFilter : public sdk::Filter {
 public:
