@@ -81,6 +81,9 @@ Worker::Worker(uint32_t index, std::vector<ListenerSocket> sockets, std::vector<
   const stats::CoreMetricInfo& m = stats::coreMetric(stats::CoreMetric::WorkerRequests);
   requests_metric_ =
       stats::Registry::global().defineCounter(m.name, m.help, {{"worker", std::to_string(index)}});
+  const stats::CoreMetricInfo& c = stats::coreMetric(stats::CoreMetric::WorkerConnections);
+  connections_metric_ =
+      stats::Registry::global().defineGauge(c.name, c.help, {{"worker", std::to_string(index)}});
 }
 
 void Worker::requestStarted() {
@@ -418,6 +421,7 @@ void Worker::admit(std::unique_ptr<HttpConnection> conn, Listener* l, bool reser
   connections_.front()->self = connections_.begin();
   connections_.front()->listed = true;
   active_connections_.fetch_add(1, std::memory_order_relaxed);
+  stats::Registry::global().add(connections_metric_, 1);
   filter::stats::connectionOpened(lr, 1);
 }
 
@@ -427,6 +431,9 @@ void Worker::removeConnection(HttpConnection* c) {
     return;
   }
   c->listed = false;
+  // The worker's gauge before the listener's: a scrape that sees the listener at 0 sees the
+  // workers at 0 too.
+  stats::Registry::global().add(connections_metric_, -1);
   filter::stats::connectionOpened(c->listenerRuntime(), -1);
   std::unique_ptr<HttpConnection> owned = std::move(*c->self);
   connections_.erase(c->self);

@@ -121,7 +121,8 @@ private:
   bool exit_when_idle_ = false;
   uint64_t in_flight_requests_ = 0;
   const std::vector<Worker*>* siblings_ = nullptr;
-  uint32_t requests_metric_ = 0; // sluice_worker_requests_total{worker="<index_>"}
+  uint32_t requests_metric_ = 0;    // sluice_worker_requests_total{worker="<index_>"}
+  uint32_t connections_metric_ = 0; // sluice_worker_connections_active{worker="<index_>"}
   int64_t buffered_bytes_ = 0;
 };
 

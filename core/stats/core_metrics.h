@@ -35,7 +35,9 @@
   X(OverloadActions, "sluice_overload_actions_total",                                              \
     "Connections refused at accept and requests shed with 503 by overload protection")             \
   X(WorkerRequests, "sluice_worker_requests_total",                                                \
-    "Requests each worker thread started to serve (shed requests not counted)")
+    "Requests each worker thread started to serve (shed requests not counted)")                    \
+  X(WorkerConnections, "sluice_worker_connections_active",                                         \
+    "Downstream connections each worker thread serves, over all listeners")
 
 namespace sluice::stats {
 

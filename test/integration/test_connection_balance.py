@@ -1,7 +1,8 @@
 """listeners[].connection_balance: "exact" hands each new connection to the worker with the
 fewest open connections on the listener, so kept-open connections spread one by one over the
 workers (the kernel's SO_REUSEPORT hash, the default, splits them like coin tosses). Counted
-with sluice_worker_requests_total{worker} and sluice_downstream_connections_active."""
+with sluice_worker_requests_total{worker}, sluice_worker_connections_active{worker} and
+sluice_downstream_connections_active."""
 import http.client
 import re
 import time
@@ -33,6 +34,12 @@ def per_worker(sl, want_total):
         time.sleep(0.05)
 
 
+def open_per_worker(text):
+    """sluice_worker_connections_active{worker}: the connections each worker holds now."""
+    return {int(m.group(1)): int(float(m.group(2))) for m in
+            re.finditer(r'sluice_worker_connections_active\{worker="(\d+)"\} (\S+)', text)}
+
+
 def open_and_ask(port, n):
     """n keep-alive connections opened one after the other, each answered before the next opens
     (so the previous one is counted), all kept open."""
@@ -53,6 +60,7 @@ def exact_balance_spreads_kept_open_connections_evenly_over_three_workers():
     per, text = per_worker(sl, 30)
     assert per == {0: 10, 1: 10, 2: 10}, per
     assert re.search(r'sluice_downstream_connections_active\{listener="web"\} 30\b', text), text
+    assert open_per_worker(text) == {0: 10, 1: 10, 2: 10}, text
     # Handed-over connections keep serving: a second request on each, then the counts again.
     for i, c in enumerate(conns):
         assert http_request(sl.port(), "GET", "/again%d" % i, conn=c)[0] == 200
@@ -65,6 +73,7 @@ def exact_balance_spreads_kept_open_connections_evenly_over_three_workers():
     while not re.search(r'sluice_downstream_connections_active\{listener="web"\} 0\b', metrics(sl)):
         assert time.time() < deadline, metrics(sl)
         time.sleep(0.05)
+    assert open_per_worker(metrics(sl)) == {0: 0, 1: 0, 2: 0}
     conns = open_and_ask(sl.port(), 30)
     per, _ = per_worker(sl, 90)
     assert per == {0: 30, 1: 30, 2: 30}, per
