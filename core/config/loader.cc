@@ -93,6 +93,28 @@ public:
     return true;
   }
 
+  // A string member that names one of `choices`: its index; `absent` when the member is missing
+  // (or not a string, which getString reports); -1 when it names none of them (the error lists
+  // the choices).
+  int getChoice(const json& obj, const std::string& ptr, const char* key,
+                std::initializer_list<const char*> choices, int absent) {
+    std::string value;
+    if (!getString(obj, ptr, key, value)) {
+      return absent;
+    }
+    int i = 0;
+    std::string names;
+    for (const char* c : choices) {
+      if (value == c) {
+        return i;
+      }
+      names += (i++ == 0 ? "" : ", ");
+      names += c;
+    }
+    error(ptr + "/" + key, "expected one of " + names + ", got \"" + value + "\"");
+    return -1;
+  }
+
   bool getBool(const json& obj, const std::string& ptr, const char* key, bool& out) {
     const json* v = field(obj, key);
     if (v == nullptr) {
@@ -312,14 +334,7 @@ public:
     }
     getString(l, p, "name", out.name, true, true);
     address(l, p, "address", out.address, true, true);
-    std::string balance = "kernel";
-    if (getString(l, p, "connection_balance", balance)) {
-      if (balance == "exact") {
-        out.exact_balance = true;
-      } else if (balance != "kernel") {
-        error(p + "/connection_balance", "expected one of kernel, exact, got \"" + balance + "\"");
-      }
-    }
+    out.exact_balance = getChoice(l, p, "connection_balance", {"kernel", "exact"}, 0) == 1;
     if (const json* t = field(l, "tls")) {
       ListenerTls tls;
       std::string tp = p + "/tls";
@@ -448,26 +463,13 @@ public:
         out.endpoints.push_back(ec);
       }
     }
-    std::string policy = "round_robin";
-    if (getString(c, p, "lb_policy", policy)) {
-      static const std::pair<const char*, LbPolicy> kPolicies[] = {
-          {"round_robin", LbPolicy::RoundRobin},
-          {"least_request", LbPolicy::LeastRequest},
-          {"random", LbPolicy::Random},
-          {"ring_hash", LbPolicy::RingHash},
-          {"maglev", LbPolicy::Maglev}};
-      bool found = false;
-      for (auto& [n, v] : kPolicies) {
-        if (policy == n) {
-          out.lb_policy = v;
-          found = true;
-        }
-      }
-      if (!found) {
-        error(p + "/lb_policy", "expected one of round_robin, least_request, random, ring_hash, "
-                                "maglev, got \"" +
-                                    policy + "\"");
-      }
+    static constexpr LbPolicy kPolicies[] = {LbPolicy::RoundRobin, LbPolicy::LeastRequest,
+                                             LbPolicy::Random, LbPolicy::RingHash,
+                                             LbPolicy::Maglev};
+    const int policy = getChoice(
+        c, p, "lb_policy", {"round_robin", "least_request", "random", "ring_hash", "maglev"}, 0);
+    if (policy >= 0) {
+      out.lb_policy = kPolicies[policy];
     }
     bool hashing = out.lb_policy == LbPolicy::RingHash || out.lb_policy == LbPolicy::Maglev;
     if (const json* h = field(c, "hash_on")) {

@@ -289,8 +289,7 @@ char* putRfc3339Millis(char* p, uint64_t unix_us) {
 namespace {
 
 // Appends what `put` writes into at most `room` bytes.
-template <typename Put>
-void appendPut(std::string& out, size_t room, Put put) {
+template <typename Put> void appendPut(std::string& out, size_t room, Put put) {
   const size_t old = out.size();
   out.resize(old + room);
   char* end = put(out.data() + old);
@@ -607,8 +606,7 @@ void Formatter::format(const Record& record, std::string& out) const {
 namespace {
 
 // Copies a literal whose length is known at compile time (no terminating NUL).
-template <size_t N>
-char* putLiteral(char* p, const char (&text)[N]) {
+template <size_t N> char* putLiteral(char* p, const char (&text)[N]) {
   std::memcpy(p, text, N - 1);
   return p + N - 1;
 }
@@ -618,9 +616,9 @@ char* putLiteral(char* p, const char (&text)[N]) {
 void Formatter::formatJson(const Record& r, std::string& out) const {
   // One bound for the whole line, then a cursor: no capacity check per piece.
   size_t room = 640; // keys and punctuation (~230), numbers (108), the time (48), all flags (45)
-  for (std::string_view v : {r.request_id, r.client_address, r.method, r.authority, r.path,
-                             r.protocol, r.upstream_cluster, r.upstream_endpoint, r.user_agent,
-                             r.response_details}) {
+  for (std::string_view v :
+       {r.request_id, r.client_address, r.method, r.authority, r.path, r.protocol,
+        r.upstream_cluster, r.upstream_endpoint, r.user_agent, r.response_details}) {
     room += jsonStringRoom(v.size());
   }
   for (const auto& [key, value] : r.metadata) {

@@ -57,7 +57,9 @@ TEST_CASE("Loader: every error is collected, each at its own pointer", "[config]
   CHECK(r.config == nullptr);
   CHECK(hasError(r, "/listeners/0/bogus", "unknown key"));
   CHECK(hasError(r, "/listeners/0/limits/idle_timeout_ms", "expected an integer"));
-  CHECK(hasError(r, "/clusters/0/lb_policy"));
+  CHECK(hasError(r, "/clusters/0/lb_policy",
+                 "expected one of round_robin, least_request, random, ring_hash, maglev, got "
+                 "\"fastest\""));
   CHECK(r.errors.size() == 3);
 }
 
