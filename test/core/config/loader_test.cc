@@ -13,12 +13,12 @@
 namespace sluice::config {
 namespace {
 
-const char* kFilters =
-    R"("filters": [{"type": "router", "config": {}}])";
+const char* kFilters = R"("filters": [{"type": "router", "config": {}}])";
 
 std::string doc(const std::string& listener_extra, const std::string& cluster_extra = "") {
   return std::string(R"({"listeners": [{"name": "web", "address": "127.0.0.1:0", )") + kFilters +
-         listener_extra + R"(}], "clusters": [{"name": "app", "endpoints": [{"address": )"
+         listener_extra +
+         R"(}], "clusters": [{"name": "app", "endpoints": [{"address": )"
          R"("127.0.0.1:1"}])" +
          cluster_extra + "}]}";
 }
@@ -51,9 +51,9 @@ TEST_CASE("Loader: a minimal config loads with defaults", "[config]") {
 }
 
 TEST_CASE("Loader: every error is collected, each at its own pointer", "[config]") {
-  LoadResult r = parseConfig(doc(R"(, "bogus": 1, "limits": {"idle_timeout_ms": "x"})",
-                                 R"(, "lb_policy": "fastest")"),
-                             "/tmp");
+  LoadResult r = parseConfig(
+      doc(R"(, "bogus": 1, "limits": {"idle_timeout_ms": "x"})", R"(, "lb_policy": "fastest")"),
+      "/tmp");
   CHECK(r.config == nullptr);
   CHECK(hasError(r, "/listeners/0/bogus", "unknown key"));
   CHECK(hasError(r, "/listeners/0/limits/idle_timeout_ms", "expected an integer"));
@@ -81,8 +81,8 @@ TEST_CASE("Loader: required sections and wrong top-level types", "[config]") {
 TEST_CASE("Loader: listener tls.alpn admits only http/1.1", "[config][tls]") {
   std::string pem = tempFile();
   auto tls = [&](const std::string& alpn) {
-    return doc(R"(, "tls": {"certificates": [{"cert_file": ")" + pem + R"(", "key_file": ")" +
-               pem + R"("}], "alpn": )" + alpn + "}");
+    return doc(R"(, "tls": {"certificates": [{"cert_file": ")" + pem + R"(", "key_file": ")" + pem +
+               R"("}], "alpn": )" + alpn + "}");
   };
   LoadResult ok = parseConfig(tls(R"(["http/1.1"])"), "/tmp");
   CHECK(ok.errors.empty());
@@ -104,11 +104,11 @@ TEST_CASE("Loader: cluster tls defaults and endpoint hosts", "[config][tls]") {
   const ClusterTls& t = *r.config->clusters[0].tls;
   CHECK(t.sni.empty()); // the endpoint's host is the name (core/tls)
   CHECK_FALSE(t.verify);
-  LoadResult h = parseConfig(R"({"listeners": [{"name": "web", "address": "127.0.0.1:0", )" +
-                                 std::string(kFilters) +
-                                 R"(}], "clusters": [{"name": "app", "endpoints": [)"
-                                 R"({"address": "api.internal:443"}, {"address": "[::1]:8443"}]}]})",
-                             "/tmp");
+  LoadResult h = parseConfig(
+      R"({"listeners": [{"name": "web", "address": "127.0.0.1:0", )" + std::string(kFilters) +
+          R"(}], "clusters": [{"name": "app", "endpoints": [)"
+          R"({"address": "api.internal:443"}, {"address": "[::1]:8443"}]}]})",
+      "/tmp");
   REQUIRE(h.errors.empty());
   const auto& eps = h.config->clusters[0].endpoints;
   CHECK(eps[0].address.host == "api.internal");
