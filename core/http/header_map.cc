@@ -2,6 +2,7 @@
 
 #include "core/network/block_pool.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace sluice::http {
@@ -10,15 +11,62 @@ namespace {
 inline char lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
 }
+
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHigh = kOnes * 0x80;
+constexpr uint64_t kCase = kOnes * 0x20;
+
+// lower(a[i]) == lower(b[i]) for the 8 bytes of a word at once: each byte equal, or the same ASCII
+// letter in either case ('@' and '`', '[' and '{', 0xc1 and 0xe1 also differ in 0x20 alone, and
+// are different).
+inline bool iequalsWord(uint64_t a, uint64_t b) {
+  const uint64_t diff = a ^ b;
+  if (diff == 0) {
+    return true;
+  }
+  if ((diff & ~kCase) != 0) {
+    return false;
+  }
+  // Every differing byte differs in 0x20 alone: each must be a letter. Per byte of `a` folded to
+  // lower case, high bit set if it is in 'a'..'z'; the sums stay below 0x100, no carry.
+  const uint64_t low7 = (a | kCase) & ~kHigh;
+  const uint64_t letter =
+      (low7 + kOnes * (0x80 - 'a')) & ~(low7 + kOnes * (0x80 - 'z' - 1)) & ~a & kHigh;
+  return ((diff << 2) & ~letter) == 0; // 0x20 << 2 is 0x80, in the same byte
+}
+
+template <typename T> inline T load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// Bytes p[0..n), 0 < n < 8, as one word: two overlapping loads (a byte may appear twice, the same
+// byte in both operands of a comparison).
+inline uint64_t loadShort(const char* p, size_t n) {
+  if (n >= 4) {
+    return load<uint32_t>(p) | (static_cast<uint64_t>(load<uint32_t>(p + n - 4)) << 32);
+  }
+  if (n >= 2) {
+    return load<uint16_t>(p) | (static_cast<uint64_t>(load<uint16_t>(p + n - 2)) << 16);
+  }
+  return static_cast<unsigned char>(p[0]);
+}
+
 } // namespace
 
 bool iequalsBytes(const char* a, const char* b, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (a[i] != b[i] && lower(a[i]) != lower(b[i])) {
-      return false;
-    }
+  if (n < 8) {
+    return n == 0 || iequalsWord(loadShort(a, n), loadShort(b, n));
   }
-  return true;
+  // A word at a time; the last word overlaps the one before it rather than reading past the end.
+  // Names up to 16 bytes (most) take no loop: the loop's hoisted constants would cost their
+  // registers' saves on every call.
+  if (n > 16) {
+    return iequalsWord(load<uint64_t>(a), load<uint64_t>(b)) && iequalsBytes(a + 8, b + 8, n - 8);
+  }
+  return iequalsWord(load<uint64_t>(a), load<uint64_t>(b)) &&
+         iequalsWord(load<uint64_t>(a + n - 8), load<uint64_t>(b + n - 8));
 }
 
 void toLower(std::string& s) {

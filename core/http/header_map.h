@@ -13,9 +13,15 @@ namespace sluice::http {
 
 // Case-insensitive (ASCII) comparison of bytes of equal length.
 bool iequalsBytes(const char* a, const char* b, size_t n);
-// Inline so that the usual mismatch (another length) costs no call.
+// Inline so that the usual mismatches (another length, another first byte) cost no call. Bytes
+// equal but for case differ in 0x20 at most.
 inline bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && iequalsBytes(a.data(), b.data(), a.size());
+  if (a.size() != b.size()) {
+    return false;
+  }
+  return a.empty() ||
+         (((static_cast<unsigned char>(a[0]) ^ static_cast<unsigned char>(b[0])) & ~0x20) == 0 &&
+          iequalsBytes(a.data(), b.data(), a.size()));
 }
 void toLower(std::string& s);
 

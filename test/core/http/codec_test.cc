@@ -223,6 +223,52 @@ TEST_CASE("Codec: header map set/add/remove are case-insensitive", "[http]") {
   CHECK_FALSE(http::headerListContains("close, X-Foo", "foo"));
 }
 
+TEST_CASE("iequalsBytes: the per-byte ASCII case fold, at every length and position", "[http]") {
+  const auto lowerRef = [](unsigned char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + 32) : c;
+  };
+  // Equal but for case at every position, inside buffers whose bytes around the span differ.
+  const std::string upper = "X-REQUEST-ID:@[`{ZAZ-AZ09";
+  const std::string mixed = "x-Request-iD:@[`{zaZ-aZ09";
+  size_t wrong = 0;
+  size_t checked = 0;
+  for (size_t n = 0; n <= 25; n++) {
+    std::string a = "<" + upper.substr(0, n) + ">";
+    std::string b = "(" + mixed.substr(0, n) + ")";
+    CHECK(http::iequalsBytes(a.data() + 1, b.data() + 1, n));
+    for (size_t pos = 0; pos < n; pos++) {
+      const char keep_a = a[pos + 1];
+      const char keep_b = b[pos + 1];
+      for (unsigned x = 0; x < 256; x++) {
+        for (unsigned y = 0; y < 256; y++) {
+          a[pos + 1] = static_cast<char>(x);
+          b[pos + 1] = static_cast<char>(y);
+          const bool want =
+              lowerRef(static_cast<unsigned char>(x)) == lowerRef(static_cast<unsigned char>(y));
+          wrong += http::iequalsBytes(a.data() + 1, b.data() + 1, n) == want ? 0 : 1;
+          // The inline first-byte test in front of it.
+          wrong += http::iequals({a.data() + 1, n}, {b.data() + 1, n}) == want ? 0 : 1;
+          checked++;
+        }
+      }
+      a[pos + 1] = keep_a;
+      b[pos + 1] = keep_b;
+    }
+  }
+  CHECK(checked == 325 * 65536); // every position of lengths 1..25
+  CHECK(wrong == 0);
+  // The pairs one bit (0x20) apart that are not letters, and high bytes.
+  CHECK_FALSE(http::iequals("a@", "a`"));
+  CHECK_FALSE(http::iequals("[", "{"));
+  CHECK_FALSE(http::iequals("abcdefgh]", "abcdefgh}"));
+  CHECK_FALSE(http::iequals("x-\xc1", "x-\xe1"));
+  CHECK_FALSE(http::iequals("0123456789abcdef^", "0123456789abcdef~"));
+  CHECK(http::iequals("Content-Type", "content-type"));
+  CHECK(http::iequals("X-FORWARDED-PROTO", "x-forwarded-proto"));
+  CHECK_FALSE(http::iequals("x-forwarded-proto", "x-forwarded-prot0"));
+  CHECK(http::iequals("", ""));
+}
+
 TEST_CASE("reasonPhrase: every IANA-registered status has its phrase", "[http]") {
   CHECK(http::reasonPhrase(451) == "Unavailable For Legal Reasons");
   CHECK(http::reasonPhrase(418) == "Unknown"); // unassigned in the registry
