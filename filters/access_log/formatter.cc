@@ -400,13 +400,9 @@ char* putEscape(char* p, unsigned char c) {
   return p;
 }
 
-} // namespace
-
-char* putJsonString(char* p, std::string_view value) {
-  const auto* s = reinterpret_cast<const unsigned char*>(value.data());
-  const size_t n = value.size();
-  *p++ = '"';
-  size_t i = 0;
+// putJsonString from s[i] on, where a byte may need escaping: byte by byte where it must,
+// clean words whole; then the closing quote.
+char* putJsonStringFrom(char* p, const unsigned char* s, size_t i, size_t n) {
   while (i < n) {
     // Copy clean 8-byte words straight through; the caller's room covers them (one byte of
     // output per byte of input at least).
@@ -453,6 +449,75 @@ char* putJsonString(char* p, std::string_view value) {
   }
   *p++ = '"';
   return p;
+}
+
+template <typename T> inline T loadAt(const unsigned char* s) {
+  T v;
+  std::memcpy(&v, s, sizeof(v));
+  return v;
+}
+
+template <typename T> inline void storeAt(char* p, T v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+} // namespace
+
+char* putJsonString(char* p, std::string_view value) {
+  // The usual value has nothing to escape: it is tested and copied a word at a time, its tail in
+  // one overlapping load with no byte loop. A value with something to escape goes on in
+  // putJsonStringFrom from the first word that has it.
+  const auto* s = reinterpret_cast<const unsigned char*>(value.data());
+  const size_t n = value.size();
+  *p++ = '"';
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const auto w = loadAt<uint64_t>(s + i);
+    if (wordNeedsEscape(w)) {
+      return putJsonStringFrom(p, s, i, n);
+    }
+    storeAt(p, w);
+    p += 8;
+  }
+  if (i == n) {
+    *p = '"';
+    return p + 1;
+  }
+  if (n >= 8) {
+    // The last word overlaps bytes already copied; they were clean, so they were copied as they
+    // are and are written again the same.
+    const auto w = loadAt<uint64_t>(s + n - 8);
+    if (wordNeedsEscape(w)) {
+      return putJsonStringFrom(p, s, i, n);
+    }
+    p += n - i;
+    storeAt(p - 8, w);
+  } else if (n >= 4) {
+    // Two overlapping halves, tested as one word.
+    const auto lo = loadAt<uint32_t>(s);
+    const auto hi = loadAt<uint32_t>(s + n - 4);
+    if (wordNeedsEscape(lo | (static_cast<uint64_t>(hi) << 32))) {
+      return putJsonStringFrom(p, s, 0, n);
+    }
+    storeAt(p, lo);
+    storeAt(p + n - 4, hi);
+    p += n;
+  } else {
+    // 1 to 3 bytes: the first, the middle and the last (some the same), in a word of safe bytes.
+    const unsigned char a = s[0];
+    const unsigned char b = s[n / 2];
+    const unsigned char c = s[n - 1];
+    if (wordNeedsEscape((0x6161616161616161ULL << 24) | a | (b << 8) |
+                        (static_cast<uint64_t>(c) << 16))) {
+      return putJsonStringFrom(p, s, 0, n);
+    }
+    p[0] = static_cast<char>(a);
+    p[n / 2] = static_cast<char>(b);
+    p[n - 1] = static_cast<char>(c);
+    p += n;
+  }
+  *p = '"';
+  return p + 1;
 }
 
 void appendJsonString(std::string& out, std::string_view value) {

@@ -179,11 +179,13 @@ TEST_CASE("AccessLog: JSON strings escape quotes, backslashes and control charac
 }
 
 TEST_CASE("AccessLog: the word-at-a-time JSON escaper agrees with a per-byte escape at every "
-          "position", "[access_log]") {
+          "position",
+          "[access_log]") {
   // Clean 8-byte words are copied whole; a byte that needs escaping anywhere in a word must still
-  // be found. Every byte value, at every offset of a 19-byte ASCII string, must come out exactly
-  // as the per-byte rule says: one escape (or a copy, for the safe bytes) and the rest verbatim.
-  const std::string base = "abcdefghijklmnopqrs";
+  // be found. Every byte value, at every offset of ASCII strings of 1 to 19 bytes (the short
+  // values take their own paths: 1-3, 4-7 and 8+ bytes), must come out exactly as the per-byte
+  // rule says: one escape (or a copy, for the safe bytes) and the rest verbatim.
+  const std::string base = std::string("abcdefghijklmnopqrs").substr(0, GENERATE(range(1, 20)));
   for (int b = 0; b < 256; b++) {
     const auto c = static_cast<unsigned char>(b);
     std::string expected_escape;
@@ -224,7 +226,7 @@ TEST_CASE("AccessLog: the word-at-a-time JSON escaper agrees with a per-byte esc
       value[at] = static_cast<char>(c);
       const std::string expected =
           "\"" + base.substr(0, at) + expected_escape + base.substr(at + 1) + "\"";
-      INFO("byte " << b << " at " << at);
+      INFO("byte " << b << " at " << at << " of " << base.size());
       REQUIRE(jsonString(value) == expected);
     }
   }
