@@ -2,10 +2,12 @@
 # How a proxy's event loop spends a request (issue 12, items 1-2): the upstream and wrk on CPU 0,
 # the proxy alone on CPU 1; during a window under wrk, perf counts the syscalls and context
 # switches on CPU 1 and samples it (kernel symbols included).
-#   tools/bench-loop-profile.sh sluice|nginx|haproxy OUTDIR [SECONDS]
+#   tools/bench-loop-profile.sh sluice|nginx|haproxy|relay:MODE OUTDIR [SECONDS]
+# relay:MODE is sluice-bench-relay MODE (epoll, uring, uring:K:M): the kernel floor, no HTTP.
 # Env: C (connections, 64), SLUICE_BENCH_BIN (build-rel/sluice), CHAIN (router+access_log).
 # Needs root (perf on every CPU), taskset, wrk, perf, nginx and haproxy for those targets.
-# Prints per request (requests counted by the upstream over the window): epoll_wait calls,
+# Prints per request (requests counted by the upstream over the window): waits (epoll_wait and
+# io_uring_enter calls),
 # context switches on CPU 1, the proxy's share and the idle share of CPU 1, and the proxy's
 # sampled CPU µs (inflated by perf's own sampling: compare targets, not absolute numbers).
 set -euo pipefail
@@ -58,7 +60,11 @@ CFG
     SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" 18190 18180 1 \
       "${CHAIN:-router+access_log}" > "$dir/proxy.log" 2>&1 &
     comm=sluice ;;
-  *) echo "unknown target: $target (sluice, nginx, haproxy)" >&2; exit 2 ;;
+  relay:*)
+    taskset -c 1 "$(dirname "$bin")/tools/sluice-bench-relay" "${target#relay:}" 18190 18180 \
+      > "$dir/proxy.log" 2>&1 &
+    comm=sluice-bench-re ;; # a thread's comm is cut at 15 characters
+  *) echo "unknown target: $target (sluice, nginx, haproxy, relay:MODE)" >&2; exit 2 ;;
 esac
 pids+=($!)
 for _ in $(seq 50); do
@@ -71,7 +77,7 @@ pids+=($!)
 sleep 2
 before=$(upstream_requests)
 perf stat -a -C 1 -o "$out/$target.stat" \
-  -e 'syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,context-switches' \
+  -e 'syscalls:sys_enter_epoll_wait,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,context-switches' \
   -- perf record -q -e cpu-clock -C 1 -o "$out/$target.data" -- sleep "$secs" 2> /dev/null
 after=$(upstream_requests)
 requests=$((after - before - 1))
@@ -79,7 +85,8 @@ count() { awk -v e="$1" '$2 == e { gsub(",", "", $1); print $1 }' "$out/$target.
 share() { perf report -i "$out/$target.data" --no-children --sort comm -g none -q 2> /dev/null |
   awk -v c="$1" '$2 ~ c { s += $1 } END { printf "%.1f", s }'; }
 proxy=$(share "^($comm|sluice-)") idle=$(share '^swapper')
-awk -v t="$target" -v n="$requests" -v ew="$(count syscalls:sys_enter_epoll_wait)" \
+ew=$(($(count syscalls:sys_enter_epoll_wait) + $(count syscalls:sys_enter_io_uring_enter)))
+awk -v t="$target" -v n="$requests" -v ew="$ew" \
   -v cs="$(count context-switches)" -v p="$proxy" -v i="$idle" -v s="$secs" 'BEGIN {
-  printf "%s: %d requests in %d s; per request: epoll_wait %.3f, context switches %.3f; CPU 1: proxy %.1f %%, idle %.1f %%; proxy %.1f us/request (sampled)\n",
+  printf "%s: %d requests in %d s; per request: waits %.3f, context switches %.3f; CPU 1: proxy %.1f %%, idle %.1f %%; proxy %.1f us/request (sampled)\n",
     t, n, s, ew / n, cs / n, p, i, p / 100 * s * 1e6 / n }' | tee "$out/$target.txt"

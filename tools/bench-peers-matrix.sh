@@ -6,7 +6,10 @@
 #           w2 (c64, 2 workers), w2x (w2 with connection_balance "exact" for sluice)
 # Env: SLUICE_BENCH_BIN (default build-rel/sluice), RUNS (5), DUR (5 s), CHAIN
 # (router+access_log: a JSON access log to a file, as the bar asks).
-# Writes OUTDIR/CONFIG.md (peers.sh's tables) and OUTDIR/CONFIG.err (its progress).
+# RELAY=MODE measures sluice-bench-relay MODE (epoll, uring, uring:K:M; next to the sluice binary,
+# in tools/) in sluice's place: the kernel floor with no HTTP in the proxy (BENCHMARKS.md).
+# Writes OUTDIR/CONFIG.md (peers.sh's tables) and OUTDIR/CONFIG.err (its progress); with RELAY,
+# OUTDIR/CONFIG-relay-MODE.md/.err (':' in MODE becomes '-').
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 : "${PEERS_SH:?set PEERS_SH to the peers.sh benchmark script}"
@@ -27,9 +30,14 @@ for cfg in "$@"; do
   esac
   balance=kernel
   [ "$cfg" = w2x ] && balance=exact
+  cmd="$here/tools/peers-candidate.sh {PORT} {UPSTREAM_PORT} {WORKERS} $chain" name=sluice
+  if [ -n "${RELAY:-}" ]; then
+    cmd="$(dirname "$SLUICE_BENCH_BIN")/tools/sluice-bench-relay $RELAY {PORT} {UPSTREAM_PORT}"
+    name=relay-${RELAY//:/-}
+  fi
+  file=$cfg${RELAY:+-$name}
   SLUICE_BALANCE=$balance bash "$PEERS_SH" "${args[@]}" -d "$dur" --warmup 2 --runs "$runs" \
-    --targets nginx,haproxy,candidate \
-    --candidate-cmd "$here/tools/peers-candidate.sh {PORT} {UPSTREAM_PORT} {WORKERS} $chain" \
-    --candidate-port 18090 --candidate-name sluice > "$out/$cfg.md" 2> "$out/$cfg.err"
+    --targets nginx,haproxy,candidate --candidate-cmd "$cmd" \
+    --candidate-port 18090 --candidate-name "$name" > "$out/$file.md" 2> "$out/$file.err"
   echo "$cfg done $(date -u +%T)"
 done
