@@ -1,6 +1,7 @@
-"""sluice-bench-relay, the kernel-floor instrument of BENCHMARKS.md: in every mode it must relay
-keep-alive HTTP byte for byte (small and large bodies, several connections at once), close the
-upstream side when a client leaves, report what it counted on SIGTERM, and refuse a bad mode."""
+"""The benchmark instruments of BENCHMARKS.md. sluice-bench-relay, the kernel-floor relay: in every
+mode it must relay keep-alive HTTP byte for byte (small and large bodies, several connections at
+once), close the upstream side when a client leaves, report what it counted on SIGTERM, and
+refuse a bad mode. tools/peers-ratios.sh: the bar's ratios from a peers.sh report."""
 import hashlib
 import http.client
 import os
@@ -99,6 +100,50 @@ def a_bad_mode_is_refused_with_its_name():
         r = subprocess.run([RELAY, mode, "0", "1"], capture_output=True, text=True, timeout=10 * SLOW)
         assert r.returncode == 2, (mode, r.returncode, r.stderr)
         assert "'%s'" % mode in r.stderr, (mode, r.stderr)
+
+
+PEERS_REPORT = """## peers.sh: body=small (16 B)
+
+### Per run
+
+| run | target | rps | p50 ms | p90 ms | p99 ms | p99.9 ms | proxy CPU s (% of a core) | proxy CPU \u00b5s/req | proxy core |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| 1 | nginx | 100 | 1.0 | 1.5 | 2.000 | 3.0 | 1.0 (50%) | 20.0 | 20.0 |
+| 1 | haproxy | 100 | 1.0 | 1.5 | 4.000 | 3.0 | 1.0 (50%) | 25.0 | 25.0 |
+| 1 | sluice | 100 | 1.0 | 1.5 | 1.000 | 3.0 | 1.0 (50%) | 10.0 | 10.0 |
+| 2 | nginx | 100 | 1.0 | 1.5 | 2.000 | 3.0 | 1.0 (50%) | 30.0 | 30.0 |
+| 2 | haproxy | 100 | 1.0 | 1.5 | 1.000 | 3.0 | 1.0 (50%) | 20.0 | 20.0 |
+| 2 | sluice | 100 | 1.0 | 1.5 | 3.000 | 3.0 | 1.0 (50%) | 18.0 | 18.0 |
+| 3 | nginx | 100 | 1.0 | 1.5 | 2.000 | 3.0 | 1.0 (50%) | 20.0 | 20.0 |
+| 3 | haproxy | 100 | 1.0 | 1.5 | 2.000 | 3.0 | 1.0 (50%) | 20.0 | 20.0 |
+| 3 | sluice | 100 | 1.0 | 1.5 | 2.000 | 3.0 | 1.0 (50%) | 16.0 | 16.0 |
+
+### Summary (median over 3 run(s))
+
+| target | rps |
+|---|---:|
+| 1 | 999 |
+"""
+
+
+@case
+def peers_ratios_compares_each_round_with_the_cheaper_peer():
+    tool = os.path.join(os.environ.get("SLUICE_SOURCE_DIR", "."), "tools", "peers-ratios.sh")
+    with tempfile.TemporaryDirectory() as d:
+        report = os.path.join(d, "c64.md")
+        with open(report, "w") as f:
+            f.write(PEERS_REPORT)
+        r = subprocess.run([tool, report], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        # CPU: 10/20, 18/20, 16/20; p99: 1/2, 3/1, 2/2. The summary table is not read as rounds.
+        assert "round 1: CPU 10.0 / 20.0 = 0.50   p99 1.000 / 2.000 = 0.50" in r.stdout, r.stdout
+        assert "round 2: CPU 18.0 / 20.0 = 0.90   p99 3.000 / 1.000 = 3.00" in r.stdout, r.stdout
+        assert "round 4" not in r.stdout, r.stdout
+        assert "median: CPU 0.80, p99 1.00" in r.stdout, r.stdout
+        with open(report, "w") as f:
+            f.write("no table here\n")
+        r = subprocess.run([tool, report], capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "no candidate rounds" in r.stdout, (r.returncode, r.stdout)
 
 
 if __name__ == "__main__":
