@@ -13,7 +13,7 @@ import tempfile
 from harness import SLOW, Upstream, case, header, http_request, run_cases, wait_until
 
 RELAY = os.path.join(os.environ.get("SLUICE_BUILD_DIR", "build"), "tools", "sluice-bench-relay")
-MODES = ("epoll", "uring", "uring:4:50", "uring-direct:4:50")
+MODES = ("epoll", "uring", "uring:4:50", "uring:auto:50", "uring-direct:4:50")
 NO_IO_URING = 3  # the relay's exit code when the kernel lacks what the mode needs
 
 
@@ -96,7 +96,8 @@ def a_client_that_leaves_takes_its_upstream_connection_with_it():
 
 @case
 def a_bad_mode_is_refused_with_its_name():
-    for mode in ("", "poll", "uring:0:10", "uring:8", "uring:8:0", "uring:8:10x", "uring-directx"):
+    for mode in ("", "poll", "uring:0:10", "uring:8", "uring:8:0", "uring:8:10x", "uring-directx",
+                 "uring:auto:0", "uring:auto:x", "uring:auto"):
         r = subprocess.run([RELAY, mode, "0", "1"], capture_output=True, text=True, timeout=10 * SLOW)
         assert r.returncode == 2, (mode, r.returncode, r.stderr)
         assert "'%s'" % mode in r.stderr, (mode, r.stderr)

@@ -10,6 +10,8 @@
 //                      io_uring_enter per loop submits all of them and waits for 1 completion
 //     MODE uring:K:M   the same, but each wait ends at K completions, or once M µs have passed
 //                      and at least one is there (IORING_FEAT_MIN_TIMEOUT, Linux 6.12+)
+//     MODE uring:auto:M  K follows the load: the requests sent upstream whose response has not
+//                      come yet (at least 1, at most 64)
 //     MODE uring-direct, uring-direct:K:M
 //                      the same waits and RECVs, but what arrives is sent at once with send(2)
 //                      (as sluice writes today), not through the ring
@@ -51,6 +53,7 @@ struct side {
 struct pair {
   struct side s[2]; // 0: the client, 1: the upstream
   int open;
+  int awaiting; // the last bytes relayed went upstream (counted in `awaiting`)
   int inflight; // io_uring operations not yet completed
   int closing;
 };
@@ -60,7 +63,8 @@ static volatile sig_atomic_t stop;
 static uint64_t n_waits, n_events, n_reads, n_client_reads;
 static int listen_fd;
 static int upstream_port;
-static int direct_send; // uring-direct: send(2) instead of SEND through the ring
+static int direct_send;   // uring-direct: send(2) instead of SEND through the ring
+static unsigned awaiting; // pairs whose last relayed bytes went upstream: a response is due
 
 static void on_signal(int sig) {
   (void)sig;
@@ -120,6 +124,7 @@ static int new_pair(int client) {
       pairs[i]->s[1].fd = up;
       pairs[i]->open = 1;
       pairs[i]->inflight = 0;
+      pairs[i]->awaiting = 0;
       pairs[i]->closing = 0;
       return i;
     }
@@ -310,6 +315,10 @@ static void pair_close(int p) {
   struct pair* pr = pairs[p];
   if (!pr->closing) {
     pr->closing = 1;
+    if (pr->awaiting) {
+      pr->awaiting = 0;
+      awaiting--;
+    }
     shutdown(pr->s[0].fd, SHUT_RDWR);
     shutdown(pr->s[1].fd, SHUT_RDWR);
   }
@@ -374,6 +383,10 @@ static void handle(const struct io_uring_cqe* c) {
     if (d == 0)
       n_client_reads++;
     if (res > 0 && !pairs[p]->closing) {
+      if (pairs[p]->awaiting != (d == 0)) {
+        pairs[p]->awaiting = d == 0;
+        awaiting += d == 0 ? 1u : -1u;
+      }
       if (direct_send) {
         write_all(pairs[p]->s[1 - d].fd, pairs[p]->s[d].buf, (size_t)res);
         prep_recv(p, d);
@@ -391,6 +404,7 @@ static void handle(const struct io_uring_cqe* c) {
   }
 }
 
+// wait_nr 0: follow the load (uring:auto:M).
 static void run_uring(const char* mode, unsigned wait_nr, unsigned min_wait_us) {
   prep_accept();
   // With a min-wait, ts is a long overall limit: past the min-wait any completion ends the wait.
@@ -403,9 +417,10 @@ static void run_uring(const char* mode, unsigned wait_nr, unsigned min_wait_us) 
     publish();
     unsigned submit = ring.pending;
     ring.pending = 0;
-    int r = min_wait_us > 0 ? enter(submit, wait_nr, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+    const unsigned want = wait_nr != 0 ? wait_nr : awaiting < 1 ? 1 : awaiting > 64 ? 64 : awaiting;
+    int r = min_wait_us > 0 ? enter(submit, want, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                                     &arg, sizeof(arg))
-                            : enter(submit, wait_nr, IORING_ENTER_GETEVENTS, NULL, 0);
+                            : enter(submit, want, IORING_ENTER_GETEVENTS, NULL, 0);
     n_waits++;
     if (r < 0 && errno != EINTR && errno != ETIME && errno != EAGAIN && errno != EBUSY) {
       die("io_uring_enter");
@@ -422,7 +437,8 @@ static void run_uring(const char* mode, unsigned wait_nr, unsigned min_wait_us) 
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    fprintf(stderr, "usage: sluice-bench-relay epoll|uring|uring:K:M PORT UPSTREAM_PORT\n");
+    fprintf(stderr, "usage: sluice-bench-relay epoll|uring[-direct][:K:M|:auto:M] PORT "
+                    "UPSTREAM_PORT\n");
     return 2;
   }
   const char* mode = argv[1];
@@ -435,11 +451,16 @@ int main(int argc, char** argv) {
     rest = mode + 5;
   }
   char tail;
-  if (strcmp(mode, "epoll") != 0 &&
-      (rest == mode ||
-       (*rest != '\0' && (sscanf(rest, ":%u:%u%c", &k, &m, &tail) != 2 || k == 0 || m == 0)))) {
+  int bad = strcmp(mode, "epoll") != 0 && rest == mode;
+  if (!bad && rest != mode && strncmp(rest, ":auto:", 6) == 0) {
+    k = 0; // follow the load
+    bad = sscanf(rest + 6, "%u%c", &m, &tail) != 1 || m == 0;
+  } else if (!bad && rest != mode && *rest != '\0') {
+    bad = sscanf(rest, ":%u:%u%c", &k, &m, &tail) != 2 || k == 0 || m == 0;
+  }
+  if (bad) {
     fprintf(stderr,
-            "sluice-bench-relay: unknown mode '%s' (epoll, uring, uring:K:M, "
+            "sluice-bench-relay: unknown mode '%s' (epoll, uring, uring:K:M, uring:auto:M, "
             "uring-direct, uring-direct:K:M with K, M > 0)\n",
             mode);
     return 2;
