@@ -1,5 +1,6 @@
 #include "core/filter/stream.h"
 
+#include "core/common/uuid.h"
 #include "core/filter/http_call.h"
 #include "core/filter/proxy_headers.h"
 #include "core/filter/stream_stats.h"
@@ -111,27 +112,11 @@ void Stream::begin(const WorkerSnapshotPtr& snap, size_t listener_index, http::M
 }
 
 std::string_view Stream::generateRequestId() {
-  // A random UUID v4 string from two PRNG words, without per-character branching.
-  static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t a = worker_.random();
-  uint64_t b = worker_.random();
-  a = (a & ~0xF000ull) | 0x4000ull;                        // version 4
-  b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // RFC 4122 variant
+  const uint64_t a = worker_.random();
+  const uint64_t b = worker_.random();
   char buf[36];
-  int j = 0;
-  for (int i = 0; i < 16; i++) {
-    if (i == 8 || i == 12) {
-      buf[j++] = '-';
-    }
-    buf[j++] = kHex[(a >> (60 - 4 * i)) & 0xF];
-  }
-  for (int i = 0; i < 16; i++) {
-    if (i == 0 || i == 4) {
-      buf[j++] = '-';
-    }
-    buf[j++] = kHex[(b >> (60 - 4 * i)) & 0xF];
-  }
-  return arena_.copy(std::string_view(buf, 36));
+  formatUuidV4(a, b, buf);
+  return arena_.copy(std::string_view(buf, sizeof(buf)));
 }
 
 bool Stream::stoppedAfterHook() {

@@ -5,11 +5,15 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 import time
 
 from harness import (SLOW, Sluice, Upstream, case, header, http_request, is_closed, parse_responses,
                      raw_exchange, recv_until, run_cases, simple_config)
+
+
+UUID_V4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 
 def start(**kw):
@@ -41,8 +45,13 @@ def get_through_router_sets_forwarding_headers():
     assert hdr(doc, "x-forwarded-proto") == ["http"], doc
     assert hdr(doc, "via") == ["1.1 sluice"], doc
     rid = hdr(doc, "x-request-id")
-    assert len(rid) == 1 and len(rid[0]) == 36, doc
+    assert len(rid) == 1 and re.fullmatch(UUID_V4, rid[0]), doc
     assert header(headers, "x-request-id") == rid[0]
+    # Generated per request: a keep-alive connection's requests get different ids.
+    conn = http.client.HTTPConnection("127.0.0.1", sl.port(), timeout=10)
+    ids = {header(http_request(sl.port(), conn=conn)[1], "x-request-id") for _ in range(20)}
+    conn.close()
+    assert len(ids) == 20 and all(re.fullmatch(UUID_V4, i) for i in ids), ids
     assert "1.1 sluice" in header(headers, "via")
     assert sl.stop() == 0
 
