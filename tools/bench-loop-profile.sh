@@ -3,7 +3,8 @@
 # the proxy alone on CPU 1; during a window under wrk, perf counts the syscalls and context
 # switches on CPU 1 and samples it (kernel symbols included).
 #   tools/bench-loop-profile.sh sluice|nginx|haproxy|relay:MODE OUTDIR [SECONDS]
-# relay:MODE is sluice-bench-relay MODE (epoll, uring, uring:K:M): the kernel floor, no HTTP.
+# relay:MODE is sluice-bench-relay MODE (any of its modes: epoll, uring, uring:K:M, ...): the
+# kernel floor, no HTTP.
 # Env: C (connections, 64), SLUICE_BENCH_BIN (build-rel/sluice), CHAIN (router+access_log).
 # Needs root (perf on every CPU), taskset, wrk, perf, nginx and haproxy for those targets.
 # Prints per request (requests counted by the upstream over the window): waits (epoll_wait and

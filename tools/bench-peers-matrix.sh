@@ -6,8 +6,8 @@
 #           w2 (c64, 2 workers), w2x (w2 with connection_balance "exact" for sluice)
 # Env: SLUICE_BENCH_BIN (default build-rel/sluice), RUNS (5), DUR (5 s), CHAIN
 # (router+access_log: a JSON access log to a file, as the bar asks).
-# RELAY=MODE measures sluice-bench-relay MODE (epoll, uring, uring:K:M; next to the sluice binary,
-# in tools/) in sluice's place: the kernel floor with no HTTP in the proxy (BENCHMARKS.md).
+# RELAY=MODE measures sluice-bench-relay MODE (epoll, uring, uring:K:M, ...; next to the sluice
+# binary, in tools/) in sluice's place: the kernel floor with no HTTP in the proxy (BENCHMARKS.md).
 # Writes OUTDIR/CONFIG.md (peers.sh's tables) and OUTDIR/CONFIG.err (its progress); with RELAY,
 # OUTDIR/CONFIG-relay-MODE.md/.err (':' in MODE becomes '-').
 set -euo pipefail

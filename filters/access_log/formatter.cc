@@ -400,6 +400,16 @@ char* putEscape(char* p, unsigned char c) {
   return p;
 }
 
+template <typename T> inline T loadAt(const unsigned char* s) {
+  T v;
+  std::memcpy(&v, s, sizeof(v));
+  return v;
+}
+
+template <typename T> inline void storeAt(char* p, T v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
 // putJsonString from s[i] on, where a byte may need escaping: byte by byte where it must,
 // clean words whole; then the closing quote.
 char* putJsonStringFrom(char* p, const unsigned char* s, size_t i, size_t n) {
@@ -407,12 +417,11 @@ char* putJsonStringFrom(char* p, const unsigned char* s, size_t i, size_t n) {
     // Copy clean 8-byte words straight through; the caller's room covers them (one byte of
     // output per byte of input at least).
     while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, s + i, sizeof(w));
+      const auto w = loadAt<uint64_t>(s + i);
       if (wordNeedsEscape(w)) {
         break;
       }
-      std::memcpy(p, &w, sizeof(w));
+      storeAt(p, w);
       p += 8;
       i += 8;
     }
@@ -449,16 +458,6 @@ char* putJsonStringFrom(char* p, const unsigned char* s, size_t i, size_t n) {
   }
   *p++ = '"';
   return p;
-}
-
-template <typename T> inline T loadAt(const unsigned char* s) {
-  T v;
-  std::memcpy(&v, s, sizeof(v));
-  return v;
-}
-
-template <typename T> inline void storeAt(char* p, T v) {
-  std::memcpy(p, &v, sizeof(v));
 }
 
 } // namespace

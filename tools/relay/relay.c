@@ -134,6 +134,13 @@ static int new_pair(int client) {
   return -1;
 }
 
+// Closes both sockets of a pair (which also takes them out of an epoll set) and frees its slot.
+static void pair_release(struct pair* pr) {
+  close(pr->s[0].fd);
+  close(pr->s[1].fd);
+  pr->open = 0;
+}
+
 static void report(const char* mode) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -211,9 +218,7 @@ static void run_epoll(void) {
       if (r > 0) {
         write_all(pr->s[1 - d].fd, pr->s[d].buf, (size_t)r);
       } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-        close(pr->s[0].fd); // closing takes both out of the epoll set
-        close(pr->s[1].fd);
-        pr->open = 0;
+        pair_release(pr);
       }
     }
   }
@@ -303,9 +308,7 @@ static void prep_accept(void) {
 static void pair_op_done(int p) {
   struct pair* pr = pairs[p];
   if (--pr->inflight == 0 && pr->closing) {
-    close(pr->s[0].fd);
-    close(pr->s[1].fd);
-    pr->open = 0;
+    pair_release(pr);
   }
 }
 
