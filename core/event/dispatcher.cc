@@ -1,8 +1,36 @@
 #include "core/event/dispatcher.h"
 
 #include "core/common/assert.h"
+#include "core/common/logger.h"
+
+#include <atomic>
+#include <cerrno>
 
 namespace sluice::event {
+
+namespace {
+
+std::atomic<IoBackend> g_backend{IoBackend::Auto};
+std::atomic<bool> g_fallback_logged{false};
+
+// libuv applies a changed interest (a connect started, a listener re-armed after an accept) with
+// epoll_ctl at its next poll: until then the epoll descriptor cannot report it, so a loop that
+// waits in io_uring runs libuv's poll first. The queue's first word is its `next` pointer in
+// every libuv 1.x layout (void*[2], struct uv__queue); an empty queue points at itself.
+bool watchersPending(uv_loop_t* loop) {
+  void* const* q = reinterpret_cast<void* const*>(&loop->watcher_queue);
+  return q[0] != static_cast<const void*>(q);
+}
+
+} // namespace
+
+void Dispatcher::setIoBackend(IoBackend b) {
+  g_backend.store(b, std::memory_order_relaxed);
+}
+
+IoBackend Dispatcher::ioBackend() {
+  return g_backend.load(std::memory_order_relaxed);
+}
 
 Timer::Timer(Dispatcher& d, Callback cb) : cb_(std::move(cb)) {
   uv_timer_init(d.loop(), &handle_);
@@ -84,8 +112,96 @@ void Dispatcher::runPosted() {
   }
   running_.clear();
   if (stop_requested_) {
-    uv_stop(&loop_);
+    exit();
   }
+}
+
+void Dispatcher::exit() {
+  exit_ = true;
+  if (ring_ == nullptr) {
+    uv_stop(&loop_); // with the ring, turn() sees exit_ (a stop flag set outside uv_run would
+                     // stay set and end closeAll()'s uv_run before it drains)
+  }
+}
+
+void Dispatcher::openRing() {
+  ring_checked_ = true;
+  if (ioBackend() == IoBackend::Epoll) {
+    return;
+  }
+  std::string why;
+  ring_ = Ring::open(why);
+  if (ring_ == nullptr) {
+    if (!g_fallback_logged.exchange(true)) {
+      SLUICE_LOG(Warn, "io", "io_uring unavailable ({}): connections use epoll", why);
+    }
+    return;
+  }
+  epoll_op_.complete = &Dispatcher::onEpollReady;
+  epoll_op_.self = this;
+}
+
+void Dispatcher::onEpollReady(RingOp* op, int32_t, uint32_t) {
+  auto* self = static_cast<EpollOp*>(op)->self;
+  self->epoll_armed_ = false;
+  self->epoll_ready_ = true;
+}
+
+// Waits (unless something is due already), then handles what came: the ring's completions,
+// then libuv's part when it has any (due timers, epoll events, closing handles, interest changes
+// to apply), then the deferred calls and deletes.
+bool Dispatcher::turn() {
+  Ring& r = *ring_;
+  if (!epoll_armed_ && !draining_) {
+    // One-shot: arming checks readiness at once, so events libuv left ready (level-triggered)
+    // are reported again, which a multishot poll (woken only by new events) would miss.
+    r.poll(uv_backend_fd(&loop_), &epoll_op_);
+    epoll_armed_ = true;
+  }
+  const bool libuv_due =
+      epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0;
+  r.submitAndWait(libuv_due ? 0 : uv_backend_timeout(&loop_));
+  uv_update_time(&loop_);
+  r.reap();
+  clearDeferred();
+  if (epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0) {
+    epoll_ready_ = false;
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    clearDeferred();
+  }
+  if (exit_) {
+    exit_ = false;
+    return false;
+  }
+  return uv_loop_alive(&loop_) || r.live() > (epoll_armed_ ? 1U : 0U);
+}
+
+void Dispatcher::runOnce() {
+  if (ring() == nullptr) {
+    uv_run(&loop_, UV_RUN_ONCE);
+    return;
+  }
+  if (!turn()) {
+    exit_ = false;
+  }
+}
+
+// Cancels every operation and reaps until none is left, so that no completion (nor the kernel)
+// touches memory after the handles close.
+void Dispatcher::drainRing() {
+  if (ring_ == nullptr) {
+    return;
+  }
+  draining_ = true;
+  ring_->cancelAll();
+  for (int i = 0; i < 100 && ring_->live() > 0; i++) {
+    ring_->submitAndWait(10);
+    ring_->reap();
+    clearDeferred();
+  }
+  epoll_armed_ = false;
+  epoll_ready_ = false;
+  draining_ = false;
 }
 
 void Dispatcher::deferredDelete(std::unique_ptr<DeferredDeletable> obj) {
@@ -130,7 +246,14 @@ void Dispatcher::clearDeferred() {
 }
 
 void Dispatcher::run() {
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (ring() == nullptr) {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    exit_ = false;
+    clearDeferred();
+    return;
+  }
+  while (turn()) {
+  }
   clearDeferred();
 }
 
@@ -140,6 +263,7 @@ void Dispatcher::stop() {
 
 void Dispatcher::closeAll() {
   clearDeferred();
+  drainRing();
   uv_walk(
       &loop_,
       [](uv_handle_t* h, void*) {

@@ -4,6 +4,8 @@
 // Everything here is single-threaded except Dispatcher::post, which any thread may call.
 // Objects owning a libuv handle are freed only after the handle's close callback.
 
+#include "core/event/ring.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -78,8 +80,15 @@ private:
   DeferredCall* next_ = nullptr;
 };
 
+// How connections wait for and move bytes, chosen once per process (`sluice run --io`):
+// io_uring where the kernel allows it (Auto), or libuv's epoll loop.
+enum class IoBackend { Auto, Epoll, IoUring };
+
 class Dispatcher {
 public:
+  static void setIoBackend(IoBackend b);
+  static IoBackend ioBackend();
+
   Dispatcher();
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
@@ -92,15 +101,37 @@ public:
   void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
   // Queues c->onDeferredCall() once (a no-op while it is queued already).
   void deferCall(DeferredCall& c);
-  void run();  // until stop() or nothing is left
+  void run();  // until stop(), exit() or nothing is left
   void stop(); // thread-safe
+  // From this dispatcher's thread: run() returns once the current callback unwinds.
+  void exit();
+  // One turn of the loop: waits for something to happen and handles it.
+  void runOnce();
+  // The ring connections on this dispatcher use, or nullptr: the epoll loop (IoBackend::Epoll, or
+  // io_uring unavailable). Opened by the first call, which must come from the thread that runs
+  // this dispatcher (the kernel ties the ring to it).
+  Ring* ring() {
+    if (!ring_checked_) {
+      openRing();
+    }
+    return ring_.get();
+  }
+  // True while closeAll() drains the ring: completions must not queue new operations.
+  bool draining() const { return draining_; }
   // Monotonic loop time in ms (cached per iteration, no syscall).
   uint64_t nowMs() const { return uv_now(const_cast<uv_loop_t*>(&loop_)); }
   // Closes every handle still open (used at shutdown) and drains the loop.
   void closeAll();
 
 private:
+  struct EpollOp : RingOp {
+    Dispatcher* self = nullptr;
+  };
   static void onPost(uv_async_t* a);
+  static void onEpollReady(RingOp* op, int32_t res, uint32_t flags);
+  void openRing();
+  bool turn(); // one turn with the ring; false once the loop should end
+  void drainRing();
   void runPosted();
   void clearDeferred();
   friend class DeferredCall;
@@ -117,6 +148,15 @@ private:
   DeferredCall* calls_head_ = nullptr; // FIFO of queued DeferredCalls
   DeferredCall* calls_tail_ = nullptr;
   bool stop_requested_{false};
+  bool exit_{false};
+  // io_uring: the ring, and libuv's epoll descriptor polled through it (timers, accepts,
+  // connects, posted work and signals stay libuv's).
+  std::unique_ptr<Ring> ring_;
+  bool ring_checked_ = false;
+  bool draining_ = false;
+  EpollOp epoll_op_;
+  bool epoll_armed_ = false;
+  bool epoll_ready_ = false;
 };
 
 } // namespace sluice::event

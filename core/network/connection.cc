@@ -11,13 +11,25 @@
 namespace sluice::network {
 
 struct Connection::Box {
+  struct Op : event::RingOp {
+    Box* box = nullptr;
+  };
   uv_tcp_t tcp;
   uv_write_t wreq;
   uv_connect_t creq;
-  Buffer inflight;
-  int fd = -1; // once accepted or connecting
+  Buffer inflight; // bytes being written (the kernel reads them while a ring send runs)
+  int fd = -1;     // once accepted or connecting
   bool writing = false;
   Connection* owner = nullptr;
+  // io_uring (ring != nullptr): operations in flight; the handle closes once none is left.
+  event::Ring* ring = nullptr;
+  Op recv_op;
+  Op send_op;
+  unsigned ops = 0;
+  bool recv_armed = false;     // the multishot receive runs
+  bool recv_cancelled = false; // ... and a cancel for it is queued
+  bool closing = false;        // closed by its owner, waiting for its operations to end
+  bool reset = false;          // close with RST
 };
 
 struct Connection::Tls {
@@ -31,6 +43,12 @@ Connection::Connection(event::Dispatcher& dispatcher, ConnectionCallbacks& cb)
   uv_tcp_init(dispatcher_.loop(), &box_->tcp);
   box_->tcp.data = box_;
   box_->owner = this;
+  box_->ring = dispatcher_.ring();
+  box_->recv_op.complete = &Connection::onRingRecv;
+  box_->recv_op.box = box_;
+  box_->send_op.complete = &Connection::onRingSend;
+  box_->send_op.box = box_;
+  redeliver_.self = this;
 }
 
 Connection::~Connection() {
@@ -204,6 +222,7 @@ void Connection::onConnect(uv_connect_t* req, int status) {
   Connection* self = box->owner;
   if (status == 0) {
     self->connected_ = true;
+    self->armRecv();
     if (self->tls_) {
       self->tls_->session.handshake(); // the ClientHello; the answer arrives with reads
       self->flush();
@@ -249,11 +268,151 @@ void Connection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   }
 }
 
+// io_uring ---------------------------------------------------------------------------------------
+
+void Connection::armRecv() {
+  Box* box = box_;
+  if (box == nullptr || box->ring == nullptr || box->recv_armed || !connected_ || !reading_ ||
+      dispatcher_.draining()) {
+    return;
+  }
+  box->recv_armed = true;
+  box->recv_cancelled = false;
+  box->ops++;
+  box->ring->recvMultishot(box->fd, &box->recv_op);
+}
+
+void Connection::onRingRecv(event::RingOp* op, int32_t res, uint32_t flags) {
+  Box* box = static_cast<Box::Op*>(op)->box;
+  event::Ring& ring = *box->ring;
+  const bool more = (flags & event::Ring::kCqMore) != 0;
+  if (!more) {
+    box->recv_armed = false;
+    box->ops--;
+  }
+  const char* data = nullptr;
+  uint16_t bid = 0;
+  if ((flags & event::Ring::kCqBuffer) != 0) {
+    bid = event::Ring::bufferId(flags);
+    data = ring.buffer(bid);
+  }
+  Connection* self = box->owner;
+  if (self == nullptr) {
+    if (data != nullptr) {
+      ring.recycle(bid);
+    }
+    if (box->closing && box->ops == 0) {
+      closeHandle(box);
+    }
+    return;
+  }
+  if (res > 0 && data != nullptr) {
+    const auto n = static_cast<size_t>(res);
+    if (!more) {
+      self->armRecv(); // the receive ended (the buffers ran short for a moment): again
+    }
+    if (!self->reading_ || !self->stash_.empty()) {
+      // Reading is disabled (kept for later; the receive stops), or older bytes wait to be
+      // handed over (these go after them).
+      self->stash_.append(data, n);
+      ring.recycle(bid);
+      if (!self->reading_) {
+        if (box->recv_armed && !box->recv_cancelled) {
+          box->recv_cancelled = true;
+          ring.cancel(&box->recv_op);
+        }
+      } else {
+        self->dispatcher_.deferCall(self->redeliver_);
+      }
+      return;
+    }
+    if (self->tls_) {
+      self->tlsIngest(data, n); // fed (copied) first thing: the buffer may go back after
+      ring.recycle(bid);
+      return;
+    }
+    self->read_buf_.append(data, n);
+    ring.recycle(bid);
+    self->cb_->onData();
+    return;
+  }
+  if (data != nullptr) {
+    ring.recycle(bid);
+  }
+  if (res == -ENOBUFS || res == -ECANCELED) {
+    // Out of buffers for a moment (they are back by the next submit), or cancelled because
+    // reading was disabled (and maybe enabled again since).
+    if (!more) {
+      self->armRecv();
+    }
+    return;
+  }
+  // 0: the peer closed its side; < 0: the connection failed.
+  self->reading_ = false;
+  self->cb_->onRemoteClose(res == 0 ? 0 : uv_translate_sys_error(-res));
+}
+
+void Connection::redeliver() {
+  if (box_ == nullptr || !reading_ || stash_.empty()) {
+    return;
+  }
+  if (tls_) {
+    std::string_view data = stash_.view();
+    stash_.clear();
+    tlsIngest(data.data(), data.size()); // clear() keeps the bytes: fed before reuse
+    return;
+  }
+  read_buf_.append(stash_.view());
+  stash_.release();
+  cb_->onData();
+}
+
+void Connection::onRingSend(event::RingOp* op, int32_t res, uint32_t) {
+  Box* box = static_cast<Box::Op*>(op)->box;
+  box->ops--;
+  if (res > 0) {
+    box->inflight.drain(static_cast<size_t>(res));
+  }
+  Connection* self = box->owner;
+  if (self != nullptr && res > 0 && !box->inflight.empty()) {
+    box->ops++; // a short send: the rest
+    box->ring->send(box->fd, box->inflight.readPtr(), box->inflight.readable(), &box->send_op);
+    return;
+  }
+  box->writing = false;
+  box->inflight.release();
+  if (self == nullptr) {
+    if (box->closing && box->ops == 0) {
+      closeHandle(box);
+    }
+    return;
+  }
+  if (res <= 0) {
+    self->write_buf_.clear();
+    self->wire().clear();
+    self->cb_->onRemoteClose(res == 0 ? UV_EPIPE : uv_translate_sys_error(-res));
+    return;
+  }
+  self->flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+
 void Connection::readEnable(bool enable) {
   if (box_ == nullptr || enable == reading_) {
     return;
   }
   reading_ = enable;
+  if (box_->ring != nullptr) {
+    // Disabling is lazy: bytes that still come are kept aside and stop the receive then.
+    if (enable) {
+      armRecv();
+      if (!stash_.empty()) {
+        dispatcher_.deferCall(redeliver_);
+      }
+    }
+    return;
+  }
   auto* s = reinterpret_cast<uv_stream_t*>(&box_->tcp);
   if (enable) {
     uv_read_start(s, &Connection::onAlloc, &Connection::onRead);
@@ -275,7 +434,15 @@ void Connection::flush() {
     tlsEncrypt();
   }
   Buffer& out = wire();
-  if (!out.empty()) {
+  if (!out.empty() && box_->ring != nullptr) {
+    // Through the ring: submitted with the rest of this loop turn's operations.
+    Box* box = box_;
+    box->inflight.clear();
+    box->inflight.swap(out);
+    box->writing = true;
+    box->ops++;
+    box->ring->send(box->fd, box->inflight.readPtr(), box->inflight.readable(), &box->send_op);
+  } else if (!out.empty()) {
     // send() rather than uv_try_write()'s write(): a socket call skips the VFS layer (file
     // position lock, fsnotify), ~90 ns per call here. libuv has no write queued (writing is
     // false), so bytes cannot overtake each other.
@@ -384,12 +551,22 @@ void Connection::close(bool reset) {
   box->owner = nullptr;
   reading_ = false;
   connected_ = false;
-  auto* h = reinterpret_cast<uv_handle_t*>(&box->tcp);
-  if (reset) {
-    uv_tcp_close_reset(&box->tcp, [](uv_handle_t* hh) { delete static_cast<Box*>(hh->data); });
+  box->reset = reset;
+  if (box->ops > 0) {
+    // The kernel still reads or writes the box's memory: cancel, close when the last completes.
+    box->closing = true;
+    box->ring->cancelFd(box->fd);
     return;
   }
-  uv_close(h, [](uv_handle_t* hh) { delete static_cast<Box*>(hh->data); });
+  closeHandle(box);
+}
+
+void Connection::closeHandle(Box* box) {
+  auto del = [](uv_handle_t* h) { delete static_cast<Box*>(h->data); };
+  if (box->reset && uv_tcp_close_reset(&box->tcp, del) == 0) {
+    return;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&box->tcp), del);
 }
 
 } // namespace sluice::network

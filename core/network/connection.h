@@ -1,9 +1,15 @@
 #pragma once
 
-// A TCP connection on a worker loop: a read buffer the owner parses in place, a write buffer
-// flushed with a direct try-write first (no extra copy or syscall when the socket takes it all),
-// and watermark callbacks for backpressure. The libuv handle lives in a separate box freed in
-// its close callback, so the Connection object itself may be destroyed right after close().
+// A TCP connection on a worker loop: a read buffer the owner parses in place, a write buffer, and
+// watermark callbacks for backpressure. Two ways to move bytes, chosen by the dispatcher:
+// - io_uring (Dispatcher::ring()): a multishot receive into the ring's provided buffers, appended
+//   to the read buffer as they come; the write buffer is sent through the ring, submitted with
+//   everything else queued in the same loop turn;
+// - epoll: libuv reads, and a direct send() first (no extra copy or syscall when the socket takes
+//   it all), libuv's write for the rest.
+// The libuv handle and whatever the kernel may still touch live in a separate box, freed once the
+// handle is closed and the ring has nothing of it in flight, so the Connection object itself may
+// be destroyed right after close().
 
 #include "core/event/dispatcher.h"
 #include "core/network/buffer.h"
@@ -93,6 +99,16 @@ private:
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onWrite(uv_write_t* req, int status);
   static void onConnect(uv_connect_t* req, int status);
+  // io_uring
+  static void onRingRecv(event::RingOp* op, int32_t res, uint32_t flags);
+  static void onRingSend(event::RingOp* op, int32_t res, uint32_t flags);
+  static void closeHandle(Box* box);
+  void armRecv();
+  void redeliver();
+  struct Redeliver : event::DeferredCall {
+    Connection* self = nullptr;
+    void onDeferredCall() override { self->redeliver(); }
+  };
   void startWrite();
   void fillPeer();
   struct Tls;
@@ -115,6 +131,9 @@ private:
   std::string peer_;
   std::string peer_ip_;
   std::unique_ptr<Tls> tls_;
+  // io_uring: bytes that arrived while reading was disabled, handed over once it is enabled.
+  Buffer stash_;
+  Redeliver redeliver_;
 };
 
 } // namespace sluice::network

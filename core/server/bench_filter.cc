@@ -217,7 +217,7 @@ public:
       // A filter paused on a timer, posted work or an HTTP call: run the loop until it ends.
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       while (stream_.active() && std::chrono::steady_clock::now() < deadline) {
-        uv_run(dispatcher_.loop(), UV_RUN_ONCE);
+        dispatcher_.runOnce();
       }
       if (stream_.active()) {
         stream_.onDownstreamReset();

@@ -2,6 +2,7 @@
 
 #include "core/common/logger.h"
 #include "core/config/config.h"
+#include "core/event/dispatcher.h"
 #include "core/filter/builtin.h"
 #include "core/filter/registry.h"
 #include "core/filter/snapshot.h"
@@ -11,6 +12,7 @@
 #include "core/server/server.h"
 #include "sluice/version.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@ void registerBuiltins() {
 void usage(FILE* out) {
   fmt::print(out, "usage:\n"
                   "  sluice run -c CONFIG.json [--workers N] [--log-level LEVEL]\n"
+                  "             [--io auto|io_uring|epoll]   (default: $SLUICE_IO, else auto)\n"
                   "  sluice -c CONFIG.json            (same as run)\n"
                   "  sluice validate -c CONFIG.json\n"
                   "  sluice version\n"
@@ -50,6 +53,7 @@ struct Args {
   std::string config;
   int workers = -1;
   std::string log_level;
+  std::string io;
   std::string error;
 };
 
@@ -100,6 +104,11 @@ Args parseArgs(int argc, char** argv) {
       if (v && !parseInt(v, a.workers)) {
         a.error = fmt::format("--workers: expected an integer 0..1024, got \"{}\"", v);
       }
+    } else if (arg == "--io") {
+      const char* v = value("--io");
+      if (v) {
+        a.io = v;
+      }
     } else if (arg == "--log-level") {
       const char* v = value("--log-level");
       if (v) {
@@ -115,6 +124,31 @@ Args parseArgs(int argc, char** argv) {
     }
   }
   return a;
+}
+
+// --io (or SLUICE_IO): how connections move bytes. io_uring asked for by name must be there;
+// auto falls back to epoll (with a warning) where the kernel refuses it.
+bool setIoBackend(std::string io) {
+  if (io.empty()) {
+    const char* env = std::getenv("SLUICE_IO");
+    io = env != nullptr ? env : "auto";
+  }
+  if (io == "auto") {
+    event::Dispatcher::setIoBackend(event::IoBackend::Auto);
+  } else if (io == "epoll") {
+    event::Dispatcher::setIoBackend(event::IoBackend::Epoll);
+  } else if (io == "io_uring") {
+    std::string why;
+    if (event::Ring::open(why) == nullptr) {
+      fmt::print(stderr, "sluice: --io io_uring: not available on this kernel ({})\n", why);
+      return false;
+    }
+    event::Dispatcher::setIoBackend(event::IoBackend::IoUring);
+  } else {
+    fmt::print(stderr, "sluice: --io: expected auto|io_uring|epoll, got \"{}\"\n", io);
+    return false;
+  }
+  return true;
 }
 
 int validate(const std::string& path) {
@@ -208,6 +242,9 @@ int runCli(int argc, char** argv) {
     }
     if (a.command == "validate") {
       return validate(a.config);
+    }
+    if (!setIoBackend(a.io)) {
+      return 1;
     }
     installCrashReport();
     RunOptions opts;

@@ -221,7 +221,7 @@ int Server::run() {
     } else if (phase_ == Phase::Teardown) {
       SLUICE_LOG(Warn, "server", "teardown budget exhausted; exiting");
       phase_ = Phase::Done;
-      uv_stop(main_.loop());
+      main_.exit();
     }
   });
   poll_timer_ = main_.createTimer([this] { checkDrained(); });
@@ -256,7 +256,7 @@ void Server::onStartupBuilt(filter::BuildResult built) {
     }
     exit_code_ = 1;
     phase_ = Phase::Done;
-    uv_stop(main_.loop());
+    main_.exit();
     return;
   }
   if (phase_ != Phase::Serving) {
@@ -664,7 +664,7 @@ void Server::enterTeardown() {
       w->join();
     }
     phase_ = Phase::Done;
-    uv_stop(main_.loop());
+    main_.exit();
   });
   poll_timer_->enable(0);
 }

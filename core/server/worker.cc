@@ -483,7 +483,7 @@ void Worker::exitWhenIdle() {
 
 void Worker::maybeExit() {
   if (exit_when_idle_ && connections_.empty()) {
-    uv_stop(dispatcher_.loop());
+    dispatcher_.exit();
   }
 }
 
@@ -500,7 +500,7 @@ void Worker::abortAll() {
     for (HttpConnection* c : all) {
       c->abort();
     }
-    uv_stop(dispatcher_.loop());
+    dispatcher_.exit();
   });
 }
 
