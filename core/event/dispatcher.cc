@@ -158,8 +158,7 @@ bool Dispatcher::turn() {
     r.poll(uv_backend_fd(&loop_), &epoll_op_);
     epoll_armed_ = true;
   }
-  const bool libuv_due =
-      epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0;
+  const bool libuv_due = epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0;
   r.submitAndWait(libuv_due ? 0 : uv_backend_timeout(&loop_));
   uv_update_time(&loop_);
   r.reap();

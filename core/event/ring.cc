@@ -1,5 +1,7 @@
 #include "core/event/ring.h"
 
+#include "core/common/assert.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -19,13 +21,16 @@ constexpr unsigned kCqEntries = 16384;
 constexpr uint16_t kBufferGroup = 0;
 
 int enter(int fd, unsigned submit, unsigned wait_nr, unsigned flags, void* arg, size_t argsz) {
-  return static_cast<int>(syscall(__NR_io_uring_enter, fd, submit, wait_nr, flags, arg, argsz));
+  int rc = static_cast<int>(syscall(__NR_io_uring_enter, fd, submit, wait_nr, flags, arg, argsz));
+  // EEXIST: a thread other than the ring's owner entered it (SINGLE_ISSUER). A bug, and one
+  // that would otherwise leave every operation of the loop unsubmitted.
+  SLUICE_RELEASE_ASSERT(rc >= 0 || errno != EEXIST, "io_uring entered from a foreign thread");
+  return rc;
 }
 
 // The provided-buffer ring's tail overlays the first entry's reserved field.
 uint16_t* bufRingTail(void* ring) {
-  return reinterpret_cast<uint16_t*>(static_cast<char*>(ring) +
-                                     offsetof(io_uring_buf, resv));
+  return reinterpret_cast<uint16_t*>(static_cast<char*>(ring) + offsetof(io_uring_buf, resv));
 }
 
 } // namespace
@@ -34,8 +39,8 @@ std::unique_ptr<Ring> Ring::open(std::string& why) {
   std::unique_ptr<Ring> r(new Ring);
   io_uring_params params;
   std::memset(&params, 0, sizeof(params));
-  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                 IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
+                 IORING_SETUP_CQSIZE;
   params.cq_entries = kCqEntries;
   r->fd_ = static_cast<int>(syscall(__NR_io_uring_setup, kSqEntries, &params));
   if (r->fd_ < 0) {

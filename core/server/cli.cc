@@ -108,6 +108,9 @@ Args parseArgs(int argc, char** argv) {
       const char* v = value("--io");
       if (v) {
         a.io = v;
+        if (a.io.empty()) {
+          a.error = "--io: expected auto|io_uring|epoll, got \"\"";
+        }
       }
     } else if (arg == "--log-level") {
       const char* v = value("--log-level");
