@@ -159,7 +159,10 @@ bool Dispatcher::turn() {
     epoll_armed_ = true;
   }
   const bool libuv_due = epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0;
-  r.submitAndWait(libuv_due ? 0 : uv_backend_timeout(&loop_));
+  // Completions due soon: the replies, and a couple of the clients' next requests.
+  const int due = replies_due_ + 2;
+  const unsigned want = due > 64 ? 64U : static_cast<unsigned>(due);
+  r.submitAndWait(libuv_due ? 0 : uv_backend_timeout(&loop_), want, kMinWaitUs);
   uv_update_time(&loop_);
   r.reap();
   clearDeferred();

@@ -19,6 +19,7 @@ namespace {
 constexpr unsigned kSqEntries = 1024;
 constexpr unsigned kCqEntries = 16384;
 constexpr uint16_t kBufferGroup = 0;
+constexpr unsigned kFeatMinTimeout = 1U << 15; // IORING_FEAT_MIN_TIMEOUT (newer than 6.1's headers)
 
 int enter(int fd, unsigned submit, unsigned wait_nr, unsigned flags, void* arg, size_t argsz) {
   int rc = static_cast<int>(syscall(__NR_io_uring_enter, fd, submit, wait_nr, flags, arg, argsz));
@@ -52,6 +53,7 @@ std::unique_ptr<Ring> Ring::open(std::string& why) {
     why = "io_uring lacks SINGLE_MMAP, NODROP or EXT_ARG";
     return nullptr;
   }
+  r->min_wait_ = (params.features & kFeatMinTimeout) != 0;
   size_t sq_len = params.sq_off.array + params.sq_entries * sizeof(unsigned);
   size_t cq_len = params.cq_off.cqes + params.cq_entries * sizeof(io_uring_cqe);
   r->rings_len_ = sq_len > cq_len ? sq_len : cq_len;
@@ -203,26 +205,33 @@ void Ring::cancelAll() {
   s->flags = IOSQE_CQE_SKIP_SUCCESS;
 }
 
-void Ring::submitAndWait(int64_t timeout_ms) {
+void Ring::submitAndWait(int64_t timeout_ms, unsigned want, unsigned min_wait_us) {
   unsigned submit = sq_local_tail_ - *sq_tail_;
   __atomic_store_n(sq_tail_, sq_local_tail_, __ATOMIC_RELEASE);
-  if (timeout_ms < 0) {
-    enter(fd_, submit, 1, IORING_ENTER_GETEVENTS, nullptr, 0);
-    return;
-  }
   if (timeout_ms == 0) {
     enter(fd_, submit, 0, IORING_ENTER_GETEVENTS, nullptr, 0);
     return;
   }
+  if (!min_wait_ || want < 2) {
+    want = 1;
+    min_wait_us = 0;
+  }
+  if (timeout_ms < 0 && min_wait_us == 0) {
+    enter(fd_, submit, 1, IORING_ENTER_GETEVENTS, nullptr, 0);
+    return;
+  }
+  // With a min-wait, "no limit" becomes a minute: the loop comes back and waits again.
+  const int64_t ms = timeout_ms < 0 ? 60000 : timeout_ms;
   __kernel_timespec ts;
-  ts.tv_sec = timeout_ms / 1000;
-  ts.tv_nsec = (timeout_ms % 1000) * 1000000;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (ms % 1000) * 1000000;
   io_uring_getevents_arg arg;
   std::memset(&arg, 0, sizeof(arg));
   arg.ts = reinterpret_cast<uintptr_t>(&ts);
+  arg.pad = min_wait_us; // min_wait_usec since Linux 6.12 (6.1's headers call it pad)
   // -ETIME (the timeout), -EINTR (a signal) and -EBUSY (completions overflowed: reaping frees
   // room) all end the wait; the loop reaps and comes back.
-  enter(fd_, submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+  enter(fd_, submit, want, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
 }
 
 unsigned Ring::reap() {

@@ -49,8 +49,11 @@ public:
   void cancelAll();
 
   // Submits what is queued and waits for at least one completion, at most timeout_ms
-  // (-1: no limit, 0: do not wait).
-  void submitAndWait(int64_t timeout_ms);
+  // (-1: no limit, 0: do not wait). With min_wait_us (kernels with minWait()), the wait goes on
+  // for up to `want` completions until min_wait_us have passed, then ends with what is there.
+  void submitAndWait(int64_t timeout_ms, unsigned want = 1, unsigned min_wait_us = 0);
+  // The kernel takes a min-wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12+).
+  bool minWait() const { return min_wait_; }
   // Runs complete() for every completion there; returns how many there were.
   unsigned reap();
   // Operations queued or running whose last completion has not come yet.
@@ -85,6 +88,7 @@ private:
   char* buffers_ = nullptr;
   uint16_t buf_tail_ = 0;
   size_t live_ = 0;
+  bool min_wait_ = false;
 };
 
 } // namespace sluice::event

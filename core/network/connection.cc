@@ -1,5 +1,6 @@
 #include "core/network/connection.h"
 
+#include "core/common/assert.h"
 #include "core/common/logger.h"
 
 #include <algorithm>
@@ -30,6 +31,9 @@ struct Connection::Box {
   bool recv_cancelled = false; // ... and a cancel for it is queued
   bool closing = false;        // closed by its owner, waiting for its operations to end
   bool reset = false;          // close with RST
+  bool requests = false;       // an outgoing connection: what we send is answered
+  bool reply_due = false;      // ... and a request went out whose reply has not come yet
+  event::Dispatcher* dispatcher = nullptr;
 };
 
 struct Connection::Tls {
@@ -44,6 +48,7 @@ Connection::Connection(event::Dispatcher& dispatcher, ConnectionCallbacks& cb)
   box_->tcp.data = box_;
   box_->owner = this;
   box_->ring = dispatcher_.ring();
+  box_->dispatcher = &dispatcher_;
   box_->recv_op.complete = &Connection::onRingRecv;
   box_->recv_op.box = box_;
   box_->send_op.complete = &Connection::onRingSend;
@@ -98,6 +103,7 @@ int Connection::adopt(int fd) {
 
 int Connection::connect(const SockAddr& addr) {
   box_->creq.data = box_;
+  box_->requests = true;
   int rc = uv_tcp_connect(&box_->creq, &box_->tcp, addr.get(), &Connection::onConnect);
   if (rc == 0) {
     uv_tcp_nodelay(&box_->tcp, 1);
@@ -306,8 +312,13 @@ void Connection::onRingRecv(event::RingOp* op, int32_t res, uint32_t flags) {
     }
     return;
   }
-  if (res > 0 && data != nullptr) {
+  if (res > 0) {
+    SLUICE_ASSERT(data != nullptr, "a receive with bytes and no provided buffer");
     const auto n = static_cast<size_t>(res);
+    if (box->reply_due) {
+      box->reply_due = false;
+      box->dispatcher->addRepliesDue(-1);
+    }
     if (!more) {
       self->armRecv(); // the receive ended (the buffers ran short for a moment): again
     }
@@ -441,6 +452,10 @@ void Connection::flush() {
     box->inflight.swap(out);
     box->writing = true;
     box->ops++;
+    if (box->requests && !box->reply_due) {
+      box->reply_due = true; // counted now: the wait that submits this send is the one to size
+      box->dispatcher->addRepliesDue(1);
+    }
     box->ring->send(box->fd, box->inflight.readPtr(), box->inflight.readable(), &box->send_op);
   } else if (!out.empty()) {
     // send() rather than uv_try_write()'s write(): a socket call skips the VFS layer (file
@@ -552,6 +567,10 @@ void Connection::close(bool reset) {
   reading_ = false;
   connected_ = false;
   box->reset = reset;
+  if (box->reply_due) {
+    box->reply_due = false;
+    box->dispatcher->addRepliesDue(-1);
+  }
   if (box->ops > 0) {
     // The kernel still reads or writes the box's memory: cancel, close when the last completes.
     box->closing = true;

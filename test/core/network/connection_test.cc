@@ -289,5 +289,47 @@ TEST_CASE("Connection: closing while a send waits on a peer that does not read",
   }
 }
 
+TEST_CASE("Connection: requests awaiting their reply are counted until it comes or they close",
+          "[network]") {
+  std::string why;
+  if (event::Ring::open(why) == nullptr) {
+    WARN("io_uring unavailable here (" << why << "): nothing to count");
+    return;
+  }
+  BackendScope scope(IoBackend::IoUring);
+  Dispatcher d;
+  Listener l;
+  Recorder a_cb;
+  Recorder b_cb;
+  Connection a(d, a_cb); // outgoing: what it sends is answered
+  Connection b(d, b_cb);
+  a_cb.conn = &a;
+  b_cb.conn = &b;
+  REQUIRE(a.connect(l.addr) == 0);
+  REQUIRE(runUntil(d, [&] { return a_cb.connected != 1; }));
+  REQUIRE(b.adopt(l.acceptOne()) == 0); // accepted: what it sends answers
+  a.readEnable(true);
+  b.readEnable(true);
+  for (int i = 0; i < 3; i++) {
+    a.writeBuffer().append("request");
+    a.flush();
+    CHECK(d.repliesDue() == 1);
+    REQUIRE(runUntil(d, [&] { return b_cb.got.size() == 7U * (i + 1); }));
+    CHECK(d.repliesDue() == 1); // sent, not answered yet
+    b.writeBuffer().append("reply");
+    b.flush();
+    REQUIRE(runUntil(d, [&] { return a_cb.got.size() == 5U * (i + 1); }));
+    CHECK(d.repliesDue() == 0);
+  }
+  // Closed while its reply is due: no longer counted.
+  a.writeBuffer().append("request");
+  a.flush();
+  CHECK(d.repliesDue() == 1);
+  a.close();
+  CHECK(d.repliesDue() == 0);
+  b.close();
+  d.closeAll();
+}
+
 } // namespace
 } // namespace sluice::network
