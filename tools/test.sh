@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: a normal build, then the same suite under AddressSanitizer + UBSan
+# Runs every test: a normal build (the integration tests twice: io_uring, then epoll), then the
+# same suite under AddressSanitizer + UBSan
 # (SLUICE_SKIP_SANITIZERS=1 skips it), and with SLUICE_TSAN=1 once more under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,10 @@ run_suite() {  # build-dir extra-cmake-args...
   (cd "$dir" && ctest --output-on-failure --no-tests=error -j"$JOBS" --timeout "${TEST_TIMEOUT:-300}")
 }
 run_suite build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The integration tests again with connections on libuv's epoll loop (--io epoll through
+# SLUICE_IO): the path sluice takes where io_uring is unavailable.
+(cd build-test && SLUICE_IO=epoll ctest -L integration --output-on-failure -j"$JOBS" \
+  --timeout "${TEST_TIMEOUT:-300}")
 if [ "${SLUICE_SKIP_SANITIZERS:-0}" != "1" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined

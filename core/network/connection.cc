@@ -279,7 +279,7 @@ void Connection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 void Connection::armRecv() {
   Box* box = box_;
   if (box == nullptr || box->ring == nullptr || box->recv_armed || !connected_ || !reading_ ||
-      dispatcher_.draining()) {
+      pending_close_ != kNoPendingClose || dispatcher_.draining()) {
     return;
   }
   box->recv_armed = true;
@@ -359,13 +359,34 @@ void Connection::onRingRecv(event::RingOp* op, int32_t res, uint32_t flags) {
     return;
   }
   // 0: the peer closed its side; < 0: the connection failed.
+  const int err = res == 0 ? 0 : uv_translate_sys_error(-res);
+  if (!self->reading_ || !self->stash_.empty()) {
+    // After the bytes kept aside, once reading is enabled: as the kernel would have told it.
+    self->pending_close_ = err;
+    if (self->reading_) {
+      self->dispatcher_.deferCall(self->redeliver_);
+    }
+    return;
+  }
   self->reading_ = false;
-  self->cb_->onRemoteClose(res == 0 ? 0 : uv_translate_sys_error(-res));
+  self->cb_->onRemoteClose(err);
 }
 
 void Connection::redeliver() {
-  if (box_ == nullptr || !reading_ || stash_.empty()) {
+  if (box_ == nullptr || !reading_) {
     return;
+  }
+  if (stash_.empty()) {
+    if (pending_close_ != kNoPendingClose) {
+      const int err = pending_close_;
+      pending_close_ = kNoPendingClose;
+      reading_ = false;
+      cb_->onRemoteClose(err);
+    }
+    return;
+  }
+  if (pending_close_ != kNoPendingClose) {
+    dispatcher_.deferCall(redeliver_); // the end comes after these bytes
   }
   if (tls_) {
     std::string_view data = stash_.view();
@@ -418,7 +439,7 @@ void Connection::readEnable(bool enable) {
     // Disabling is lazy: bytes that still come are kept aside and stop the receive then.
     if (enable) {
       armRecv();
-      if (!stash_.empty()) {
+      if (!stash_.empty() || pending_close_ != kNoPendingClose) {
         dispatcher_.deferCall(redeliver_);
       }
     }

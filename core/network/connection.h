@@ -131,8 +131,11 @@ private:
   std::string peer_;
   std::string peer_ip_;
   std::unique_ptr<Tls> tls_;
-  // io_uring: bytes that arrived while reading was disabled, handed over once it is enabled.
+  // io_uring: bytes that arrived while reading was disabled, handed over once it is enabled,
+  // and the end of the stream (EOF 0 or an error) if it came after them.
+  static constexpr int kNoPendingClose = 1;
   Buffer stash_;
+  int pending_close_ = kNoPendingClose;
   Redeliver redeliver_;
 };
 

@@ -8,7 +8,7 @@ import os
 import socket
 import subprocess
 
-from harness import SLUICE, SLOW, Sluice, Upstream, case, run_cases, simple_config
+from harness import SLUICE, SLOW, Sluice, Upstream, case, recv_until, run_cases, simple_config
 
 
 def io_uring_fds(pid):
@@ -59,11 +59,7 @@ def exercise(sl, up):
     s = socket.create_connection(("127.0.0.1", port), timeout=10 * SLOW)
     s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
               b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        assert chunk, head
-        head += chunk
+    head = recv_until(s, b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
     rest = head.split(b"\r\n\r\n", 1)[1]
     payload = os.urandom(200000)

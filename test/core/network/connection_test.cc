@@ -103,6 +103,23 @@ struct Listener {
   }
 };
 
+// Connects `conn` to `l` and starts reading; returns the accepted end (a raw socket).
+int connectTo(Dispatcher& d, const Listener& l, Connection& conn, Recorder& cb) {
+  cb.conn = &conn;
+  REQUIRE(conn.connect(l.addr) == 0);
+  REQUIRE(runUntil(d, [&] { return cb.connected != 1; }));
+  REQUIRE(cb.connected == 0);
+  conn.readEnable(true);
+  return l.acceptOne();
+}
+
+// Takes over the accepted end of connectTo() in `conn` and starts reading.
+void adoptPeer(int fd, Connection& conn, Recorder& cb) {
+  cb.conn = &conn;
+  REQUIRE(conn.adopt(fd) == 0);
+  conn.readEnable(true);
+}
+
 std::string pattern(size_t n) {
   std::string s(n, '\0');
   for (size_t i = 0; i < n; i++) {
@@ -138,14 +155,7 @@ TEST_CASE("Connection: 4 MiB cross both ways in order, in pieces of every size",
     Recorder server_cb;
     Connection client(d, client_cb);
     Connection server(d, server_cb);
-    client_cb.conn = &client;
-    server_cb.conn = &server;
-    REQUIRE(client.connect(l.addr) == 0);
-    REQUIRE(runUntil(d, [&] { return client_cb.connected != 1; }));
-    REQUIRE(client_cb.connected == 0);
-    REQUIRE(server.adopt(l.acceptOne()) == 0);
-    client.readEnable(true);
-    server.readEnable(true);
+    adoptPeer(connectTo(d, l, client, client_cb), server, server_cb);
     const std::string up = pattern(4 << 20);
     const std::string down = pattern((4 << 20) + 17).substr(17);
     // Queued in pieces of growing size across loop turns, so sends overlap the ones in flight.
@@ -191,11 +201,7 @@ TEST_CASE("Connection: bytes that arrive while reading is disabled come after, i
     Listener l;
     Recorder cb;
     Connection conn(d, cb);
-    cb.conn = &conn;
-    REQUIRE(conn.connect(l.addr) == 0);
-    REQUIRE(runUntil(d, [&] { return cb.connected != 1; }));
-    int peer = l.acceptOne();
-    conn.readEnable(true);
+    int peer = connectTo(d, l, conn, cb);
     // The first bytes disable reading from inside onData, as a proxy does when its other side
     // is full.
     cb.on_data = [&] { conn.readEnable(false); };
@@ -234,8 +240,21 @@ TEST_CASE("Connection: bytes that arrive while reading is disabled come after, i
     REQUIRE(::send(peer, "last", 4, 0) == 4);
     REQUIRE(runUntil(d, [&] { return cb.got.size() >= 10 + rest.size(); }));
     CHECK(cb.got == "first|" + rest + "last");
+    // The last bytes and the end arrive while reading is disabled: both come once it is enabled,
+    // the bytes first.
+    conn.readEnable(false);
+    REQUIRE(::send(peer, "tail", 4, 0) == 4);
     ::close(peer);
+    turns = 0;
+    runUntil(d, [&] { return ++turns > 10; });
+    CHECK(cb.remote_close == 1);
+    std::string got_at_end;
+    cb.on_data = [&] { got_at_end = cb.got; };
+    conn.readEnable(true);
     REQUIRE(runUntil(d, [&] { return cb.remote_close != 1; }));
+    CHECK(cb.remote_close == 0);
+    CHECK(cb.got == "first|" + rest + "lasttail");
+    CHECK(got_at_end == cb.got); // delivered before the end was reported
     conn.close();
     d.closeAll();
   }
@@ -250,11 +269,7 @@ TEST_CASE("Connection: closing while a send waits on a peer that does not read",
       Listener l;
       Recorder cb;
       auto conn = std::make_unique<Connection>(d, cb);
-      cb.conn = conn.get();
-      REQUIRE(conn->connect(l.addr) == 0);
-      REQUIRE(runUntil(d, [&] { return cb.connected != 1; }));
-      int peer = l.acceptOne();
-      conn->readEnable(true);
+      int peer = connectTo(d, l, *conn, cb);
       // Far more than the socket buffers hold: the send stays in the kernel's hands.
       const std::string big = pattern(16 << 20);
       conn->writeBuffer().append(big);
@@ -302,14 +317,8 @@ TEST_CASE("Connection: requests awaiting their reply are counted until it comes 
   Recorder a_cb;
   Recorder b_cb;
   Connection a(d, a_cb); // outgoing: what it sends is answered
-  Connection b(d, b_cb);
-  a_cb.conn = &a;
-  b_cb.conn = &b;
-  REQUIRE(a.connect(l.addr) == 0);
-  REQUIRE(runUntil(d, [&] { return a_cb.connected != 1; }));
-  REQUIRE(b.adopt(l.acceptOne()) == 0); // accepted: what it sends answers
-  a.readEnable(true);
-  b.readEnable(true);
+  Connection b(d, b_cb); // accepted: what it sends answers
+  adoptPeer(connectTo(d, l, a, a_cb), b, b_cb);
   for (int i = 0; i < 3; i++) {
     a.writeBuffer().append("request");
     a.flush();
