@@ -206,7 +206,8 @@ void Ring::cancelAll() {
 }
 
 void Ring::submitAndWait(int64_t timeout_ms, unsigned want, unsigned min_wait_us) {
-  unsigned submit = sq_local_tail_ - *sq_tail_;
+  // Everything the kernel has not consumed yet (entries it left after a failed submit too).
+  unsigned submit = sq_local_tail_ - __atomic_load_n(sq_head_, __ATOMIC_ACQUIRE);
   __atomic_store_n(sq_tail_, sq_local_tail_, __ATOMIC_RELEASE);
   if (timeout_ms == 0) {
     enter(fd_, submit, 0, IORING_ENTER_GETEVENTS, nullptr, 0);
