@@ -147,6 +147,12 @@ void Dispatcher::onEpollReady(RingOp* op, int32_t, uint32_t) {
   self->epoll_ready_ = true;
 }
 
+// libuv has work for a pass: its epoll descriptor is ready, interest changes wait to be applied,
+// or a timer, closing handle or pending callback is due.
+bool Dispatcher::libuvDue() {
+  return epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0;
+}
+
 // Waits (unless something is due already), then handles what came: the ring's completions,
 // then libuv's part when it has any (due timers, epoll events, closing handles, interest changes
 // to apply), then the deferred calls and deletes.
@@ -158,15 +164,14 @@ bool Dispatcher::turn() {
     r.poll(uv_backend_fd(&loop_), &epoll_op_);
     epoll_armed_ = true;
   }
-  const bool libuv_due = epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0;
   // Completions due soon: the replies, and a couple of the clients' next requests.
   const int due = replies_due_ + 2;
   const unsigned want = due > 64 ? 64U : static_cast<unsigned>(due);
-  r.submitAndWait(libuv_due ? 0 : uv_backend_timeout(&loop_), want, kMinWaitUs);
+  r.submitAndWait(libuvDue() ? 0 : uv_backend_timeout(&loop_), want, kMinWaitUs);
   uv_update_time(&loop_);
   r.reap();
   clearDeferred();
-  if (epoll_ready_ || watchersPending(&loop_) || uv_backend_timeout(&loop_) == 0) {
+  if (libuvDue()) {
     epoll_ready_ = false;
     uv_run(&loop_, UV_RUN_NOWAIT);
     clearDeferred();

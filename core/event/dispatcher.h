@@ -140,6 +140,7 @@ private:
   static void onEpollReady(RingOp* op, int32_t res, uint32_t flags);
   void openRing();
   bool turn(); // one turn with the ring; false once the loop should end
+  bool libuvDue();
   void drainRing();
   void runPosted();
   void clearDeferred();

@@ -34,6 +34,20 @@ struct Connection::Box {
   bool requests = false;       // an outgoing connection: what we send is answered
   bool reply_due = false;      // ... and a request went out whose reply has not come yet
   event::Dispatcher* dispatcher = nullptr;
+
+  // The reply due on this connection came, or will not (closed).
+  void replySettled() {
+    if (reply_due) {
+      reply_due = false;
+      dispatcher->addRepliesDue(-1);
+    }
+  }
+  // For a box its owner closed: the last operation's completion closes the handle.
+  void closeIfDone() {
+    if (closing && ops == 0) {
+      closeHandle(this);
+    }
+  }
 };
 
 struct Connection::Tls {
@@ -307,18 +321,13 @@ void Connection::onRingRecv(event::RingOp* op, int32_t res, uint32_t flags) {
     if (data != nullptr) {
       ring.recycle(bid);
     }
-    if (box->closing && box->ops == 0) {
-      closeHandle(box);
-    }
+    box->closeIfDone();
     return;
   }
   if (res > 0) {
     SLUICE_ASSERT(data != nullptr, "a receive with bytes and no provided buffer");
     const auto n = static_cast<size_t>(res);
-    if (box->reply_due) {
-      box->reply_due = false;
-      box->dispatcher->addRepliesDue(-1);
-    }
+    box->replySettled();
     if (!more) {
       self->armRecv(); // the receive ended (the buffers ran short for a moment): again
     }
@@ -414,9 +423,7 @@ void Connection::onRingSend(event::RingOp* op, int32_t res, uint32_t) {
   box->writing = false;
   box->inflight.release();
   if (self == nullptr) {
-    if (box->closing && box->ops == 0) {
-      closeHandle(box);
-    }
+    box->closeIfDone();
     return;
   }
   if (res <= 0) {
@@ -588,10 +595,7 @@ void Connection::close(bool reset) {
   reading_ = false;
   connected_ = false;
   box->reset = reset;
-  if (box->reply_due) {
-    box->reply_due = false;
-    box->dispatcher->addRepliesDue(-1);
-  }
+  box->replySettled();
   if (box->ops > 0) {
     // The kernel still reads or writes the box's memory: cancel, close when the last completes.
     box->closing = true;
