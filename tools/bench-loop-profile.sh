@@ -5,7 +5,8 @@
 #   tools/bench-loop-profile.sh sluice|nginx|haproxy|relay:MODE OUTDIR [SECONDS]
 # relay:MODE is sluice-bench-relay MODE (any of its modes: epoll, uring, uring:K:M, ...): the
 # kernel floor, no HTTP.
-# Env: C (connections, 64), SLUICE_BENCH_BIN (build-rel/sluice), CHAIN (router+access_log).
+# Env: C (connections, 64), WORKERS (sluice's workers, all on CPU 1; 1), SLUICE_BENCH_BIN
+# (build-rel/sluice), CHAIN (router+access_log).
 # Needs root (perf on every CPU), taskset, wrk, perf, nginx and haproxy for those targets.
 # Prints per request (requests counted by the upstream over the window): waits (epoll_wait and
 # io_uring_enter calls),
@@ -58,7 +59,7 @@ CFG
     taskset -c 1 nginx -p "$dir" -c "$dir/nginx.conf" > "$dir/proxy.log" 2>&1 &
     comm=nginx ;;
   sluice)
-    SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" 18190 18180 1 \
+    SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" 18190 18180 "${WORKERS:-1}" \
       "${CHAIN:-router+access_log}" > "$dir/proxy.log" 2>&1 &
     comm=sluice ;;
   relay:*)

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -301,6 +303,63 @@ TEST_CASE("Connection: closing while a send waits on a peer that does not read",
       }
       ::close(peer);
     }
+  }
+}
+
+TEST_CASE("Connection: more connections receive at once than the ring has buffers", "[network]") {
+  // 1,100 connections with 40 KiB each already waiting when the loop first runs: their
+  // receives fill the submission queue (1,024 entries) before the first turn, and need ~3,300
+  // provided buffers where a ring has 256, so most end with "no buffers" and must be armed
+  // again; every byte still arrives, in order, on its own connection, then the end. (Fewer
+  // connections where the descriptor limit cannot be raised: still ~3 times the buffers.)
+  constexpr size_t kWanted = 1100;
+  constexpr size_t kBytes = 40 << 10;
+  rlimit nofile{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  if (nofile.rlim_cur < kWanted + 64 && nofile.rlim_max > nofile.rlim_cur) {
+    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, kWanted + 64);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  }
+  const size_t kConns = std::min<size_t>(kWanted, nofile.rlim_cur - 64);
+  REQUIRE(kConns >= 300);
+  INFO(kConns << " connections");
+  for (IoBackend b : backends()) {
+    INFO(name(b));
+    BackendScope scope(b);
+    Dispatcher d;
+    Listener l;
+    std::vector<std::unique_ptr<Recorder>> cbs;
+    std::vector<std::unique_ptr<Connection>> conns;
+    std::vector<std::string> sent;
+    for (size_t i = 0; i < kConns; i++) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      REQUIRE(c >= 0);
+      REQUIRE(::connect(c, l.addr.get(), l.addr.len) == 0);
+      cbs.push_back(std::make_unique<Recorder>());
+      conns.push_back(std::make_unique<Connection>(d, *cbs.back()));
+      adoptPeer(l.acceptOne(), *conns.back(), *cbs.back());
+      sent.push_back(pattern(kBytes + i).substr(i));
+      REQUIRE(::send(c, sent.back().data(), kBytes, MSG_NOSIGNAL) == static_cast<ssize_t>(kBytes));
+      ::close(c); // FIN after the bytes
+    }
+    REQUIRE(runUntil(d, [&] {
+      for (const auto& cb : cbs) {
+        if (cb->remote_close == 1) {
+          return false;
+        }
+      }
+      return true;
+    }));
+    for (size_t i = 0; i < kConns; i++) {
+      INFO("connection " << i);
+      CHECK(cbs[i]->remote_close == 0);
+      CHECK(cbs[i]->got.size() == kBytes);
+      CHECK(cbs[i]->got == sent[i]);
+    }
+    for (auto& c : conns) {
+      c->close();
+    }
+    d.closeAll();
   }
 }
 

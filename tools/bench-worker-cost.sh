@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Issue 12, item 3: sluice's CPU per request with 2 workers against 1, both on CPU 1 (the upstream
+# and wrk on CPU 0), in interleaved windows.
+#   tools/bench-worker-cost.sh [ROUNDS]
+# Env: C (connections, 64), SECS (window, 5), SATURATE=1 (a busy loop shares CPU 1 at normal
+# priority, so the proxy never idles: per-request work without the batching and warm caches that
+# idle time buys a lone worker), SLUICE_BENCH_BIN (build-rel/sluice), SLUICE_IO, CHAIN
+# (router+access_log).
+# Prints per window: requests/s and sluice's process CPU (user + system, every thread) per request
+# (requests counted by the upstream over the window); then per round the 2-worker / 1-worker ratio
+# and their median.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${1:-3} secs=${SECS:-5} conns=${C:-64}
+bin=${SLUICE_BENCH_BIN:-$here/build-rel/sluice}
+upstream_bin=$(dirname "$bin")/tools/sluice-test-upstream
+[ -x "$upstream_bin" ] || upstream_bin=$here/build-rel/tools/sluice-test-upstream
+hz=$(getconf CLK_TCK)
+pids=()
+cleanup() { kill "${pids[@]}" 2> /dev/null || true; wait 2> /dev/null || true; }
+trap cleanup EXIT
+
+window() { # WORKERS -> prints "rps us_per_request"
+  local workers=$1 up sp spin="" wp spid a b
+  while ss -ltn | grep -qE ":(18180|18190) "; do sleep 0.2; done
+  taskset -c 0 "$upstream_bin" --listen 127.0.0.1:18180 --name up > /dev/null 2>&1 &
+  up=$!
+  SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" 18190 18180 "$workers" \
+    "${CHAIN:-router+access_log}" > /dev/null 2>&1 &
+  sp=$!
+  pids=("$up" "$sp")
+  for _ in $(seq 50); do
+    curl -s -o /dev/null http://127.0.0.1:18190/ && break
+    sleep 0.1
+  done
+  if [ "${SATURATE:-0}" = 1 ]; then
+    taskset -c 1 sh -c 'while :; do :; done' &
+    spin=$!
+    pids+=("$spin")
+  fi
+  taskset -c 0 wrk -t1 -c"$conns" -d$((secs + 4))s http://127.0.0.1:18190/ > /dev/null 2>&1 &
+  wp=$!
+  pids+=("$wp")
+  spid=$(pgrep -P "$sp" -x sluice || echo "$sp") # the exec'd sluice keeps the script's pid
+  sleep 2
+  snap() {
+    awk '{ printf "%s ", $14 + $15 }' "/proc/$spid/stat"
+    curl -s http://127.0.0.1:18180/stats | sed 's/.*"requests": *\([0-9]*\).*/\1/'
+  }
+  read -r -a a <<< "$(snap)"
+  sleep "$secs"
+  read -r -a b <<< "$(snap)"
+  wait "$wp" || true
+  kill "$sp" "$up" ${spin:+"$spin"} 2> /dev/null || true
+  wait 2> /dev/null || true
+  pids=()
+  awk -v t=$((b[0] - a[0])) -v n=$((b[1] - a[1])) -v hz="$hz" -v s="$secs" \
+    'BEGIN { printf "%d %.2f\n", n / s, t * 1e6 / hz / n }'
+}
+
+ratios=()
+for r in $(seq "$rounds"); do
+  read -r rps1 us1 <<< "$(window 1)"
+  read -r rps2 us2 <<< "$(window 2)"
+  ratio=$(awk -v a="$us1" -v b="$us2" 'BEGIN { printf "%.2f", b / a }')
+  ratios+=("$ratio")
+  echo "round $r: 1 worker $rps1 req/s, $us1 us/request; 2 workers $rps2 req/s, $us2 us/request; 2/1 = $ratio"
+done
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+  m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+  printf "median 2/1: %.2f (%s)\n", m, ENVIRON["SATURATE"] == "1" ? "CPU 1 shared with a busy loop" : "CPU 1 to itself" }'
