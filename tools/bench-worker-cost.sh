@@ -2,7 +2,9 @@
 # Issue 12, item 3: sluice's CPU per request with 2 workers against 1, both on CPU 1 (the upstream
 # and wrk on CPU 0), in interleaved windows.
 #   tools/bench-worker-cost.sh [ROUNDS]
-# Env: C (connections, 64), SECS (window, 5), SATURATE=1 (a busy loop shares CPU 1 at normal
+# Env: C (connections, 64, split over two wrk instances), SECS (window, 5), PROCESSES=1 (also two
+# sluice processes of 1 worker each, one wrk instance on each: two loops sharing the core without
+# sharing a process), SATURATE=1 (a busy loop shares CPU 1 at normal
 # priority, so the proxy never idles: per-request work without the batching and warm caches that
 # idle time buys a lone worker), SLUICE_BENCH_BIN (build-rel/sluice), SLUICE_IO, CHAIN
 # (router+access_log).
@@ -20,38 +22,51 @@ pids=()
 cleanup() { kill "${pids[@]}" 2> /dev/null || true; wait 2> /dev/null || true; }
 trap cleanup EXIT
 
-window() { # WORKERS -> prints "rps us_per_request"
-  local workers=$1 up sp spin="" wp spid a b
-  while ss -ltn | grep -qE ":(18180|18190) "; do sleep 0.2; done
+window() { # WORKERS PROCESSES -> prints "rps us_per_request"
+  local workers=$1 procs=$2 up spin="" p port ports=() sps=() wps=() a b
+  while ss -ltn | grep -qE ":(18180|18190|18191) "; do sleep 0.2; done
   taskset -c 0 "$upstream_bin" --listen 127.0.0.1:18180 --name up > /dev/null 2>&1 &
   up=$!
-  SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" 18190 18180 "$workers" \
-    "${CHAIN:-router+access_log}" > /dev/null 2>&1 &
-  sp=$!
-  pids=("$up" "$sp")
-  for _ in $(seq 50); do
-    curl -s -o /dev/null http://127.0.0.1:18190/ && break
-    sleep 0.1
+  pids=("$up")
+  for ((p = 0; p < procs; p++)); do
+    port=$((18190 + p))
+    SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" "$port" 18180 "$workers" \
+      "${CHAIN:-router+access_log}" > /dev/null 2>&1 &
+    sps+=($!) # peers-candidate.sh execs sluice: the same pid
+    ports+=("$port")
+  done
+  pids+=("${sps[@]}")
+  for port in "${ports[@]}"; do
+    for _ in $(seq 50); do
+      curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+      sleep 0.1
+    done
   done
   if [ "${SATURATE:-0}" = 1 ]; then
     taskset -c 1 sh -c 'while :; do :; done' &
     spin=$!
     pids+=("$spin")
   fi
-  taskset -c 0 wrk -t1 -c"$conns" -d$((secs + 4))s http://127.0.0.1:18190/ > /dev/null 2>&1 &
-  wp=$!
-  pids+=("$wp")
-  spid=$(pgrep -P "$sp" -x sluice || echo "$sp") # the exec'd sluice keeps the script's pid
+  # Two wrk instances of C/2 connections in every window (one per process when there are two).
+  for ((p = 0; p < 2; p++)); do
+    taskset -c 0 wrk -t1 -c$((conns / 2)) -d$((secs + 4))s "http://127.0.0.1:${ports[p % procs]}/" \
+      > /dev/null 2>&1 &
+    wps+=($!)
+  done
+  pids+=("${wps[@]}")
   sleep 2
   snap() {
-    awk '{ printf "%s ", $14 + $15 }' "/proc/$spid/stat"
-    curl -s http://127.0.0.1:18180/stats | sed 's/.*"requests": *\([0-9]*\).*/\1/'
+    local t=0 q
+    for q in "${sps[@]}"; do
+      t=$((t + $(awk '{ print $14 + $15 }' "/proc/$q/stat")))
+    done
+    echo "$t $(curl -s http://127.0.0.1:18180/stats | sed 's/.*"requests": *\([0-9]*\).*/\1/')"
   }
   read -r -a a <<< "$(snap)"
   sleep "$secs"
   read -r -a b <<< "$(snap)"
-  wait "$wp" || true
-  kill "$sp" "$up" ${spin:+"$spin"} 2> /dev/null || true
+  wait "${wps[@]}" || true
+  kill "${sps[@]}" "$up" ${spin:+"$spin"} 2> /dev/null || true
   wait 2> /dev/null || true
   pids=()
   awk -v t=$((b[0] - a[0])) -v n=$((b[1] - a[1])) -v hz="$hz" -v s="$secs" \
@@ -59,13 +74,23 @@ window() { # WORKERS -> prints "rps us_per_request"
 }
 
 ratios=()
+pratios=()
 for r in $(seq "$rounds"); do
-  read -r rps1 us1 <<< "$(window 1)"
-  read -r rps2 us2 <<< "$(window 2)"
+  read -r rps1 us1 <<< "$(window 1 1)"
+  read -r rps2 us2 <<< "$(window 2 1)"
   ratio=$(awk -v a="$us1" -v b="$us2" 'BEGIN { printf "%.2f", b / a }')
   ratios+=("$ratio")
-  echo "round $r: 1 worker $rps1 req/s, $us1 us/request; 2 workers $rps2 req/s, $us2 us/request; 2/1 = $ratio"
+  line="round $r: 1 worker $rps1 req/s, $us1 us/request; 2 workers $rps2 req/s, $us2 us/request; 2/1 = $ratio"
+  if [ "${PROCESSES:-0}" = 1 ]; then
+    read -r rps3 us3 <<< "$(window 1 2)"
+    pratio=$(awk -v a="$us1" -v b="$us3" 'BEGIN { printf "%.2f", b / a }')
+    pratios+=("$pratio")
+    line="$line; 2 processes of 1 worker $rps3 req/s, $us3 us/request; /1 = $pratio"
+  fi
+  echo "$line"
 done
-printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END {
-  m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-  printf "median 2/1: %.2f (%s)\n", m, ENVIRON["SATURATE"] == "1" ? "CPU 1 shared with a busy loop" : "CPU 1 to itself" }'
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
+  printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+where="CPU 1 to itself"
+[ "${SATURATE:-0}" = 1 ] && where="CPU 1 shared with a busy loop"
+echo "median 2 workers / 1: $(median "${ratios[@]}")${pratios:+; 2 processes / 1: $(median "${pratios[@]}")} ($where)"
