@@ -4,7 +4,8 @@
 #   tools/bench-worker-cost.sh [ROUNDS]
 # Env: C (connections, 64, split over two wrk instances), SECS (window, 5), PROCESSES=1 (also two
 # sluice processes of 1 worker each, one wrk instance on each: two loops sharing the core without
-# sharing a process), SATURATE=1 (a busy loop shares CPU 1 at normal
+# sharing a process), RELAY=MODE (sluice-bench-relay MODE, no HTTP, instead of sluice: 1 process
+# against 2), SATURATE=1 (a busy loop shares CPU 1 at normal
 # priority, so the proxy never idles: per-request work without the batching and warm caches that
 # idle time buys a lone worker), SLUICE_BENCH_BIN (build-rel/sluice), SLUICE_IO, CHAIN
 # (router+access_log).
@@ -30,8 +31,13 @@ window() { # WORKERS PROCESSES -> prints "rps us_per_request"
   pids=("$up")
   for ((p = 0; p < procs; p++)); do
     port=$((18190 + p))
-    SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" "$port" 18180 "$workers" \
-      "${CHAIN:-router+access_log}" > /dev/null 2>&1 &
+    if [ -n "${RELAY:-}" ]; then
+      taskset -c 1 "$(dirname "$bin")/tools/sluice-bench-relay" "$RELAY" "$port" 18180 \
+        > /dev/null 2>&1 &
+    else
+      SLUICE_BENCH_BIN=$bin taskset -c 1 "$here/tools/peers-candidate.sh" "$port" 18180 \
+        "$workers" "${CHAIN:-router+access_log}" > /dev/null 2>&1 &
+    fi
     sps+=($!) # peers-candidate.sh execs sluice: the same pid
     ports+=("$port")
   done
@@ -75,8 +81,18 @@ window() { # WORKERS PROCESSES -> prints "rps us_per_request"
 
 ratios=()
 pratios=()
+if [ -n "${RELAY:-}" ]; then
+  PROCESSES=1 # the relay has one thread: only processes compare
+fi
 for r in $(seq "$rounds"); do
   read -r rps1 us1 <<< "$(window 1 1)"
+  if [ -n "${RELAY:-}" ]; then
+    read -r rps3 us3 <<< "$(window 1 2)"
+    pratio=$(awk -v a="$us1" -v b="$us3" 'BEGIN { printf "%.2f", b / a }')
+    pratios+=("$pratio")
+    echo "round $r: relay $RELAY, 1 process $rps1 req/s, $us1 us/request; 2 processes $rps3 req/s, $us3 us/request; 2/1 = $pratio"
+    continue
+  fi
   read -r rps2 us2 <<< "$(window 2 1)"
   ratio=$(awk -v a="$us1" -v b="$us2" 'BEGIN { printf "%.2f", b / a }')
   ratios+=("$ratio")
@@ -93,4 +109,8 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
   printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 where="CPU 1 to itself"
 [ "${SATURATE:-0}" = 1 ] && where="CPU 1 shared with a busy loop"
-echo "median 2 workers / 1: $(median "${ratios[@]}")${pratios:+; 2 processes / 1: $(median "${pratios[@]}")} ($where)"
+if [ -n "${RELAY:-}" ]; then
+  echo "median 2 processes / 1: $(median "${pratios[@]}") ($where)"
+else
+  echo "median 2 workers / 1: $(median "${ratios[@]}")${pratios:+; 2 processes / 1: $(median "${pratios[@]}")} ($where)"
+fi
