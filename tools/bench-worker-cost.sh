@@ -79,38 +79,34 @@ window() { # WORKERS PROCESSES -> prints "rps us_per_request"
     'BEGIN { printf "%d %.2f\n", n / s, t * 1e6 / hz / n }'
 }
 
-ratios=()
-pratios=()
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
+  printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+one="1 worker" summary=""
 if [ -n "${RELAY:-}" ]; then
+  one="relay $RELAY, 1 process"
   PROCESSES=1 # the relay has one thread: only processes compare
 fi
+ratios=()
+pratios=()
 for r in $(seq "$rounds"); do
   read -r rps1 us1 <<< "$(window 1 1)"
-  if [ -n "${RELAY:-}" ]; then
-    read -r rps3 us3 <<< "$(window 1 2)"
-    pratio=$(awk -v a="$us1" -v b="$us3" 'BEGIN { printf "%.2f", b / a }')
-    pratios+=("$pratio")
-    echo "round $r: relay $RELAY, 1 process $rps1 req/s, $us1 us/request; 2 processes $rps3 req/s, $us3 us/request; 2/1 = $pratio"
-    continue
+  line="round $r: $one $rps1 req/s, $us1 us/request"
+  if [ -z "${RELAY:-}" ]; then
+    read -r rps2 us2 <<< "$(window 2 1)"
+    ratios+=("$(ratio "$us1" "$us2")")
+    line="$line; 2 workers $rps2 req/s, $us2 us/request; /1 = ${ratios[-1]}"
   fi
-  read -r rps2 us2 <<< "$(window 2 1)"
-  ratio=$(awk -v a="$us1" -v b="$us2" 'BEGIN { printf "%.2f", b / a }')
-  ratios+=("$ratio")
-  line="round $r: 1 worker $rps1 req/s, $us1 us/request; 2 workers $rps2 req/s, $us2 us/request; 2/1 = $ratio"
   if [ "${PROCESSES:-0}" = 1 ]; then
     read -r rps3 us3 <<< "$(window 1 2)"
-    pratio=$(awk -v a="$us1" -v b="$us3" 'BEGIN { printf "%.2f", b / a }')
-    pratios+=("$pratio")
-    line="$line; 2 processes of 1 worker $rps3 req/s, $us3 us/request; /1 = $pratio"
+    pratios+=("$(ratio "$us1" "$us3")")
+    line="$line; 2 processes $rps3 req/s, $us3 us/request; /1 = ${pratios[-1]}"
   fi
   echo "$line"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
-  printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+[ ${#ratios[@]} -gt 0 ] && summary="2 workers / 1: $(median "${ratios[@]}")"
+[ ${#pratios[@]} -gt 0 ] && summary="${summary:+$summary; }2 processes / 1: $(median "${pratios[@]}")"
 where="CPU 1 to itself"
 [ "${SATURATE:-0}" = 1 ] && where="CPU 1 shared with a busy loop"
-if [ -n "${RELAY:-}" ]; then
-  echo "median 2 processes / 1: $(median "${pratios[@]}") ($where)"
-else
-  echo "median 2 workers / 1: $(median "${ratios[@]}")${pratios:+; 2 processes / 1: $(median "${pratios[@]}")} ($where)"
-fi
+echo "median $summary ($where)"
