@@ -6,7 +6,8 @@
 # relay:MODE is sluice-bench-relay MODE (any of its modes: epoll, uring, uring:K:M, ...): the
 # kernel floor, no HTTP.
 # Env: C (connections, 64), WORKERS (sluice's workers, all on CPU 1; 1), SLUICE_BENCH_BIN
-# (build-rel/sluice), CHAIN (router+access_log).
+# (build-rel/sluice), CHAIN (router+access_log), DELAY_MS (each connection waits this long after
+# a response before its next request: the same offered load for every proxy, none saturated).
 # Needs root (perf on every CPU), taskset, wrk, perf, nginx and haproxy for those targets.
 # Prints per request (requests counted by the upstream over the window): waits (epoll_wait and
 # io_uring_enter calls),
@@ -74,7 +75,12 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 upstream_requests() { curl -s http://127.0.0.1:18180/stats | sed 's/.*"requests": *\([0-9]*\).*/\1/'; }
-taskset -c 0 wrk -t1 -c"${C:-64}" -d$((secs + 4))s http://127.0.0.1:18190/healthz > "$out/$target.wrk" 2>&1 &
+wrk_script=()
+if [ -n "${DELAY_MS:-}" ]; then
+  printf 'function delay() return %d end\n' "$DELAY_MS" > "$dir/delay.lua"
+  wrk_script=(-s "$dir/delay.lua")
+fi
+taskset -c 0 wrk -t1 -c"${C:-64}" -d$((secs + 4))s "${wrk_script[@]}" http://127.0.0.1:18190/healthz > "$out/$target.wrk" 2>&1 &
 pids+=($!)
 sleep 2
 before=$(upstream_requests)

@@ -2,7 +2,7 @@
 # The issue-12 bar matrix: peers.sh once per configuration, nginx, HAProxy and sluice interleaved
 # in every round.
 #   PEERS_SH=/path/to/peers.sh tools/bench-peers-matrix.sh OUTDIR CONFIG...
-#   CONFIG: c64 (16 B body, 64 connections), c8, 4k (4 KiB body, c64), nopin (c64 unpinned),
+#   CONFIG: c64 (16 B body, 64 connections), c8, c1 (one connection: latency-bound), 4k (4 KiB body, c64), nopin (c64 unpinned),
 #           w2 (c64, 2 workers), w2x (w2 with connection_balance "exact" for sluice)
 # Env: SLUICE_BENCH_BIN (default build-rel/sluice), RUNS (5), DUR (5 s), CHAIN
 # (router+access_log: a JSON access log to a file, as the bar asks).
@@ -22,11 +22,12 @@ for cfg in "$@"; do
   case $cfg in
     c64) args=(--body small -c 64 --workers 1) ;;
     c8) args=(--body small -c 8 --workers 1) ;;
+    c1) args=(--body small -c 1 --workers 1) ;;
     4k) args=(--body 4k -c 64 --workers 1) ;;
     nopin) args=(--body small -c 64 --workers 1 --no-pin) ;;
     w2) args=(--body small -c 64 --workers 2) ;;
     w2x) args=(--body small -c 64 --workers 2) ;;
-    *) echo "unknown configuration: $cfg (c64, c8, 4k, nopin, w2, w2x)" >&2; exit 2 ;;
+    *) echo "unknown configuration: $cfg (c64, c8, c1, 4k, nopin, w2, w2x)" >&2; exit 2 ;;
   esac
   balance=kernel
   [ "$cfg" = w2x ] && balance=exact

@@ -164,10 +164,9 @@ bool Dispatcher::turn() {
     r.poll(uv_backend_fd(&loop_), &epoll_op_);
     epoll_armed_ = true;
   }
-  // Completions due soon: the replies, and a couple of the clients' next requests.
-  const int due = replies_due_ + 2;
-  const unsigned want = due > 64 ? 64U : static_cast<unsigned>(due);
-  r.submitAndWait(libuvDue() ? 0 : uv_backend_timeout(&loop_), want, kMinWaitUs);
+  r.submitAndWait(libuvDue() ? 0 : uv_backend_timeout(&loop_),
+                  waitTarget(replies_due_, answers_queued_), kMinWaitUs);
+  answers_queued_ = 0;
   uv_update_time(&loop_);
   r.reap();
   clearDeferred();

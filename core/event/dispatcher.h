@@ -119,13 +119,24 @@ public:
   // True while closeAll() drains the ring: completions must not queue new operations.
   bool draining() const { return draining_; }
   // Requests sent on outgoing connections whose reply has not started to come (kept by
-  // Connection). With the ring (and a kernel with min-wait), a wait lasts until that many
-  // completions and two more are in (at most 64), or kMinWaitUs have passed and at least one
-  // is: the replies of a burst, and the clients' requests that come with them, are handled in
-  // one turn instead of one turn each. A wait that has lasted kMinWaitUs already ends at the
-  // first completion, so a lone request waits no longer than it would for one.
+  // Connection).
   void addRepliesDue(int delta) { replies_due_ += delta; }
   int repliesDue() const { return replies_due_; }
+  // A send queued on an accepted connection this turn (kept by Connection): an answer, which
+  // its client may follow with its next request.
+  void addAnswerQueued() { answers_queued_++; }
+  int answersQueued() const { return answers_queued_; }
+  // With the ring (and a kernel with min-wait), how many completions the wait of a turn asks
+  // for: the replies due and, for each answer the turn sends, its client's next request (two
+  // at most; at most 64 in all). A wait for two or more ends once kMinWaitUs have passed with
+  // at least one completion in, so the replies of a burst, and the requests that come with
+  // them, are handled in one turn instead of one turn each. A lone request or reply is waited
+  // for alone and handled the moment it comes: asking for more there would hold every request
+  // of a single client kMinWaitUs at each hop.
+  static unsigned waitTarget(int replies_due, int answers_queued) {
+    const int due = replies_due + (answers_queued > 2 ? 2 : answers_queued);
+    return due < 1 ? 1U : due > 64 ? 64U : static_cast<unsigned>(due);
+  }
   static constexpr unsigned kMinWaitUs = 20;
   // Monotonic loop time in ms (cached per iteration, no syscall).
   uint64_t nowMs() const { return uv_now(const_cast<uv_loop_t*>(&loop_)); }
@@ -168,6 +179,7 @@ private:
   bool epoll_armed_ = false;
   bool epoll_ready_ = false;
   int replies_due_ = 0;
+  int answers_queued_ = 0;
 };
 
 } // namespace sluice::event

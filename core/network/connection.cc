@@ -483,6 +483,8 @@ void Connection::flush() {
     if (box->requests && !box->reply_due) {
       box->reply_due = true; // counted now: the wait that submits this send is the one to size
       box->dispatcher->addRepliesDue(1);
+    } else if (!box->requests) {
+      box->dispatcher->addAnswerQueued();
     }
     box->ring->send(box->fd, box->inflight.readPtr(), box->inflight.readable(), &box->send_op);
   } else if (!out.empty()) {

@@ -42,8 +42,7 @@ TEST_CASE("Dispatcher: stop() from another thread ends run()", "[event]") {
   CHECK(keep->enabled());
 }
 
-TEST_CASE("Timer: callbacks in deadline order; disabled or destroyed timers never run",
-          "[event]") {
+TEST_CASE("Timer: callbacks in deadline order; disabled or destroyed timers never run", "[event]") {
   Dispatcher d;
   std::vector<std::string> order;
   auto late = d.createTimer([&] {
@@ -143,6 +142,27 @@ TEST_CASE("Dispatcher: a deferred call runs once, after the current callback unw
   CHECK(seen_in_callback.empty());
   CHECK(seen_next_iteration == std::vector<int>{2, 1});
   CHECK(log == std::vector<int>{2, 1, 1});
+}
+
+TEST_CASE("Dispatcher: a turn waits for the replies due and the requests its answers prompt",
+          "[event]") {
+  // A target below 2 is a plain wait for the first completion (no min-wait).
+  SECTION("a lone client: its request and its reply are each handled the moment they come") {
+    CHECK(Dispatcher::waitTarget(0, 0) == 1); // idle: the next request
+    CHECK(Dispatcher::waitTarget(1, 0) == 1); // its request forwarded: the reply
+    CHECK(Dispatcher::waitTarget(0, 1) == 1); // its answer sent: its next request
+  }
+  SECTION("a burst: the replies due, and two of the requests the answers prompt") {
+    CHECK(Dispatcher::waitTarget(3, 0) == 3);
+    CHECK(Dispatcher::waitTarget(0, 5) == 2);
+    CHECK(Dispatcher::waitTarget(10, 1) == 11);
+    CHECK(Dispatcher::waitTarget(10, 40) == 12);
+  }
+  SECTION("at most 64, never below 1") {
+    CHECK(Dispatcher::waitTarget(500, 500) == 64);
+    CHECK(Dispatcher::waitTarget(63, 2) == 64);
+    CHECK(Dispatcher::waitTarget(-3, 0) == 1); // a miscount must not make the turn spin
+  }
 }
 
 } // namespace

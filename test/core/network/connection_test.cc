@@ -366,7 +366,8 @@ TEST_CASE("Connection: more connections receive at once than the ring has buffer
   }
 }
 
-TEST_CASE("Connection: requests awaiting their reply are counted until it comes or they close",
+TEST_CASE("Connection: requests awaiting their reply are counted until it comes or they close; "
+          "answers for the wait that sends them",
           "[network]") {
   std::string why;
   if (event::Ring::open(why) == nullptr) {
@@ -386,11 +387,14 @@ TEST_CASE("Connection: requests awaiting their reply are counted until it comes 
     a.flush();
     CHECK(d.repliesDue() == 1);
     REQUIRE(runUntil(d, [&] { return b_cb.got.size() == 7U * (i + 1); }));
-    CHECK(d.repliesDue() == 1); // sent, not answered yet
+    CHECK(d.repliesDue() == 1);    // sent, not answered yet
+    CHECK(d.answersQueued() == 0); // a request is not an answer
     b.writeBuffer().append("reply");
     b.flush();
+    CHECK(d.answersQueued() == 1); // the wait that submits it expects the next request
     REQUIRE(runUntil(d, [&] { return a_cb.got.size() == 5U * (i + 1); }));
     CHECK(d.repliesDue() == 0);
+    CHECK(d.answersQueued() == 0); // counted for one wait only
   }
   // Closed while its reply is due: no longer counted.
   a.writeBuffer().append("request");
