@@ -14,7 +14,8 @@ BUILD=${1:-$ROOT/build-rel}
 CHAIN=${2:-router}
 command -v valgrind >/dev/null || { echo "bench-instructions: needs valgrind" >&2; exit 1; }
 DIR=$(mktemp -d /tmp/sluice-instr.XXXXXX)
-trap 'rm -rf "$DIR"' EXIT
+# KEEP=1 keeps the folder (callgrind's files cg.2000 and cg.6000, for callgrind_annotate).
+trap 'if [ -n "${KEEP:-}" ]; then echo "kept $DIR" >&2; else rm -rf "$DIR"; fi' EXIT
 
 # One measurement: prints the total Ir of the sluice process for N requests.
 measure() {
