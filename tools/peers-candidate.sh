@@ -8,7 +8,19 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SLUICE_BENCH_BIN:-$here/build-rel/sluice}
 port=$1 upstream=$2 workers=$3 chain=${4:-router}
-dir=$(mktemp -d)
+# Each run's config and access log live in a folder of their own under $parent, holding the
+# PID that becomes sluice's (exec below, so nothing is left to clean up after it). Folders of
+# runs whose sluice is gone are removed here: at ~50 MB of log per peers.sh round they once
+# filled 37 GB of /tmp. A folder under a minute old is left alone (its run may be starting now).
+parent=${TMPDIR:-/tmp}/sluice-peers-candidate
+mkdir -p "$parent"
+find "$parent" -mindepth 1 -maxdepth 1 -type d -mmin +1 -print0 |
+  while IFS= read -r -d '' old; do
+    pid=$(cat "$old/pid" 2> /dev/null || true)
+    if [ -z "$pid" ] || ! kill -0 "$pid" 2> /dev/null; then rm -rf "$old"; fi
+  done
+dir=$(mktemp -d "$parent/run.XXXXXX")
+echo $$ > "$dir/pid"
 log_filter=""
 if [ "$chain" = "router+access_log" ]; then
   log_filter=", {\"type\": \"access_log\", \"config\": {\"path\": \"$dir/access.log\", \"format\": \"json\"}}"
