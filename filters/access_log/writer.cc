@@ -160,8 +160,19 @@ void Writer::reopenFile() {
     reportError("reopen failed, still writing to the old file: " + error);
     return;
   }
+  startWriteback(fd_);
   ::close(fd_);
   fd_ = fd;
+}
+
+void Writer::startWriteback(int fd) {
+  struct stat st {};
+  if (!options_.is_file || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return; // a pipe, a terminal or a device (/dev/null) has no pages to write back
+  }
+  if (::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
+    reportError(fmt::format("write-back of \"{}\" failed: {}", options_.path, std::strerror(errno)));
+  }
 }
 
 uint64_t Writer::writeBatch(std::vector<LogBuffer>& batch, bool stopping) {
@@ -229,7 +240,7 @@ void Writer::run() {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || reopen_requested_ || !queue_.empty(); });
       if (queue_.empty() && !reopen_requested_) {
-        return; // stopping, and everything queued has been written
+        break; // stopping, and everything queued has been written
       }
       batch.swap(queue_);
       reopen = reopen_requested_;
@@ -266,6 +277,7 @@ void Writer::run() {
     }
     batch.clear(); // frees what was not kept, outside the lock
   }
+  startWriteback(fd_);
 }
 
 } // namespace sluice::filters::access_log

@@ -68,7 +68,8 @@ public:
   // Takes ownership of `fd` when options.is_file (stdout/stderr are borrowed) and starts the
   // writer thread.
   Writer(WriterOptions options, int fd);
-  // Writes everything queued, then stops the thread and closes an owned fd.
+  // Writes everything queued, starts the file's write-back (startWriteback), then stops the
+  // thread and closes an owned fd.
   ~Writer();
 
   Writer(const Writer&) = delete;
@@ -78,7 +79,8 @@ public:
   // place (recycled, so steady state does not allocate). Never waits for I/O. A final hand-over
   // (a worker going away) is never dropped.
   void submit(LogBuffer& buffer, bool final = false);
-  // Reopen the file before the next write (log rotation). Any thread.
+  // Reopen the file before the next write (log rotation); the old file's write-back is started
+  // before it is closed. Any thread.
   void reopen();
 
   uint64_t linesWritten() const { return lines_written_.load(std::memory_order_relaxed); }
@@ -91,6 +93,11 @@ private:
 
   void run();
   void reopenFile();
+  // Starts write-back of the dirty pages of `fd` (a regular file) without waiting for the disk:
+  // a file the writer stops writing (at shutdown; the old file at a reopen) goes to the disk now
+  // instead of at the kernel's periodic write-back up to vm.dirty_expire_centisecs (30 s) later,
+  // all at once and into whatever runs on the machine then.
+  void startWriteback(int fd);
   // Writes the batch with writev(2), resuming after partial writes. Returns the lines written.
   uint64_t writeBatch(std::vector<LogBuffer>& batch, bool stopping);
   void reportError(std::string message);
