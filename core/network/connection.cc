@@ -608,6 +608,13 @@ void Connection::close(bool reset) {
 }
 
 void Connection::closeHandle(Box* box) {
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&box->tcp)) != 0) {
+    // Dispatcher::closeAll() got there first: its walk closed every open handle, this one while
+    // the kernel still held an operation of the box, and that closeAll()'s loop finished the
+    // close before this completion was reaped by the next. libuv no longer refers to it.
+    delete box;
+    return;
+  }
   auto del = [](uv_handle_t* h) { delete static_cast<Box*>(h->data); };
   if (box->reset && uv_tcp_close_reset(&box->tcp, del) == 0) {
     return;
