@@ -93,8 +93,8 @@ FilterConfig::create(const sluice_host_t* host, sluice_config_ctx_t* ctx, std::s
   self->lines_dropped_metric_ =
       counter("sluice_access_log_dropped_lines_total",
               "Access-log lines dropped because the writer fell behind or a write failed.");
-  self->write_errors_metric_ =
-      counter("sluice_access_log_write_errors_total", "Failed access-log writes, reopens and write-backs.");
+  self->write_errors_metric_ = counter("sluice_access_log_write_errors_total",
+                                       "Failed access-log writes, reopens and write-backs.");
   if (self->lines_written_metric_ == SLUICE_METRIC_INVALID ||
       self->lines_dropped_metric_ == SLUICE_METRIC_INVALID ||
       self->write_errors_metric_ == SLUICE_METRIC_INVALID) {

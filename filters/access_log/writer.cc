@@ -171,7 +171,8 @@ void Writer::startWriteback(int fd) {
     return; // a pipe, a terminal or a device (/dev/null) has no pages to write back
   }
   if (::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
-    reportError(fmt::format("write-back of \"{}\" failed: {}", options_.path, std::strerror(errno)));
+    reportError(
+        fmt::format("write-back of \"{}\" failed: {}", options_.path, std::strerror(errno)));
   }
 }
 
