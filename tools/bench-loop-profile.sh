@@ -83,11 +83,18 @@ fi
 taskset -c 0 wrk -t1 -c"${C:-64}" -d$((secs + 4))s "${wrk_script[@]}" http://127.0.0.1:18190/healthz > "$out/$target.wrk" 2>&1 &
 pids+=($!)
 sleep 2
+irqs() { awk '$1 ~ /^(LOC|RES|CAL):$/ { printf "%s %s %s ", $1, $2, $3 }' /proc/interrupts; }
 before=$(upstream_requests)
+proxy_pid=${pids[1]}
+ticks() { awk '{ print $14 + $15 }' "/proc/$proxy_pid/stat"; }
+irq_before=$(irqs) ticks_before=$(ticks)
+nstat -n > /dev/null 2>&1 || true
 perf stat -a -C 1 -o "$out/$target.stat" \
   -e 'syscalls:sys_enter_epoll_wait,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,context-switches' \
   -- perf record -q -e cpu-clock -C 1 -o "$out/$target.data" -- sleep "$secs" 2> /dev/null
 after=$(upstream_requests)
+irq_after=$(irqs) ticks_after=$(ticks)
+nstat -z > "$dir/nstat" 2> /dev/null || true
 requests=$((after - before - 1))
 count() { awk -v e="$1" '$2 == e { gsub(",", "", $1); print $1 }' "$out/$target.stat"; }
 share() { perf report -i "$out/$target.data" --no-children --sort comm -g none -q 2> /dev/null |
@@ -98,3 +105,21 @@ awk -v t="$target" -v n="$requests" -v ew="$ew" \
   -v cs="$(count context-switches)" -v p="$proxy" -v i="$idle" -v s="$secs" 'BEGIN {
   printf "%s: %d requests in %d s; per request: waits %.3f, context switches %.3f; CPU 1: proxy %.1f %%, idle %.1f %%; proxy %.1f us/request (sampled)\n",
     t, n, s, ew / n, cs / n, p, i, p / 100 * s * 1e6 / n }' | tee "$out/$target.txt"
+# The proxy's own CPU time over the window as /proc/PID/stat counts it (peers.sh's "proxy CPU
+# µs/req"), next to the sampled figure above.
+awk -v n="$requests" -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+  printf "  proxy CPU from /proc/PID/stat: %.1f us/request\n", t / hz * 1e6 / n }' | tee -a "$out/$target.txt"
+# Interrupts per request on each CPU (CPU 0: wrk and the upstream, CPU 1: the proxy): LOC local
+# timer, RES rescheduling IPIs (a wake-up of a thread on that CPU from the other), CAL
+# function-call IPIs. On a VM each one is a trip through the hypervisor.
+awk -v n="$requests" -v b="$irq_before" -v a="$irq_after" 'BEGIN {
+  nb = split(b, B, " "); split(a, A, " "); line = "  interrupts per request (CPU 0 / CPU 1):"
+  for (k = 1; k <= nb; k += 3) line = line sprintf(" %s %.3f / %.3f", B[k], (A[k+1] - B[k+1]) / n, (A[k+2] - B[k+2]) / n)
+  print line }' | tee -a "$out/$target.txt"
+# TCP segments per request over the whole box (all four hops: wrk, proxy, upstream): data and
+# pure ACKs together, and the ACKs sent early or delayed.
+if [ -s "$dir/nstat" ]; then
+  awk -v n="$requests" '$1 == "TcpOutSegs" || $1 == "TcpExtDelayedACKs" || $1 == "TcpExtTCPPureAcks" ||
+    $1 == "TcpExtTCPHPAcks" || $1 == "TcpExtTCPDelivered" { line = line sprintf(" %s %.3f", $1, $2 / n) }
+    END { print "  per request:" line }' "$dir/nstat" | tee -a "$out/$target.txt"
+fi

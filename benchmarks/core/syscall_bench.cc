@@ -3,6 +3,9 @@
 // removes; a loopback send + recv of a request-sized message is what stays (the TCP work itself).
 // The receiving socket sits in an epoll set in the *_Epoll variant, as it does in every worker, so
 // each send also runs the epoll wake-up callback (with no thread waiting: no context switch).
+// BM_Syscall_TimerArmCancel/N arms a kernel timer N ns out and cancels it: 20000 (what an
+// io_uring min-wait arms) reprograms the CPU's timer twice, 10 s out reprograms nothing; the
+// difference is what sluice measures at boot to decide whether its waits take a min-wait.
 #include <array>
 #include <cerrno>
 #include <vector>
@@ -13,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 namespace {
@@ -127,5 +131,25 @@ void BM_Syscall_LoopbackSendRecv_Epoll(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Syscall_LoopbackSendRecv_Epoll)->Arg(168);
+
+void BM_Syscall_TimerArmCancel(benchmark::State& state) {
+  const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  if (fd < 0) {
+    state.SkipWithError("timerfd_create failed");
+    return;
+  }
+  const int64_t ns = state.range(0);
+  itimerspec arm{};
+  arm.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+  arm.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+  const itimerspec disarm{};
+  for (auto _ : state) {
+    ::timerfd_settime(fd, 0, &arm, nullptr);
+    ::timerfd_settime(fd, 0, &disarm, nullptr);
+  }
+  ::close(fd);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Syscall_TimerArmCancel)->Arg(20000)->Arg(10000000000);
 
 } // namespace

@@ -12,6 +12,7 @@ namespace {
 
 std::atomic<IoBackend> g_backend{IoBackend::Auto};
 std::atomic<bool> g_fallback_logged{false};
+std::atomic<bool> g_wait_logged{false};
 
 // libuv applies a changed interest (a connect started, a listener re-armed after an accept) with
 // epoll_ctl at its next poll: until then the epoll descriptor cannot report it, so a loop that
@@ -139,6 +140,19 @@ void Dispatcher::openRing() {
   }
   epoll_op_.complete = &Dispatcher::onEpollReady;
   epoll_op_.self = this;
+  if (ring_->kernelMinWait() && !g_wait_logged.exchange(true)) {
+    const int64_t cost = Ring::shortTimerCostNs();
+    if (ring_->minWait()) {
+      SLUICE_LOG(Info, "io",
+                 "io_uring waits use a {} µs min-wait (a short kernel timer costs {} ns here)",
+                 kMinWaitUs, cost);
+    } else {
+      SLUICE_LOG(Info, "io",
+                 "io_uring waits take no min-wait: arming and cancelling a short kernel timer "
+                 "costs {} ns here (a hypervisor trapping the timer), over the {} ns budget",
+                 cost, Ring::kMinWaitTimerBudgetNs);
+    }
+  }
 }
 
 void Dispatcher::onEpollReady(RingOp* op, int32_t, uint32_t) {

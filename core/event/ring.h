@@ -52,8 +52,21 @@ public:
   // (-1: no limit, 0: do not wait). With min_wait_us (kernels with minWait()), the wait goes on
   // for up to `want` completions until min_wait_us have passed, then ends with what is there.
   void submitAndWait(int64_t timeout_ms, unsigned want = 1, unsigned min_wait_us = 0);
-  // The kernel takes a min-wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12+).
+  // Waits take a min-wait: the kernel has one (IORING_FEAT_MIN_TIMEOUT, Linux 6.12+) and a short
+  // kernel timer is cheap here (minWaitPays(shortTimerCostNs())).
   bool minWait() const { return min_wait_; }
+  bool kernelMinWait() const { return kernel_min_wait_; }
+  // What arming a kernel timer that expires 20 µs out and cancelling it costs the calling thread,
+  // beyond doing the same with one 10 s out: the price of reprogramming the CPU's timer twice.
+  // A min-wait pays it on every wait it is used for. Measured once per process (the first call,
+  // ~1 ms under a hypervisor that traps the timer, far less elsewhere); later calls return it.
+  static int64_t shortTimerCostNs();
+  // A min-wait saves wake-ups (each one a context switch, 2-5 µs); it is used only where the
+  // timer it arms costs less than that.
+  static bool minWaitPays(int64_t short_timer_cost_ns) {
+    return short_timer_cost_ns < kMinWaitTimerBudgetNs;
+  }
+  static constexpr int64_t kMinWaitTimerBudgetNs = 2000;
   // Runs complete() for every completion there; returns how many there were.
   unsigned reap();
   // Operations queued or running whose last completion has not come yet.
@@ -88,6 +101,7 @@ private:
   char* buffers_ = nullptr;
   uint16_t buf_tail_ = 0;
   size_t live_ = 0;
+  bool kernel_min_wait_ = false;
   bool min_wait_ = false;
 };
 

@@ -1,6 +1,7 @@
 // core/event: posted work, timers and deferred deletion on a real libuv loop.
 
 #include "core/event/dispatcher.h"
+#include "core/event/ring.h"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -162,6 +163,32 @@ TEST_CASE("Dispatcher: a turn waits for the replies due and the requests its ans
     CHECK(Dispatcher::waitTarget(500, 500) == 64);
     CHECK(Dispatcher::waitTarget(63, 2) == 64);
     CHECK(Dispatcher::waitTarget(-3, 0) == 1); // a miscount must not make the turn spin
+  }
+}
+
+TEST_CASE("Ring: a min-wait is used only where a short kernel timer is cheap", "[event]") {
+  SECTION("the budget: a timer costing less than a wake-up saves") {
+    CHECK(Ring::minWaitPays(0));
+    CHECK(Ring::minWaitPays(300)); // bare metal, most VMs
+    CHECK(Ring::minWaitPays(Ring::kMinWaitTimerBudgetNs - 1));
+    CHECK_FALSE(Ring::minWaitPays(Ring::kMinWaitTimerBudgetNs));
+    CHECK_FALSE(Ring::minWaitPays(13000)); // a nested KVM guest: each reprogramming traps
+  }
+  SECTION("the cost is measured once and kept") {
+    const int64_t cost = Ring::shortTimerCostNs();
+    CHECK(cost >= 0);
+    CHECK(cost < 1000000); // a timer costs microseconds, not a millisecond, anywhere
+    CHECK(Ring::shortTimerCostNs() == cost);
+  }
+  SECTION("a ring takes the min-wait when its kernel has one and the timer pays") {
+    std::string why;
+    auto ring = Ring::open(why);
+    if (ring == nullptr) {
+      WARN("no io_uring here (" << why << "): nothing to check");
+      return;
+    }
+    CHECK(ring->minWait() ==
+          (ring->kernelMinWait() && Ring::minWaitPays(Ring::shortTimerCostNs())));
   }
 }
 
