@@ -154,7 +154,7 @@ bool setIoBackend(std::string io) {
   }
   if (io != "epoll") {
     // Whether io_uring waits take a min-wait depends on what a short kernel timer costs here;
-    // measured now, at boot (~1-3 ms on a VM that traps the timer), not on a worker's first
+    // measured now, at boot (~3 ms on a VM that traps the timer), not on a worker's first
     // connection.
     (void)event::Ring::shortTimerCostNs();
   }
