@@ -137,7 +137,7 @@ public:
     const int due = replies_due + (answers_queued > 2 ? 2 : answers_queued);
     return due < 1 ? 1U : due > 64 ? 64U : static_cast<unsigned>(due);
   }
-  static constexpr unsigned kMinWaitUs = 20;
+  static constexpr unsigned kMinWaitUs = Ring::kMinWaitUs;
   // Monotonic loop time in ms (cached per iteration, no syscall).
   uint64_t nowMs() const { return uv_now(const_cast<uv_loop_t*>(&loop_)); }
   // Closes every handle still open (used at shutdown) and drains the loop.

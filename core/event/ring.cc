@@ -69,9 +69,10 @@ int64_t measureShortTimerCostNs() {
     return 0; // no timerfd to measure with: assume a timer is cheap, as it is on most machines
   }
   constexpr int kPairs = 32;
-  // A timer 20 µs out is the earliest on the CPU, so arming and cancelling it reprograms the
-  // CPU's timer device; one 10 s out is behind the scheduler tick and reprograms nothing.
-  const int64_t near = timerPairsNs(fd, 20000, kPairs);
+  // A timer as far out as a min-wait is the earliest on the CPU, so arming and cancelling it
+  // reprograms the CPU's timer device; one 10 s out is behind the scheduler tick and reprograms
+  // nothing.
+  const int64_t near = timerPairsNs(fd, int64_t{Ring::kMinWaitUs} * 1000, kPairs);
   const int64_t far = timerPairsNs(fd, 10000000000, kPairs);
   close(fd);
   return std::max<int64_t>(0, near - far) / kPairs;

@@ -56,11 +56,13 @@ public:
   // kernel timer is cheap here (minWaitPays(shortTimerCostNs())).
   bool minWait() const { return min_wait_; }
   bool kernelMinWait() const { return kernel_min_wait_; }
-  // What arming a kernel timer that expires 20 µs out and cancelling it costs the calling thread,
-  // beyond doing the same with one 10 s out: the price of reprogramming the CPU's timer twice.
-  // A min-wait pays it on every wait it is used for. Measured once per process (the first call:
-  // ~3 ms under a hypervisor that traps the timer, well under 1 ms elsewhere); later calls
-  // return it.
+  // How long a wait with a min-wait (minWait()) goes on for more completions.
+  static constexpr unsigned kMinWaitUs = 20;
+  // What arming a kernel timer that expires kMinWaitUs out and cancelling it costs the calling
+  // thread, beyond doing the same with one 10 s out: the price of reprogramming the CPU's timer
+  // twice. A min-wait pays it on every wait it is used for. Measured once per process (the
+  // first call: ~3 ms under a hypervisor that traps the timer, well under 1 ms elsewhere);
+  // later calls return it.
   static int64_t shortTimerCostNs();
   // A min-wait saves wake-ups (each one a context switch, 2-5 µs); it is used only where the
   // timer it arms costs less than that.
